@@ -1,0 +1,29 @@
+@{
+    RootModule           = 'E2E.psm1'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '5b0d9c1e-7a43-4e0b-9d8e-2f6a1c3e4b70'
+    Author               = 'E2E maintainers'
+    CompanyName          = 'E2E'
+    Copyright            = '(c) E2E maintainers. MIT License.'
+    Description          = 'End-to-end test building blocks for ML infrastructure, for Pester suites, shells and scheduled scripts: cleanup scopes, waits, artifact export, and suites for UDF backfills, Kubernetes operators, experiment tracking, layered environments and signed inference metrics.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('E2E.Format.ps1xml')
+    CmdletsToExport      = @(
+        'Export-E2EArtifact'
+        'Get-E2EScope'
+        'New-E2EScope'
+        'New-E2ETempDirectory'
+        'Register-E2ECleanup'
+        'Remove-E2EScope'
+        'Wait-E2ECondition'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('E2E', 'Testing', 'Pester', 'Kubernetes', 'MLOps', 'PSEdition_Core', 'Linux', 'MacOS', 'Windows')
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using System.Management.Automation;
+using E2E.Core.Errors;
+
+namespace E2E.Cmdlets.Infrastructure;
+
+/// <summary>
+/// The base of every E2E cmdlet: a cancellation token cancelled by StopProcessing (Ctrl-C or a stopped
+/// pipeline; PowerShellStandard has no PipelineStopToken), and one place where Core's errors become
+/// terminating ErrorRecords. Derived cmdlets override <see cref="Begin"/>, <see cref="Process"/> and <see cref="End"/>.
+/// </summary>
+public abstract class E2ECmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>Cancelled when the user presses Ctrl-C or the pipeline is stopped.</summary>
+    protected CancellationToken CancelToken => _stop.Token;
+
+    protected virtual void Begin()
+    {
+    }
+
+    protected virtual void Process()
+    {
+    }
+
+    protected virtual void End()
+    {
+    }
+
+    protected sealed override void BeginProcessing() => Guard(Begin);
+
+    protected sealed override void ProcessRecord() => Guard(Process);
+
+    protected sealed override void EndProcessing() => Guard(End);
+
+    protected override void StopProcessing() => _stop.Cancel();
+
+    /// <summary>Writes a non-terminating error for one failed item; the cmdlet carries on with the next.</summary>
+    protected void WriteE2EError(E2EException exception) => WriteError(ErrorRecords.From(exception));
+
+    /// <summary>The E2E session state (scopes) of the runspace this cmdlet runs in.</summary>
+    protected E2E.Core.Scopes.ScopeRegistry Scopes => SessionScopes.ForCurrentRunspace();
+
+    /// <summary>Signals the pipeline to stop without an error record, as PowerShell does for Ctrl-C.</summary>
+    protected void StopCancelled() => throw new PipelineStoppedException();
+
+    private void Guard(Action step)
+    {
+        try
+        {
+            step();
+        }
+        catch (E2EException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            StopCancelled();
+        }
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stop.Dispose();
+        }
+    }
+}

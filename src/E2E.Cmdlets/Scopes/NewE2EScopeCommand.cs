@@ -1,0 +1,58 @@
+using System.Collections;
+using System.Globalization;
+using System.Management.Automation;
+using E2E.Cmdlets.Infrastructure;
+using E2E.Core.Scopes;
+
+namespace E2E.Cmdlets.Scopes;
+
+/// <summary>Creates a cleanup scope and makes it the current one.</summary>
+/// <remarks>
+/// <para>Everything an E2E cmdlet creates while a scope is current (processes, servers, temporary directories, remote resources) registers an undo action in it. Remove-E2EScope runs those actions last-in first-out, carries on past failures and reports each one.</para>
+/// <para>A scope has a run id (e2e- and ten hex digits), labels and an expiry. Resources are stamped with the run id and expiry, so that a later sweep can find the leftovers of a run that crashed. Scopes still active when the session or the process ends are removed then.</para>
+/// <para>In Pester, create the scope in BeforeAll and remove it in AfterAll. In a scheduled script, remove it in a finally block.</para>
+/// </remarks>
+/// <example>
+/// <code>BeforeAll { $scope = New-E2EScope -Name 'venvstacks' -Label @{ suite = 'venvstacks' } }
+/// AfterAll { Remove-E2EScope -Scope $scope }</code>
+/// <para>The Pester pattern: one scope per test file, removed whatever the tests did.</para>
+/// </example>
+/// <example>
+/// <code>$scope = New-E2EScope -TimeToLive '00:30:00'
+/// try { Invoke-NightlyWork } finally { $scope | Remove-E2EScope }</code>
+/// <para>A scheduled script: the scope's resources expire after 30 minutes, so a sweep removes them if the script is killed.</para>
+/// </example>
+[Cmdlet(VerbsCommon.New, "E2EScope", SupportsShouldProcess = true)]
+[OutputType(typeof(E2EScope))]
+public sealed class NewE2EScopeCommand : E2ECmdlet
+{
+    /// <summary>A readable name for reports; defaults to the run id.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>Labels stamped on every resource the scope creates. Keys and values follow the Kubernetes label syntax.</summary>
+    [Parameter]
+    public Hashtable? Label { get; set; }
+
+    /// <summary>How long the scope's resources may live before a sweep may remove them; 2 hours by default. Accepts a TimeSpan or text such as '00:30:00'.</summary>
+    [Parameter]
+    public TimeSpan? TimeToLive { get; set; }
+
+    protected override void Process()
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in Label ?? new Hashtable())
+        {
+            labels[Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? string.Empty] =
+                Convert.ToString(entry.Value, CultureInfo.InvariantCulture) ?? string.Empty;
+        }
+        if (!ShouldProcess(Name ?? "new scope", "Create E2E scope"))
+        {
+            return;
+        }
+        var scope = Scopes.Create(Name, labels, TimeToLive);
+        WriteVerbose($"Created scope {scope.Id}, expiring {scope.ExpiresAt:u}.");
+        WriteObject(scope);
+    }
+}

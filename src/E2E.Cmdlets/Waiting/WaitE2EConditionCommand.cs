@@ -1,0 +1,72 @@
+using System.Management.Automation;
+using E2E.Cmdlets.Infrastructure;
+using E2E.Core.Waiting;
+
+namespace E2E.Cmdlets.Waiting;
+
+/// <summary>Waits until a script block returns a true value, or fails with the last observed state.</summary>
+/// <remarks>
+/// <para>Runs the condition, then again after a delay that starts at -IntervalSec and grows by half each time up to -MaxIntervalSec, each delay spread by up to 20% so that parallel waits do not probe in lock step. The wait ends when the condition's last output is true (PowerShell's truth rules), or with a terminating error WaitTimedOut (category OperationTimeout) once -TimeoutSec has passed. The error message shows the number of attempts and the last observed state: the condition's last output, or the message of the error it threw.</para>
+/// <para>A condition that throws counts as not yet true. Ctrl-C ends the wait at once. A single run of the condition cannot be interrupted, so keep it short; the wait itself never sleeps past the deadline.</para>
+/// </remarks>
+/// <example>
+/// <code>Wait-E2ECondition -Description 'the server to answer' -TimeoutSec 30 -Condition {
+///     (Invoke-WebRequest -Uri http://127.0.0.1:8080/health -SkipHttpErrorCheck).StatusCode -eq 200
+/// }</code>
+/// <para>Waits up to 30 seconds for a health endpoint.</para>
+/// </example>
+/// <example>
+/// <code>{ Wait-E2ECondition { $false } -TimeoutSec 1 } | Should -Throw -ErrorId WaitTimedOut</code>
+/// <para>In Pester: asserting that a wait times out.</para>
+/// </example>
+[Cmdlet(VerbsLifecycle.Wait, "E2ECondition")]
+[OutputType(typeof(WaitResult))]
+public sealed class WaitE2EConditionCommand : E2ECmdlet
+{
+    /// <summary>The condition. Its last output decides: true ends the wait.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNull]
+    public ScriptBlock? Condition { get; set; }
+
+    /// <summary>How many seconds to wait in all; 30 by default. 0 probes once.</summary>
+    [Parameter]
+    public double TimeoutSec { get; set; } = 30;
+
+    /// <summary>The first delay between two probes, in seconds; 0.25 by default.</summary>
+    [Parameter]
+    public double IntervalSec { get; set; } = 0.25;
+
+    /// <summary>The longest delay between two probes, in seconds; 5 by default.</summary>
+    [Parameter]
+    public double MaxIntervalSec { get; set; } = 5;
+
+    /// <summary>What is awaited, in words, for the timeout message.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Description { get; set; }
+
+    /// <summary>Returns an object with the attempts, elapsed time and last value.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void Process()
+    {
+        var options = WaitOptions.FromSeconds(TimeoutSec, IntervalSec, MaxIntervalSec);
+        var description = Description ?? $"{{ {Condition!.ToString().Trim()} }}";
+        var result = ConditionWaiter.Until(_ => Observe(), options, description, CancelToken);
+        WriteVerbose($"Condition met after {result.Attempts} attempt(s) in {result.Elapsed.TotalSeconds:0.###} s.");
+        if (PassThru)
+        {
+            WriteObject(result);
+        }
+    }
+
+    private Observation Observe()
+    {
+        var output = Condition!.Invoke();
+        var last = output.Count == 0 ? null : output[^1];
+        var value = last?.BaseObject;
+        var satisfied = LanguagePrimitives.IsTrue(last);
+        return new Observation(satisfied, value is null ? "no output" : LanguagePrimitives.ConvertTo<string>(last), value);
+    }
+}

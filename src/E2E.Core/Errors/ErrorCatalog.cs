@@ -1,0 +1,53 @@
+using System.Reflection;
+
+namespace E2E.Core.Errors;
+
+/// <summary>
+/// Every error id the module can raise. Ids are part of the public contract: never rename one,
+/// add a new one instead. A test checks that ids are unique and that each has a meaning.
+/// </summary>
+public static class ErrorCatalog
+{
+    // Generic input problems.
+    public static readonly ErrorId InvalidTimeout = new("InvalidTimeout", ErrorKind.InvalidArgument,
+        "A timeout or interval is negative, zero where it must be positive, or not finite.");
+    public static readonly ErrorId InvalidName = new("InvalidName", ErrorKind.InvalidArgument,
+        "A name contains characters that are not allowed where it is used.");
+    public static readonly ErrorId InvalidLabel = new("InvalidLabel", ErrorKind.InvalidArgument,
+        "A label key or value does not follow the Kubernetes label syntax.");
+    public static readonly ErrorId OperationCancelled = new("OperationCancelled", ErrorKind.OperationStopped,
+        "The operation was stopped (Ctrl-C or a stopped pipeline).");
+
+    // Scopes.
+    public static readonly ErrorId ScopeNotFound = new("ScopeNotFound", ErrorKind.ObjectNotFound,
+        "No scope with that id exists in this session.");
+    public static readonly ErrorId NoCurrentScope = new("NoCurrentScope", ErrorKind.InvalidOperation,
+        "A cleanup was to be registered, but no scope is active; call New-E2EScope first.");
+    public static readonly ErrorId ScopeRemoved = new("ScopeRemoved", ErrorKind.InvalidOperation,
+        "The scope was already removed; nothing more can be registered in it.");
+    public static readonly ErrorId ScopeCleanupFailed = new("ScopeCleanupFailed", ErrorKind.InvalidOperation,
+        "One of a scope's undo actions failed; the others still ran.");
+
+    // Waiting.
+    public static readonly ErrorId WaitTimedOut = new("WaitTimedOut", ErrorKind.OperationTimeout,
+        "A condition did not become true before the timeout; the message shows the last observed state.");
+
+    // Artifacts.
+    public static readonly ErrorId ArtifactSourceNotFound = new("ArtifactSourceNotFound", ErrorKind.ObjectNotFound,
+        "A file or directory named for export does not exist.");
+    public static readonly ErrorId ArtifactExportDirMissing = new("ArtifactExportDirMissing", ErrorKind.ObjectNotFound,
+        "The export directory named by E2E_EXPORT_TEST_ARTIFACTS does not exist; nothing was exported.");
+    public static readonly ErrorId ArtifactExportFailed = new("ArtifactExportFailed", ErrorKind.WriteError,
+        "Copying an artifact into the export directory failed (for example, it is not writable).");
+
+    // Paths.
+    public static readonly ErrorId PathOutsideRoot = new("PathOutsideRoot", ErrorKind.InvalidArgument,
+        "A path would land outside the directory it must stay in.");
+
+    /// <summary>All ids declared above, found by reflection so the list cannot drift.</summary>
+    public static IReadOnlyList<ErrorId> All { get; } = typeof(ErrorCatalog)
+        .GetFields(BindingFlags.Public | BindingFlags.Static)
+        .Where(f => f.FieldType == typeof(ErrorId))
+        .Select(f => (ErrorId)f.GetValue(null)!)
+        .ToArray();
+}
