@@ -106,12 +106,13 @@ public static class ArtifactExporter
                 builder.Append('_');
             }
         }
-        var safe = builder.ToString().Trim('_');
+        // Leading dots would make hidden folders, and '.' or '..' would leave the export root.
+        var safe = builder.ToString().Trim('_', '.');
         if (safe.Length > 120)
         {
             safe = safe[..120];
         }
-        return safe.Length == 0 || safe.All(c => c == '.') ? "_" : safe;
+        return safe.Length == 0 ? "_" : safe;
     }
 
     private static ArtifactExportResult ExportOne(string source, string destinationDir, HashSet<string> usedNames)

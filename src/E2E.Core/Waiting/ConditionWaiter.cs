@@ -123,11 +123,9 @@ public static class ConditionWaiter
             var spread = 1.0 + ((Random.Shared.NextDouble() * 2.0) - 1.0) * options.Jitter;
             var delay = TimeSpan.FromTicks((long)(_next.Ticks * spread));
             _next = TimeSpan.FromTicks(Math.Min((long)(_next.Ticks * options.BackoffFactor), options.MaxInterval.Ticks));
-            if (delay < TimeSpan.FromMilliseconds(1))
-            {
-                delay = TimeSpan.FromMilliseconds(1);
-            }
-            return delay < remaining ? delay : remaining;
+            var clipped = delay < remaining ? delay : remaining;
+            // Timers work in whole milliseconds: a sub-millisecond sleep would return at once and spin.
+            return TimeSpan.FromMilliseconds(Math.Max(1, Math.Ceiling(clipped.TotalMilliseconds)));
         }
     }
 }
