@@ -68,8 +68,10 @@ public sealed class Pwsh : IDisposable
 
     public sealed record Result(Collection<PSObject> Output, ErrorRecord[] Errors, string[] Warnings, string[] Verbose, RuntimeException? Terminating)
     {
-        /// <summary>The error id of the terminating error, or of the first non-terminating one.</summary>
-        public string? ErrorId => Terminating?.ErrorRecord.FullyQualifiedErrorId ?? Errors.FirstOrDefault()?.FullyQualifiedErrorId;
+        /// <summary>The error that ended the script, else the first one written (a cmdlet's terminating error only ends its statement).</summary>
+        public ErrorRecord? Error => Terminating?.ErrorRecord ?? Errors.FirstOrDefault();
+
+        public string? ErrorId => Error?.FullyQualifiedErrorId;
 
         public Result ShouldSucceed()
         {

@@ -101,9 +101,10 @@ public abstract class AsyncE2ECmdlet : E2ECmdlet
         {
             // Ctrl-C: fall through and let the work observe the token.
         }
-        catch (PipelineStoppedException)
+        catch
         {
-            // A downstream command stopped the pipeline: stop the work before unwinding.
+            // A downstream command stopped the pipeline (Select-Object -First), or a write failed:
+            // stop the work before unwinding, so nothing keeps running after the cmdlet is gone.
             CancelAndWait(task);
             throw;
         }

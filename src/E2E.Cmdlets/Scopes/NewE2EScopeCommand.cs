@@ -27,7 +27,7 @@ namespace E2E.Cmdlets.Scopes;
 public sealed class NewE2EScopeCommand : E2ECmdlet
 {
     /// <summary>A readable name for reports; defaults to the run id.</summary>
-    [Parameter(Position = 0)]
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 

@@ -24,7 +24,7 @@ public sealed class RegisterE2ECleanupCommand : E2ECmdlet
     public ScriptBlock? ScriptBlock { get; set; }
 
     /// <summary>What the script block undoes, for reports and errors.</summary>
-    [Parameter(Mandatory = true)]
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 

@@ -6,14 +6,16 @@ namespace E2E.Cmdlets.Waiting;
 
 /// <summary>Waits until a script block returns a true value, or fails with the last observed state.</summary>
 /// <remarks>
-/// <para>Runs the condition, then again after a delay that starts at -IntervalSec and grows by half each time up to -MaxIntervalSec, each delay spread by up to 20% so that parallel waits do not probe in lock step. The wait ends when the condition's last output is true (PowerShell's truth rules), or with a terminating error WaitTimedOut (category OperationTimeout) once -TimeoutSec has passed. The error message shows the number of attempts and the last observed state: the condition's last output, or the message of the error it threw.</para>
+/// <para>Runs the condition, then again after a delay that starts at -IntervalSec and grows by half each time up to -MaxIntervalSec, each delay spread by up to 20% so that parallel waits do not probe in lock step. The wait ends when the condition's last output is true (PowerShell's truth rules), or with a terminating error WaitTimedOut (category OperationTimeout) once -TimeoutSec has passed. The error message shows the number of attempts and the last observed state: all of the condition's output from its last run, joined with '; ', or the message of the error it threw. So a condition can say what it saw before its verdict, as in the first example.</para>
 /// <para>A condition that throws counts as not yet true. Ctrl-C ends the wait at once. A single run of the condition cannot be interrupted, so keep it short; the wait itself never sleeps past the deadline.</para>
 /// </remarks>
 /// <example>
 /// <code>Wait-E2ECondition -Description 'the server to answer' -TimeoutSec 30 -Condition {
-///     (Invoke-WebRequest -Uri http://127.0.0.1:8080/health -SkipHttpErrorCheck).StatusCode -eq 200
+///     $status = (Invoke-WebRequest -Uri http://127.0.0.1:8080/health -SkipHttpErrorCheck).StatusCode
+///     "status=$status"
+///     $status -eq 200
 /// }</code>
-/// <para>Waits up to 30 seconds for a health endpoint.</para>
+/// <para>Waits up to 30 seconds for a health endpoint. On timeout the message ends with what the last probe saw, such as 'Last observed: status=503; False'.</para>
 /// </example>
 /// <example>
 /// <code>{ Wait-E2ECondition { $false } -TimeoutSec 1 } | Should -Throw -ErrorId WaitTimedOut</code>
@@ -61,12 +63,16 @@ public sealed class WaitE2EConditionCommand : E2ECmdlet
         }
     }
 
+    /// <summary>The last output decides; all of the output, joined, is the observed state shown on timeout.</summary>
     private Observation Observe()
     {
         var output = Condition!.Invoke();
         var last = output.Count == 0 ? null : output[^1];
-        var value = last?.BaseObject;
-        var satisfied = LanguagePrimitives.IsTrue(last);
-        return new Observation(satisfied, value is null ? "no output" : LanguagePrimitives.ConvertTo<string>(last), value);
+        var state = output.Count == 0 ? "no output" : string.Join("; ", output.Select(o => o is null ? "$null" : LanguagePrimitives.ConvertTo<string>(o)));
+        if (state.Length > 1000)
+        {
+            state = state[..1000] + "…";
+        }
+        return new Observation(LanguagePrimitives.IsTrue(last), state, last?.BaseObject);
     }
 }
