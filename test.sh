@@ -14,11 +14,15 @@ dotnet build E2E.sln -nologo -v quiet -clp:ErrorsOnly
 
 # Both checks run even when the first fails, so one run shows every problem.
 set +e
+rm -rf out/test-summaries
 dotnet test E2E.sln --no-build -nologo 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
 node tools/pscheck/check.mjs --self-test
 check_status=$?
 set -e
+
+# Conformance counts written by the tests (toml-test, Ethereum vectors, ...).
+cat out/test-summaries/*.txt 2>/dev/null || true
 
 # One closing line over all test assemblies: 'N passed, N failed'.
 passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

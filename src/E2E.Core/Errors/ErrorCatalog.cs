@@ -40,6 +40,12 @@ public static class ErrorCatalog
     public static readonly ErrorId ArtifactExportFailed = new("ArtifactExportFailed", ErrorKind.WriteError,
         "Copying an artifact into the export directory failed (for example, it is not writable).");
 
+    // Data formats.
+    public static readonly ErrorId InvalidToml = new("InvalidToml", ErrorKind.InvalidData,
+        "A TOML document does not follow TOML 1.0; the message gives the line and column.");
+    public static readonly ErrorId InvalidJson = new("InvalidJson", ErrorKind.InvalidData,
+        "A JSON document does not parse; the message gives the line and position.");
+
     // Paths.
     public static readonly ErrorId PathOutsideRoot = new("PathOutsideRoot", ErrorKind.InvalidArgument,
         "A path would land outside the directory it must stay in.");
