@@ -46,6 +46,24 @@ public static class ErrorCatalog
     public static readonly ErrorId InvalidJson = new("InvalidJson", ErrorKind.InvalidData,
         "A JSON document does not parse; the message gives the line and position.");
 
+    // Expected outputs.
+    public static readonly ErrorId ExpectedOutputNotFound = new("ExpectedOutputNotFound", ErrorKind.ObjectNotFound,
+        "Neither the actual nor the expected path exists, so there is nothing to compare.");
+    public static readonly ErrorId OutputUnreadable = new("OutputUnreadable", ErrorKind.ReadError,
+        "A file to compare could not be read (permissions, or it vanished).");
+    public static readonly ErrorId SymlinkLoop = new("SymlinkLoop", ErrorKind.InvalidData,
+        "A path is a symbolic link that never resolves (a loop).");
+    public static readonly ErrorId InvalidReason = new("InvalidReason", ErrorKind.InvalidArgument,
+        "An update reason must be one line of printable text.");
+    public static readonly ErrorId UnsafeArchiveMember = new("UnsafeArchiveMember", ErrorKind.InvalidData,
+        "An archive member's name is absolute or climbs out of the archive with '..'.");
+    public static readonly ErrorId UnsupportedArchive = new("UnsupportedArchive", ErrorKind.InvalidData,
+        "A file is not a zip, tar, tar.gz or tar.xz archive, or it is corrupt.");
+
+    // Tools.
+    public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
+        "A program the operation needs (such as xz or python3) is not on PATH.");
+
     // Paths.
     public static readonly ErrorId PathOutsideRoot = new("PathOutsideRoot", ErrorKind.InvalidArgument,
         "A path would land outside the directory it must stay in.");
