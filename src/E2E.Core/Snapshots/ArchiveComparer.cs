@@ -252,7 +252,12 @@ public static class ArchiveComparer
             var name = SafeName(entry.FullName, path);
             var isDirectory = entry.FullName.EndsWith('/');
             var unixMode = (entry.ExternalAttributes >> 16) & 0xFFFF;
-            var (sha, content) = isDirectory ? (string.Empty, null) : Hash(entry.Open(), entry.Length);
+            var (sha, content) = (string.Empty, (byte[]?)null);
+            if (!isDirectory)
+            {
+                using var data = entry.Open();
+                (sha, content) = Hash(data, entry.Length);
+            }
             members.Add(new ArchiveMember(name, isDirectory ? "directory" : (unixMode & 0xF000) == 0xA000 ? "symlink" : "file", entry.Length, sha,
                 unixMode == 0 ? null : unixMode & 0xFFF, entry.LastWriteTime, null, null, null, null, null, entry.CompressedLength, content));
         }
@@ -262,13 +267,14 @@ public static class ArchiveComparer
     private static List<ArchiveMember> ReadTar(Stream stream, string path)
     {
         var members = new List<ArchiveMember>();
-        using var reader = new TarReader(stream);
+        using var reader = new TarReader(stream, leaveOpen: true);
         while (reader.GetNextEntry(copyData: false) is { } entry)
         {
             var name = SafeName(entry.Name, path);
-            var (sha, content) = entry.DataStream is { } data ? Hash(data, entry.Length) : (string.Empty, null);
+            var length = entry.Length;
+            var (sha, content) = entry.DataStream is { } data ? Hash(data, length) : (string.Empty, null);
             var posix = entry as PosixTarEntry;
-            members.Add(new ArchiveMember(name, entry.EntryType.ToString(), entry.Length, sha, (int)entry.Mode, entry.ModificationTime,
+            members.Add(new ArchiveMember(name, entry.EntryType.ToString(), length, sha, (int)entry.Mode, entry.ModificationTime,
                 entry.Uid, entry.Gid, posix?.UserName, posix?.GroupName, string.IsNullOrEmpty(entry.LinkName) ? null : entry.LinkName, null, content));
         }
         return members;
@@ -313,19 +319,17 @@ public static class ArchiveComparer
         }
     }
 
+    /// <summary>Hashes a member's content (the caller owns the stream); small members are kept for text diffs.</summary>
     private static (string Sha256, byte[]? Small) Hash(Stream content, long length)
     {
-        using (content)
+        if (length <= SmallContentLimit)
         {
-            if (length <= SmallContentLimit)
-            {
-                using var copy = new MemoryStream();
-                content.CopyTo(copy);
-                var bytes = copy.ToArray();
-                return (Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant(), bytes);
-            }
-            return (Convert.ToHexString(SHA256.HashData(content)).ToLowerInvariant(), null);
+            using var copy = new MemoryStream();
+            content.CopyTo(copy);
+            var bytes = copy.ToArray();
+            return (Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant(), bytes);
         }
+        return (Convert.ToHexString(SHA256.HashData(content)).ToLowerInvariant(), null);
     }
 
     /// <summary>Refuses names that would land outside an extraction folder: absolute, drive-rooted, or with a '..' segment.</summary>
