@@ -10,12 +10,16 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('E2E.Format.ps1xml')
     CmdletsToExport      = @(
+        'Compare-E2EArchive'
+        'Compare-ExpectedOutput'
         'Export-E2EArtifact'
         'Get-E2EScope'
         'New-E2EScope'
         'New-E2ETempDirectory'
         'Register-E2ECleanup'
         'Remove-E2EScope'
+        'Test-E2EReproducible'
+        'Update-ExpectedOutput'
         'Wait-E2ECondition'
     )
     FunctionsToExport    = @()

@@ -26,3 +26,8 @@ if ($innerModule) {
         $addExportedCmdlet.Invoke($ExecutionContext.SessionState.Module, @(, $command))
     }
 }
+
+# Should operators for Pester (Should -MatchExpectedOutput), only when Pester is loaded: the module never requires it.
+if (Get-Module -Name Pester) {
+    . ([System.IO.Path]::Combine($PSScriptRoot, 'E2E.Pester.ps1'))
+}

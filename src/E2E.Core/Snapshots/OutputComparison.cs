@@ -56,5 +56,20 @@ public sealed class OutputComparison
 
     public E2EException? Error { get; init; }
 
+    /// <summary>One line for a table: the first warning, else the first difference, else the size of the diff.</summary>
+    public string Summary => Error?.Message
+        ?? (Warnings.Count > 0 ? Warnings[0] + (Warnings.Count > 1 ? $" (+{Warnings.Count - 1} more)" : string.Empty) : null)
+        ?? (Differences.Count > 0 ? Differences[0] + (Differences.Count > 1 ? $" (+{Differences.Count - 1} more)" : string.Empty) : null)
+        ?? (Diff is { } diff ? DiffSize(diff) : null)
+        ?? string.Empty;
+
+    private static string DiffSize(string diff)
+    {
+        var lines = diff.Split('\n');
+        var added = lines.Count(l => l.StartsWith('+') && !l.StartsWith("+++", StringComparison.Ordinal));
+        var removed = lines.Count(l => l.StartsWith('-') && !l.StartsWith("---", StringComparison.Ordinal));
+        return $"+{added} -{removed} lines";
+    }
+
     public override string ToString() => $"{Status} {Kind} {Path}";
 }
