@@ -43,14 +43,14 @@ public abstract class ComparisonCmdletBase : E2ECmdlet
     [Parameter]
     public OutputKind? Kind { get; set; }
 
-    protected CompareOptions BuildOptions()
+    protected ComparisonOptions BuildOptions()
     {
         var scrubbers = Scrub.Select(Scrubber.Named).ToList();
         foreach (DictionaryEntry entry in ScrubPattern ?? new Hashtable())
         {
             scrubbers.Add(Scrubber.Custom(Convert.ToString(entry.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty, Convert.ToString(entry.Value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty));
         }
-        return new CompareOptions
+        return new ComparisonOptions
         {
             IgnorePaths = IgnorePath,
             UnorderedPaths = UnorderedPath,

@@ -18,7 +18,7 @@ public static class ExpectedOutputComparer
     private static readonly string[] ArchiveSuffixes = { ".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz" };
 
     /// <summary>Compares <paramref name="actualPath"/> with <paramref name="expectedPath"/> (files or directories).</summary>
-    public static IEnumerable<OutputComparison> Compare(string actualPath, string expectedPath, CompareOptions options, CancellationToken cancellation = default)
+    public static IEnumerable<OutputComparison> Compare(string actualPath, string expectedPath, ComparisonOptions options, CancellationToken cancellation = default)
     {
         var actual = ResolveRoot(actualPath);
         var expected = ResolveRoot(expectedPath);
@@ -30,42 +30,45 @@ public static class ExpectedOutputComparer
         if (actual is FileInfo file && expected is DirectoryInfo dir)
         {
             expected = ResolveRoot(Path.Combine(dir.FullName, file.Name));
-            return new[] { CompareEntry(file.Name, expected?.FullName, file.FullName, options) };
+            return new[] { CompareEntry(file.Name, Entry(expected), Entry(file), options) };
         }
         if (actual is not DirectoryInfo && expected is not DirectoryInfo)
         {
             var name = Path.GetFileName((actual ?? expected)!.FullName);
-            return new[] { CompareEntry(name, expected?.FullName, actual?.FullName, options) };
+            return new[] { CompareEntry(name, Entry(expected), Entry(actual), options) };
         }
-        var expectedFiles = expected is DirectoryInfo e ? ListTree(e.FullName) : new SortedDictionary<string, string>(StringComparer.Ordinal);
-        var actualFiles = actual is DirectoryInfo a ? ListTree(a.FullName) : new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var expectedFiles = expected is DirectoryInfo e ? ListTree(e.FullName) : new SortedDictionary<string, TreeEntry>(StringComparer.Ordinal);
+        var actualFiles = actual is DirectoryInfo a ? ListTree(a.FullName) : new SortedDictionary<string, TreeEntry>(StringComparer.Ordinal);
         var plan = expectedFiles.Keys.Union(actualFiles.Keys).Where(p => Selected(p, options)).Order(StringComparer.Ordinal).ToArray();
         return plan.AsParallel().AsOrdered().WithCancellation(cancellation).WithDegreeOfParallelism(Math.Max(2, Environment.ProcessorCount))
             .Select(rel => CompareEntry(rel, expectedFiles.GetValueOrDefault(rel), actualFiles.GetValueOrDefault(rel), options));
     }
 
     /// <summary>Every file and link below a directory, by relative '/' path; directory links are listed, not entered.</summary>
-    public static SortedDictionary<string, string> ListTree(string root)
+    public static SortedDictionary<string, TreeEntry> ListTree(string root)
     {
-        var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var files = new SortedDictionary<string, TreeEntry>(StringComparer.Ordinal);
         var pending = new Stack<DirectoryInfo>();
         pending.Push(new DirectoryInfo(root));
         while (pending.Count > 0)
         {
             foreach (var entry in pending.Pop().EnumerateFileSystemInfos())
             {
-                if (entry is DirectoryInfo sub && sub.LinkTarget is null)
+                var isLink = entry.Attributes.HasFlag(FileAttributes.ReparsePoint);
+                if (entry is DirectoryInfo sub && !isLink)
                 {
                     pending.Push(sub);
                 }
                 else
                 {
-                    files[Path.GetRelativePath(root, entry.FullName).Replace('\\', '/')] = entry.FullName;
+                    files[Path.GetRelativePath(root, entry.FullName).Replace('\\', '/')] = new TreeEntry(entry.FullName, isLink);
                 }
             }
         }
         return files;
     }
+
+    private static TreeEntry? Entry(FileSystemInfo? info) => info is null ? null : new TreeEntry(info.FullName, info.LinkTarget is not null);
 
     /// <summary>The file or directory at a path, following links to the end; null when nothing is there.</summary>
     public static FileSystemInfo? ResolveRoot(string path)
@@ -91,7 +94,7 @@ public static class ExpectedOutputComparer
         return info.Exists ? info : null;
     }
 
-    private static bool Selected(string relativePath, CompareOptions options)
+    private static bool Selected(string relativePath, ComparisonOptions options)
     {
         var name = Path.GetFileName(relativePath);
         bool Match(string glob) => FileGlob(glob).IsMatch(glob.Contains('/', StringComparison.Ordinal) ? relativePath : name);
@@ -102,9 +105,11 @@ public static class ExpectedOutputComparer
         new("^" + Regex.Escape(glob).Replace("\\*\\*/", "(?:.*/)?", StringComparison.Ordinal).Replace("\\*", "[^/]*", StringComparison.Ordinal).Replace("\\?", "[^/]", StringComparison.Ordinal) + "$", RegexOptions.CultureInvariant);
 
     /// <summary>Compares one relative path; problems become an Error row carrying the error id.</summary>
-    public static OutputComparison CompareEntry(string relativePath, string? expectedFile, string? actualFile, CompareOptions options)
+    public static OutputComparison CompareEntry(string relativePath, TreeEntry? expected, TreeEntry? actual, ComparisonOptions options)
     {
-        var kind = options.Kind ?? Detect(relativePath, expectedFile ?? actualFile!);
+        var expectedFile = expected?.FullPath;
+        var actualFile = actual?.FullPath;
+        var kind = options.Kind ?? KindByName(relativePath, expected?.IsLink == true || actual?.IsLink == true);
         try
         {
             if (expectedFile is null || actualFile is null)
@@ -113,21 +118,22 @@ public static class ExpectedOutputComparer
                 var warning = ReviewRules.ForMissingOrExtra(relativePath, status);
                 return new OutputComparison
                 {
-                    Path = relativePath, Status = status, Kind = kind, ExpectedFile = expectedFile, ActualFile = actualFile,
+                    Path = relativePath, Status = status, Kind = kind ?? Sniff(expectedFile ?? actualFile!), ExpectedFile = expectedFile, ActualFile = actualFile,
                     Warnings = warning is null ? Array.Empty<ReviewWarning>() : new[] { warning },
                 };
             }
-            if (IsLink(expectedFile) || IsLink(actualFile))
+            if (kind == OutputKind.Link)
             {
                 return CompareLinks(relativePath, expectedFile, actualFile);
             }
-            if (FilesIdentical(expectedFile, actualFile))
+            if (FilesIdentical(expectedFile, actualFile, out var sawNul))
             {
-                return new OutputComparison { Path = relativePath, Status = OutputStatus.Equal, Kind = kind, ExpectedFile = expectedFile, ActualFile = actualFile };
+                return new OutputComparison { Path = relativePath, Status = OutputStatus.Equal, Kind = kind ?? (sawNul ? OutputKind.Binary : OutputKind.Text), ExpectedFile = expectedFile, ActualFile = actualFile };
             }
-            return kind switch
+            return (kind ?? (sawNul || LooksBinary(actualFile) ? OutputKind.Binary : OutputKind.Text)) switch
             {
-                OutputKind.Json or OutputKind.Toml => CompareStructured(relativePath, expectedFile, actualFile, kind, options),
+                OutputKind.Json => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Json, options),
+                OutputKind.Toml => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Toml, options),
                 OutputKind.Archive => CompareArchives(relativePath, expectedFile, actualFile, options),
                 OutputKind.Binary => CompareBinary(relativePath, expectedFile, actualFile),
                 _ => CompareText(relativePath, expectedFile, actualFile, options),
@@ -135,36 +141,33 @@ public static class ExpectedOutputComparer
         }
         catch (E2EException ex)
         {
-            return new OutputComparison { Path = relativePath, Status = OutputStatus.Error, Kind = kind, ExpectedFile = expectedFile, ActualFile = actualFile, Error = ex };
+            return new OutputComparison { Path = relativePath, Status = OutputStatus.Error, Kind = kind ?? OutputKind.Text, ExpectedFile = expectedFile, ActualFile = actualFile, Error = ex };
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             var error = new E2EException(ErrorCatalog.OutputUnreadable, $"{relativePath}: {ex.Message}", relativePath, ex);
-            return new OutputComparison { Path = relativePath, Status = OutputStatus.Error, Kind = kind, ExpectedFile = expectedFile, ActualFile = actualFile, Error = error };
+            return new OutputComparison { Path = relativePath, Status = OutputStatus.Error, Kind = kind ?? OutputKind.Text, ExpectedFile = expectedFile, ActualFile = actualFile, Error = error };
         }
     }
 
-    public static OutputKind Detect(string relativePath, string anyFile)
+    /// <summary>The kind a name decides (links, .json, .toml, archives); null when the content must decide between Text and Binary.</summary>
+    private static OutputKind? KindByName(string relativePath, bool isLink)
     {
-        var name = relativePath.ToLowerInvariant();
-        if (IsLink(anyFile))
+        if (isLink)
         {
             return OutputKind.Link;
         }
-        if (name.EndsWith(".json", StringComparison.Ordinal))
-        {
-            return OutputKind.Json;
-        }
-        if (name.EndsWith(".toml", StringComparison.Ordinal))
-        {
-            return OutputKind.Toml;
-        }
-        if (ArchiveSuffixes.Any(s => name.EndsWith(s, StringComparison.Ordinal)))
-        {
-            return OutputKind.Archive;
-        }
-        return LooksBinary(anyFile) ? OutputKind.Binary : OutputKind.Text;
+        var name = relativePath.ToLowerInvariant();
+        return name.EndsWith(".json", StringComparison.Ordinal) ? OutputKind.Json
+            : name.EndsWith(".toml", StringComparison.Ordinal) ? OutputKind.Toml
+            : ArchiveSuffixes.Any(s => name.EndsWith(s, StringComparison.Ordinal)) ? OutputKind.Archive
+            : null;
     }
+
+    private static OutputKind Sniff(string file) => LooksBinary(file) ? OutputKind.Binary : OutputKind.Text;
+
+    public static OutputKind Detect(string relativePath, string anyFile) =>
+        KindByName(relativePath, IsLink(anyFile)) ?? Sniff(anyFile);
 
     private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
 
@@ -184,23 +187,33 @@ public static class ExpectedOutputComparer
     }
 
     /// <summary>Same length and same bytes, read in large blocks.</summary>
-    public static bool FilesIdentical(string a, string b)
+    public static bool FilesIdentical(string a, string b) => FilesIdentical(a, b, out _);
+
+    /// <summary>Same length and same bytes; also says whether the first 8000 bytes read from <paramref name="a"/> held a NUL (binary content).</summary>
+    public static bool FilesIdentical(string a, string b, out bool sawNul)
     {
+        sawNul = false;
         using var left = new FileStream(a, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         using var right = new FileStream(b, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         if (left.Length != right.Length)
         {
             return false;
         }
-        const int block = 1 << 20;
+        const int block = 1 << 18;
         var bufferA = ArrayPool<byte>.Shared.Rent(block);
         var bufferB = ArrayPool<byte>.Shared.Rent(block);
+        var first = true;
         try
         {
             while (true)
             {
                 var readA = left.ReadAtLeast(bufferA.AsSpan(0, block), block, throwOnEndOfStream: false);
                 var readB = right.ReadAtLeast(bufferB.AsSpan(0, block), block, throwOnEndOfStream: false);
+                if (first)
+                {
+                    sawNul = bufferA.AsSpan(0, Math.Min(readA, 8000)).Contains((byte)0);
+                    first = false;
+                }
                 if (readA != readB || !bufferA.AsSpan(0, readA).SequenceEqual(bufferB.AsSpan(0, readB)))
                 {
                     return false;
@@ -218,7 +231,7 @@ public static class ExpectedOutputComparer
         }
     }
 
-    private static OutputComparison CompareStructured(string relativePath, string expectedFile, string actualFile, OutputKind kind, CompareOptions options)
+    private static OutputComparison CompareStructured(string relativePath, string expectedFile, string actualFile, OutputKind kind, ComparisonOptions options)
     {
         var expected = Load(expectedFile, kind);
         var actual = Load(actualFile, kind);
@@ -239,7 +252,7 @@ public static class ExpectedOutputComparer
 
     private static object? Load(string file, OutputKind kind) => kind == OutputKind.Json ? DataTree.LoadJson(file) : DataTree.LoadToml(file);
 
-    private static OutputComparison CompareText(string relativePath, string expectedFile, string actualFile, CompareOptions options)
+    private static OutputComparison CompareText(string relativePath, string expectedFile, string actualFile, ComparisonOptions options)
     {
         var expected = options.Scrub(File.ReadAllText(expectedFile, Encoding.UTF8));
         var actual = options.Scrub(File.ReadAllText(actualFile, Encoding.UTF8));
@@ -294,7 +307,7 @@ public static class ExpectedOutputComparer
         };
     }
 
-    private static OutputComparison CompareArchives(string relativePath, string expectedFile, string actualFile, CompareOptions options)
+    private static OutputComparison CompareArchives(string relativePath, string expectedFile, string actualFile, ComparisonOptions options)
     {
         var result = ArchiveComparer.Compare(expectedFile, actualFile);
         var differences = result.Differences.Select(d => new OutputDifference(d.Member, d.Change.ToString(), d.Expected, d.Actual)).ToArray();
@@ -310,3 +323,6 @@ public static class ExpectedOutputComparer
         };
     }
 }
+
+/// <summary>A file or link found in a tree; <see cref="IsLink"/> comes from the directory listing itself.</summary>
+public sealed record TreeEntry(string FullPath, bool IsLink);

@@ -28,7 +28,7 @@ public static partial class ExpectedOutputUpdater
     public const string DefaultConfigName = "expected-output-config.toml";
     private const string ReasonPrefix = "# Last requested update:";
 
-    public static IReadOnlyList<OutputUpdate> Plan(string actualPath, string expectedPath, CompareOptions options, CancellationToken cancellation = default)
+    public static IReadOnlyList<OutputUpdate> Plan(string actualPath, string expectedPath, ComparisonOptions options, CancellationToken cancellation = default)
     {
         var actual = ExpectedOutputComparer.ResolveRoot(actualPath);
         var expected = ExpectedOutputComparer.ResolveRoot(expectedPath);

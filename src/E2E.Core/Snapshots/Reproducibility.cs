@@ -17,7 +17,7 @@ public sealed class ReproducibilityReport
     /// <summary>True when every difference is an archive that differs only in metadata (timestamps, modes, order, compression).</summary>
     public bool OnlyArchiveMetadataDiffers => Differences.Count > 0 && Differences.All(d => d.Kind == OutputKind.Archive && d.Status == OutputStatus.Changed && d.Diff?.StartsWith("differ only in metadata", StringComparison.Ordinal) == true);
 
-    public static ReproducibilityReport Compare(string firstRun, string secondRun, CompareOptions options, CancellationToken cancellation = default)
+    public static ReproducibilityReport Compare(string firstRun, string secondRun, ComparisonOptions options, CancellationToken cancellation = default)
     {
         var all = ExpectedOutputComparer.Compare(secondRun, firstRun, options, cancellation).ToArray();
         return new ReproducibilityReport

@@ -11,7 +11,7 @@ public static class ReviewRules
 {
     private const string InheritedMarker = "sys_platform == 'from_lower_layer'";
 
-    public static List<ReviewWarning> Check(string relativePath, object? expected, object? actual, CompareOptions options)
+    public static List<ReviewWarning> Check(string relativePath, object? expected, object? actual, ComparisonOptions options)
     {
         var warnings = new List<ReviewWarning>();
         VisitPairs(expected, actual, string.Empty, options, (path, e, a) => CheckObject(path, e, a, options, warnings));
@@ -47,7 +47,7 @@ public static class ReviewRules
         return name.StartsWith("pylock.", StringComparison.Ordinal) && name.EndsWith(".toml", StringComparison.Ordinal);
     }
 
-    private static void CheckObject(string path, DataMap expected, DataMap actual, CompareOptions options, List<ReviewWarning> warnings)
+    private static void CheckObject(string path, DataMap expected, DataMap actual, ComparisonOptions options, List<ReviewWarning> warnings)
     {
         if (Number(expected.Get("archive_size")) is { } oldSize && Number(actual.Get("archive_size")) is { } newSize && !options.Ignored(DataPath.Member(path, "archive_size")))
         {
@@ -68,7 +68,7 @@ public static class ReviewRules
         CheckHashes(path, expected, actual, options, warnings, inputs: new[] { "requirements_hash", "lock_version", "app_launch_module_hash" }, output: "archive_hashes", when: "archive_hashes");
     }
 
-    private static void CheckHashes(string path, DataMap expected, DataMap actual, CompareOptions options, List<ReviewWarning> warnings, string[] inputs, string output, string when)
+    private static void CheckHashes(string path, DataMap expected, DataMap actual, ComparisonOptions options, List<ReviewWarning> warnings, string[] inputs, string output, string when)
     {
         if (!expected.Has(when) || !actual.Has(when) || !expected.Has(output) || !actual.Has(output) || options.Ignored(DataPath.Member(path, output)))
         {
@@ -114,7 +114,7 @@ public static class ReviewRules
     }
 
     /// <summary>venvstacks.json: layers.&lt;category&gt; lists, matched by layer_name.</summary>
-    private static void CheckLayers(string relativePath, object? expected, object? actual, CompareOptions options, List<ReviewWarning> warnings)
+    private static void CheckLayers(string relativePath, object? expected, object? actual, ComparisonOptions options, List<ReviewWarning> warnings)
     {
         if (expected is not DataMap { } e || actual is not DataMap { } a || e.Get("layers") is not DataMap before || a.Get("layers") is not DataMap after)
         {
@@ -139,7 +139,7 @@ public static class ReviewRules
         (list as List<object?> ?? new List<object?>()).OfType<DataMap>().Select(m => m.Get("layer_name") as string).OfType<string>().ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Visits every pair of objects at the same place; list items pair by layer_name or name where they have one, else by index.</summary>
-    private static void VisitPairs(object? expected, object? actual, string path, CompareOptions options, Action<string, DataMap, DataMap> visit)
+    private static void VisitPairs(object? expected, object? actual, string path, ComparisonOptions options, Action<string, DataMap, DataMap> visit)
     {
         if (path.Length > 0 && options.Ignored(path))
         {

@@ -44,7 +44,7 @@ public sealed record Scrubber(string Name, Regex Pattern, string Replacement)
 }
 
 /// <summary>How to compare: what to ignore, which arrays are unordered, what to scrub, when to warn.</summary>
-public sealed record CompareOptions
+public sealed record ComparisonOptions
 {
     /// <summary>Structural paths (globs) left out of JSON/TOML comparison, such as <c>archive_size</c>.</summary>
     public IReadOnlyList<string> IgnorePaths { get; init; } = Array.Empty<string>();

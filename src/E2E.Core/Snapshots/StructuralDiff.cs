@@ -14,21 +14,21 @@ public sealed record OutputDifference(string Path, string Change, string? Expect
 /// <summary>Deep comparison of two data trees: member order ignored, numbers as values, ignores, unordered arrays, scrubbed strings.</summary>
 public static class StructuralDiff
 {
-    public static List<OutputDifference> Compare(object? expected, object? actual, CompareOptions options)
+    public static List<OutputDifference> Compare(object? expected, object? actual, ComparisonOptions options)
     {
         var differences = new List<OutputDifference>();
         Walk(expected, actual, string.Empty, options, differences);
         return differences;
     }
 
-    public static bool DeepEquals(object? expected, object? actual, string path, CompareOptions options)
+    public static bool DeepEquals(object? expected, object? actual, string path, ComparisonOptions options)
     {
         var differences = new List<OutputDifference>();
         Walk(expected, actual, path, options, differences);
         return differences.Count == 0;
     }
 
-    private static void Walk(object? expected, object? actual, string path, CompareOptions options, List<OutputDifference> differences)
+    private static void Walk(object? expected, object? actual, string path, ComparisonOptions options, List<OutputDifference> differences)
     {
         if (path.Length > 0 && options.Ignored(path))
         {
@@ -95,7 +95,7 @@ public static class StructuralDiff
     }
 
     /// <summary>Multiset comparison: each expected item is matched to an equal actual item; what is left is reported.</summary>
-    private static void CompareUnordered(List<object?> expected, List<object?> actual, string path, CompareOptions options, List<OutputDifference> differences)
+    private static void CompareUnordered(List<object?> expected, List<object?> actual, string path, ComparisonOptions options, List<OutputDifference> differences)
     {
         var unmatched = actual.Select((value, index) => (value, index)).ToList();
         foreach (var (value, index) in expected.Select((v, i) => (v, i)))

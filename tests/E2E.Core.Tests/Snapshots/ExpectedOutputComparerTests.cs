@@ -9,8 +9,8 @@ public sealed class ExpectedOutputComparerTests : IDisposable
 
     public void Dispose() => _project.Dispose();
 
-    private OutputComparison[] Compare(CompareOptions? options = null) =>
-        ExpectedOutputComparer.Compare(_project.Actual, _project.Expected, options ?? new CompareOptions()).ToArray();
+    private OutputComparison[] Compare(ComparisonOptions? options = null) =>
+        ExpectedOutputComparer.Compare(_project.Actual, _project.Expected, options ?? new ComparisonOptions()).ToArray();
 
     [Fact]
     public void Unchanged_copy_is_all_Equal()
@@ -57,7 +57,7 @@ public sealed class ExpectedOutputComparerTests : IDisposable
         _project.Edit("expected_manifests/linux_x86_64/venvstacks.json", "\"archive_size\": 22401800", "\"archive_size\": 1");
         _project.Edit("expected_manifests/linux_x86_64/env_metadata/framework-scipy.json", "\"archive_size\": 22401800", "\"archive_size\": 1");
         Assert.Equal(2, Compare().Count(r => r.Status == OutputStatus.Changed));
-        var options = new CompareOptions { IgnorePaths = new[] { "archive_size", "archive_hashes" } };
+        var options = new ComparisonOptions { IgnorePaths = new[] { "archive_size", "archive_hashes" } };
         Assert.All(Compare(options), r => Assert.Equal(OutputStatus.Equal, r.Status));
         Assert.Contains(Compare().Single(r => r.Path.EndsWith("venvstacks.json", StringComparison.Ordinal)).Differences, d => d.Path == "layers.frameworks[0].archive_size");
     }
@@ -70,11 +70,11 @@ public sealed class ExpectedOutputComparerTests : IDisposable
         {
             File.WriteAllText(Path.Combine(dir, "e.json"), """{"a": 1, "b": {"x": [1, 2], "y": "s"}}""");
             File.WriteAllText(Path.Combine(dir, "a.json"), """{"b": {"y": "s", "x": [1.0, 2e0]}, "a": 1.00}""");
-            Assert.Equal(OutputStatus.Equal, ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new CompareOptions()).Single().Status);
+            Assert.Equal(OutputStatus.Equal, ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new ComparisonOptions()).Single().Status);
             File.WriteAllText(Path.Combine(dir, "a.json"), """{"b": {"y": "s", "x": [2, 1], "z": null}, "a": 1}""");
-            var row = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new CompareOptions()).Single();
+            var row = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new ComparisonOptions()).Single();
             Assert.Equal(new[] { "b.x[0]: 1 -> 2", "b.x[1]: 2 -> 1", "b.z: added null" }, row.Differences.Select(d => d.ToString()));
-            var unordered = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new CompareOptions { UnorderedPaths = new[] { "b.x" }, IgnorePaths = new[] { "b.z" } }).Single();
+            var unordered = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.json"), Path.Combine(dir, "e.json"), new ComparisonOptions { UnorderedPaths = new[] { "b.x" }, IgnorePaths = new[] { "b.z" } }).Single();
             Assert.Equal(OutputStatus.Equal, unordered.Status);
         }
         finally
@@ -91,12 +91,12 @@ public sealed class ExpectedOutputComparerTests : IDisposable
         {
             File.WriteAllText(Path.Combine(dir, "e.log"), "run 3f2504e0-4f89-11d3-9a0c-0305e82c3301 at 2025-08-27T00:00:00+00:00 in /tmp/build-1/x\n");
             File.WriteAllText(Path.Combine(dir, "a.log"), "run 0a1b2c3d-4f89-11d3-9a0c-0305e82c3301 at 2026-11-24 10:00:00Z in /tmp/build-2/x\n");
-            var plain = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.log"), Path.Combine(dir, "e.log"), new CompareOptions()).Single();
+            var plain = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.log"), Path.Combine(dir, "e.log"), new ComparisonOptions()).Single();
             Assert.Equal(OutputStatus.Changed, plain.Status);
             Assert.Contains("-run 3f2504e0", plain.Diff);
             Assert.Contains("+run 0a1b2c3d", plain.Diff);
             Assert.StartsWith("--- expected/a.log", plain.Diff);
-            var scrubbed = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.log"), Path.Combine(dir, "e.log"), new CompareOptions { Scrubbers = Scrubber.BuiltIn }).Single();
+            var scrubbed = ExpectedOutputComparer.Compare(Path.Combine(dir, "a.log"), Path.Combine(dir, "e.log"), new ComparisonOptions { Scrubbers = Scrubber.BuiltIn }).Single();
             Assert.Equal(OutputStatus.Equal, scrubbed.Status);
         }
         finally
@@ -153,13 +153,13 @@ public sealed class ExpectedOutputComparerTests : IDisposable
     [Fact]
     public void Nothing_to_compare_and_link_loops_have_ids()
     {
-        var nothing = Assert.Throws<E2EException>(() => ExpectedOutputComparer.Compare(Path.Combine(_project.Root, "no1"), Path.Combine(_project.Root, "no2"), new CompareOptions()).ToArray());
+        var nothing = Assert.Throws<E2EException>(() => ExpectedOutputComparer.Compare(Path.Combine(_project.Root, "no1"), Path.Combine(_project.Root, "no2"), new ComparisonOptions()).ToArray());
         Assert.Same(ErrorCatalog.ExpectedOutputNotFound, nothing.Error);
         var a = Path.Combine(_project.Root, "loop-a");
         var b = Path.Combine(_project.Root, "loop-b");
         File.CreateSymbolicLink(a, b);
         File.CreateSymbolicLink(b, a);
-        var loop = Assert.Throws<E2EException>(() => ExpectedOutputComparer.Compare(a, _project.Expected, new CompareOptions()).ToArray());
+        var loop = Assert.Throws<E2EException>(() => ExpectedOutputComparer.Compare(a, _project.Expected, new ComparisonOptions()).ToArray());
         Assert.Same(ErrorCatalog.SymlinkLoop, loop.Error);
     }
 
@@ -181,14 +181,14 @@ public sealed class ExpectedOutputComparerTests : IDisposable
     public void A_single_file_compares_with_its_namesake_in_an_expected_directory()
     {
         var meta = "requirements/framework-scipy/pylock.framework-scipy.meta.json";
-        var row = ExpectedOutputComparer.Compare(_project.ActualFile(meta), Path.Combine(_project.Expected, "requirements", "framework-scipy"), new CompareOptions()).Single();
+        var row = ExpectedOutputComparer.Compare(_project.ActualFile(meta), Path.Combine(_project.Expected, "requirements", "framework-scipy"), new ComparisonOptions()).Single();
         Assert.Equal(("pylock.framework-scipy.meta.json", OutputStatus.Equal), (row.Path, row.Status));
     }
 
     [Fact]
     public void Include_and_exclude_select_files()
     {
-        var options = new CompareOptions { Include = new[] { "*.json" }, Exclude = new[] { "expected_manifests/**/venvstacks.json" } };
+        var options = new ComparisonOptions { Include = new[] { "*.json" }, Exclude = new[] { "expected_manifests/**/venvstacks.json" } };
         var rows = Compare(options);
         Assert.All(rows, r => Assert.EndsWith(".json", r.Path));
         Assert.DoesNotContain(rows, r => r.Path.EndsWith("/venvstacks.json", StringComparison.Ordinal));

@@ -21,7 +21,7 @@ public sealed class UpdaterAndArchiveTests : IDisposable
         var untouched = Path.Combine(_project.Expected, "requirements", "framework-sklearn", "pylock.framework-sklearn.toml");
         var before = File.GetLastWriteTimeUtc(untouched);
 
-        var plan = ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new CompareOptions());
+        var plan = ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new ComparisonOptions());
         Assert.Equal(5, plan.Count);
         Assert.Equal(UpdateAction.Delete, plan.Single(p => p.Path.EndsWith("packages-framework-http-client.txt", StringComparison.Ordinal)).Action);
         Assert.Equal(UpdateAction.Add, plan.Single(p => p.Path == "requirements/new-layer.txt").Action);
@@ -31,7 +31,7 @@ public sealed class UpdaterAndArchiveTests : IDisposable
             ExpectedOutputUpdater.Apply(update);
         }
 
-        Assert.All(ExpectedOutputComparer.Compare(_project.Actual, _project.Expected, new CompareOptions()), r => Assert.Equal(OutputStatus.Equal, r.Status));
+        Assert.All(ExpectedOutputComparer.Compare(_project.Actual, _project.Expected, new ComparisonOptions()), r => Assert.Equal(OutputStatus.Equal, r.Status));
         Assert.Equal(before, File.GetLastWriteTimeUtc(untouched));
         Assert.Empty(Directory.EnumerateFiles(_project.Expected, "*.e2e-partial", SearchOption.AllDirectories));
     }
@@ -41,7 +41,7 @@ public sealed class UpdaterAndArchiveTests : IDisposable
     {
         _project.ApplyReviewedChanges();
         File.WriteAllText(_project.ActualFile("expected_manifests/linux_x86_64/venvstacks.json"), "{ broken");
-        var ex = Assert.Throws<E2EException>(() => ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new CompareOptions()));
+        var ex = Assert.Throws<E2EException>(() => ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new ComparisonOptions()));
         Assert.Same(ErrorCatalog.InvalidJson, ex.Error);
     }
 
@@ -49,7 +49,7 @@ public sealed class UpdaterAndArchiveTests : IDisposable
     public void Links_are_recreated_not_followed()
     {
         File.CreateSymbolicLink(_project.ActualFile("requirements/passwd-link"), "/etc/passwd");
-        var update = Assert.Single(ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new CompareOptions()));
+        var update = Assert.Single(ExpectedOutputUpdater.Plan(_project.Actual, _project.Expected, new ComparisonOptions()));
         ExpectedOutputUpdater.Apply(update);
         Assert.Equal("/etc/passwd", new FileInfo(Path.Combine(_project.Expected, "requirements", "passwd-link")).LinkTarget);
     }
@@ -213,7 +213,7 @@ public sealed class UpdaterAndArchiveTests : IDisposable
             File.WriteAllText(Path.Combine(dir, "meta.json"), "{\"a\": 1}");
             File.Move(Zip($"{Path.GetFileName(dir)}.zip", ("m.txt", "same", when)), Path.Combine(dir, "layer.zip"));
         }
-        var report = ReproducibilityReport.Compare(first, second, new CompareOptions());
+        var report = ReproducibilityReport.Compare(first, second, new ComparisonOptions());
         Assert.False(report.Reproducible);
         Assert.Equal(2, report.FilesCompared);
         Assert.True(report.OnlyArchiveMetadataDiffers);

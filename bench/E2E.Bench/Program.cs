@@ -1,0 +1,12 @@
+using E2E.Bench;
+
+var benchmarks = new Dictionary<string, Func<string[], int>>
+{
+    ["compare-trees"] = CompareTrees.Run,
+};
+if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: dotnet run -c Release --project bench/E2E.Bench -- <{string.Join("|", benchmarks.Keys)}> [options]");
+    return 2;
+}
+return run(args[1..]);
