@@ -60,6 +60,26 @@ public static class ErrorCatalog
     public static readonly ErrorId UnsupportedArchive = new("UnsupportedArchive", ErrorKind.InvalidData,
         "A file is not a zip, tar, tar.gz or tar.xz archive, or it is corrupt.");
 
+    // Chain and keys.
+    public static readonly ErrorId InvalidHex = new("InvalidHex", ErrorKind.InvalidArgument,
+        "A value that must be hexadecimal (0x-prefixed) is not, or has the wrong length.");
+    public static readonly ErrorId InvalidKey = new("InvalidKey", ErrorKind.InvalidArgument,
+        "A private key is missing, not 32 bytes, or outside the secp256k1 range.");
+    public static readonly ErrorId InvalidSignature = new("InvalidSignature", ErrorKind.InvalidData,
+        "A signature is malformed, or no public key can be recovered from it.");
+    public static readonly ErrorId InvalidRlp = new("InvalidRlp", ErrorKind.InvalidData,
+        "Bytes are not canonical RLP.");
+    public static readonly ErrorId InvalidTransaction = new("InvalidTransaction", ErrorKind.InvalidData,
+        "A transaction is malformed or breaks a validity rule (intrinsic gas, fee caps, chain id, signature).");
+    public static readonly ErrorId InvalidCapability = new("InvalidCapability", ErrorKind.InvalidArgument,
+        "An agent capability is not exactly 32 bytes.");
+    public static readonly ErrorId ChainRpcFailed = new("ChainRpcFailed", ErrorKind.ConnectionError,
+        "The chain's JSON-RPC endpoint failed or answered with an error.");
+    public static readonly ErrorId TransactionFailed = new("TransactionFailed", ErrorKind.InvalidOperation,
+        "A transaction was mined with status 0 (reverted).");
+    public static readonly ErrorId ReceiptTimedOut = new("ReceiptTimedOut", ErrorKind.OperationTimeout,
+        "No receipt arrived for a transaction before the timeout.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");
