@@ -75,10 +75,20 @@ public static class ErrorCatalog
         "An agent capability is not exactly 32 bytes.");
     public static readonly ErrorId ChainRpcFailed = new("ChainRpcFailed", ErrorKind.ConnectionError,
         "The chain's JSON-RPC endpoint failed or answered with an error.");
+    public static readonly ErrorId ChainIdMismatch = new("ChainIdMismatch", ErrorKind.InvalidArgument,
+        "The chain at the RPC URL has a different chain id from the one the transaction is signed for.");
     public static readonly ErrorId TransactionFailed = new("TransactionFailed", ErrorKind.InvalidOperation,
         "A transaction was mined with status 0 (reverted).");
     public static readonly ErrorId ReceiptTimedOut = new("ReceiptTimedOut", ErrorKind.OperationTimeout,
         "No receipt arrived for a transaction before the timeout.");
+
+    // Servers.
+    public static readonly ErrorId ResourceBusy = new("ResourceBusy", ErrorKind.ResourceUnavailable,
+        "A port or another exclusive resource is already in use.");
+    public static readonly ErrorId OracleRejected = new("OracleRejected", ErrorKind.InvalidData,
+        "The Oracle refused a report for good (bad signature, stale, replayed, malformed); retrying cannot help.");
+    public static readonly ErrorId OracleUnavailable = new("OracleUnavailable", ErrorKind.ConnectionError,
+        "The Oracle could not be reached or kept failing after every retry.");
 
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
