@@ -11,6 +11,9 @@ trap 'rm -f "$log"' EXIT
 
 dotnet build E2E.sln -nologo -v quiet -clp:ErrorsOnly
 [ -d tools/pscheck/node_modules ] || npm ci --prefix tools/pscheck --no-audit --no-fund --loglevel=error
+[ -d tools/ganache/node_modules ] || npm ci --prefix tools/ganache --no-audit --no-fund --loglevel=error
+# The chain tests start a real ganache node (chain id 41956).
+export E2E_GANACHE="${E2E_GANACHE:-$PWD/tools/ganache/node_modules/.bin/ganache}"
 
 # Both checks run even when the first fails, so one run shows every problem.
 set +e
