@@ -26,7 +26,16 @@ public abstract class AsyncE2ECmdlet : E2ECmdlet
 
     protected sealed override void Begin() => Pump(BeginAsync);
 
-    protected sealed override void Process() => Pump(ProcessAsync);
+    /// <summary>Runs on the pipeline thread before each record's async work: resolve provider paths, read session state.</summary>
+    protected virtual void PrepareRecord()
+    {
+    }
+
+    protected sealed override void Process()
+    {
+        PrepareRecord();
+        Pump(ProcessAsync);
+    }
 
     protected sealed override void End() => Pump(EndAsync);
 

@@ -67,3 +67,6 @@ public sealed class EthKey : IDisposable
 
     public void Dispose() => CryptographicOperations.ZeroMemory(_secret);
 }
+
+/// <summary>What Get-E2EAccount shows of a key: only public parts.</summary>
+public sealed record E2EAccount(EthAddress Address, string PublicKey);

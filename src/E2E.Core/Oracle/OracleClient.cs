@@ -1,3 +1,4 @@
+using E2E.Core.Ethereum;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -122,4 +123,14 @@ public sealed class OracleClient : IDisposable
             _http.Dispose();
         }
     }
+}
+
+/// <summary>A report and what became of it, for Send-OracleReport's output.</summary>
+public sealed record OracleDelivery(OracleReport Report, DeliveryResult Result, string OracleUrl)
+{
+    public EthAddress Agent => Report.Agent;
+
+    public long Timestamp => Report.Timestamp;
+
+    public DeliveryOutcome Outcome => Result.Outcome;
 }
