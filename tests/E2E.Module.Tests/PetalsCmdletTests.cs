@@ -68,6 +68,28 @@ public sealed class PetalsCmdletTests : IDisposable
     }
 
     [Fact]
+    public void New_OracleReport_gives_the_vector_and_pipes_into_Send_OracleReport()
+    {
+        var result = _pwsh.Run("""
+            $vector = New-OracleReport -PrivateKeyVariable E2E_TEST_NODE_KEY -TokensProcessed 600 -RequestCount 3 -TotalLatencyMs 300 -UptimeSec 42 -Timestamp 1770000000
+            $vector.SignedMessage; $vector.Signature
+            $collector = New-E2EMetricsCollector
+            1..4 | ForEach-Object { $collector.RecordInference(25, 40.0) }
+            $oracle = Start-MockOracle
+            $sent = $collector.Snapshot() | New-OracleReport -PrivateKeyVariable E2E_TEST_NODE_KEY -Format Legacy | Send-OracleReport -OracleUrl $oracle.Url
+            $sent.Outcome
+            (Get-MockOracleReport $oracle -Accepted).ProcessedTokens
+            """).ShouldSucceed();
+        Assert.Equal(new[]
+        {
+            "{\"agent\":\"0xe239cdc5fbe977a8a141B72194D3CF8c41bC5BC6\",\"processed_tokens\":600,\"timestamp\":1770000000}",
+            "0x3ee7143d98371848c232baa4db859b75237c749dc71c6139b077bc82a46e5b8a33addcdc199b064961f7240b824cf321497c29f364d81f72d39906713bc3e7f91c",
+            "Delivered",
+            "100",
+        }, result.Strings);
+    }
+
+    [Fact]
     public void A_stale_report_is_OracleRejected_and_a_dead_oracle_is_OracleUnavailable()
     {
         var stale = _pwsh.Run("$oracle = Start-MockOracle; Send-OracleReport -OracleUrl $oracle.Url -PrivateKeyVariable E2E_TEST_NODE_KEY -Timestamp 1770000000");

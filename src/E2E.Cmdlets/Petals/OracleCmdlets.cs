@@ -183,29 +183,12 @@ public sealed class SetMockOracleFaultCommand : E2ECmdlet
     }
 }
 
-/// <summary>Signs a metrics report and sends it to an Oracle, retrying on transient failures.</summary>
-/// <remarks>
-/// <para>Builds a report from the given counters, signs it with EIP-191 personal_sign and posts it. -Format Current (the default) posts the flat body to /api/v1/metrics/report and signs {"agent","processed_tokens","timestamp"}; -Format Legacy posts {payload, signature} to /api/v1/report and signs the whole payload, as the upstream e2e suite expects. The signed JSON is byte-for-byte what Python's json.dumps(sort_keys=True, separators=(",", ":")) writes.</para>
-/// <para>5xx, 429, timeouts and broken connections are retried -Retries times with doubling delays. A 409 (the Oracle already has this timestamp) means an earlier attempt got through and counts as delivered. A report refused for good (400, 401, 413) is the terminating error OracleRejected; one that never got through is OracleUnavailable.</para>
-/// </remarks>
-/// <example>
-/// <code>$oracle = Start-MockOracle
-/// Send-OracleReport -OracleUrl $oracle.Url -PrivateKeyPath ./node-a.key -TokensProcessed 600 -RequestCount 3 -TotalLatencyMs 300</code>
-/// <para>Sends one current-format report and returns the signed report with its delivery result.</para>
-/// </example>
-/// <example>
-/// <code>Send-OracleReport -OracleUrl http://127.0.0.1:3100 -Format Legacy -TokensProcessed 600 -Timestamp 1770000000 | Select-Object -ExpandProperty Report</code>
-/// <para>A legacy-format report for the upstream docker mock Oracle, with a fixed timestamp.</para>
-/// </example>
-[Cmdlet(VerbsCommunications.Send, "OracleReport", SupportsShouldProcess = true, DefaultParameterSetName = "KeyVariable")]
-[OutputType(typeof(OracleDelivery))]
-public sealed class SendOracleReportCommand : KeyCmdletBase
+/// <summary>The counters a report carries, given directly or as a collector's snapshot.</summary>
+public abstract class ReportCmdletBase : KeyCmdletBase
 {
-    /// <summary>The Oracle's base URL, such as http://127.0.0.1:3100 (the Url of Start-MockOracle's result).</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Url")]
-    [ValidateNotNullOrEmpty]
-    public string? OracleUrl { get; set; }
+    /// <summary>A metrics snapshot (from a collector's Snapshot() method) instead of the separate counters.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public InferenceMetrics? Metrics { get; set; }
 
     /// <summary>Tokens processed since the node started.</summary>
     [Parameter]
@@ -235,6 +218,94 @@ public sealed class SendOracleReportCommand : KeyCmdletBase
     [Parameter]
     public OracleReportFormat Format { get; set; } = OracleReportFormat.Current;
 
+    protected OracleReport BuildReport()
+    {
+        using var key = LoadKey();
+        var now = DateTimeOffset.UtcNow;
+        var metrics = Metrics ?? new InferenceMetrics(TokensProcessed, RequestCount, TotalLatencyMs, now - TimeSpan.FromSeconds(UptimeSec));
+        return OracleReports.Build(key, metrics, Array.Empty<ProofData>(), Timestamp ?? now.ToUnixTimeSeconds(), Format, now);
+    }
+}
+
+/// <summary>Signs a metrics report without sending it.</summary>
+/// <remarks>
+/// <para>Builds the report Send-OracleReport would send and returns it: its route, JSON body, the exact message that was signed and the signature. The signed JSON is byte-for-byte what Python's json.dumps(sort_keys=True, separators=(",", ":")) writes, floats included (100.0, not 100). Pipe it to Send-OracleReport, or post the body yourself to test how an Oracle reacts to tampering.</para>
+/// </remarks>
+/// <example>
+/// <code>$report = New-OracleReport -TokensProcessed 600 -RequestCount 3 -TotalLatencyMs 300 -UptimeSec 42 -Timestamp 1770000000
+/// $report.SignedMessage; $report.Signature</code>
+/// <para>The upstream test vector: the signed message and its 65-byte signature.</para>
+/// </example>
+/// <example>
+/// <code>$collector.Snapshot() | New-OracleReport -Format Legacy | Send-OracleReport -OracleUrl $oracle.Url</code>
+/// <para>Reports a collector's counters in the legacy format.</para>
+/// </example>
+[Cmdlet(VerbsCommon.New, "OracleReport", SupportsShouldProcess = true, DefaultParameterSetName = "KeyVariable")]
+[OutputType(typeof(OracleReport))]
+public sealed class NewOracleReportCommand : ReportCmdletBase
+{
+    protected override async Task ProcessAsync()
+    {
+        var report = BuildReport();
+        if (await ShouldProcessAsync(report.Agent.ToString(), "Sign a metrics report").ConfigureAwait(false))
+        {
+            Output(report);
+        }
+    }
+}
+
+/// <summary>Creates a thread-safe metrics collector like a node's.</summary>
+/// <remarks>
+/// <para>The collector counts tokens, requests and latency (RecordInference(tokens, latencyMs)), buffers up to 1000 proofs (the oldest dropped first), and gives snapshots (Snapshot()) whose AvgLatencyMs is rounded to 2 decimals. It is safe to record from many threads or runspaces at once. Snapshots pipe into New-OracleReport and Send-OracleReport.</para>
+/// </remarks>
+/// <example>
+/// <code>$collector = New-E2EMetricsCollector
+/// 1..5 | ForEach-Object -Parallel { $c = $using:collector; 1..100 | ForEach-Object { $c.RecordInference(10, 50.0) } }
+/// $collector.Snapshot().TotalRequests</code>
+/// <para>Five runspaces record 100 inferences each; the snapshot shows 500.</para>
+/// </example>
+[Cmdlet(VerbsCommon.New, "E2EMetricsCollector", SupportsShouldProcess = true)]
+[OutputType(typeof(MetricsCollector))]
+public sealed class NewE2EMetricsCollectorCommand : E2ECmdlet
+{
+    protected override void Process()
+    {
+        if (ShouldProcess("metrics collector", "Create"))
+        {
+            WriteObject(new MetricsCollector());
+        }
+    }
+}
+
+/// <summary>Signs a metrics report and sends it to an Oracle, retrying on transient failures.</summary>
+/// <remarks>
+/// <para>Builds a report from the given counters, signs it with EIP-191 personal_sign and posts it. -Format Current (the default) posts the flat body to /api/v1/metrics/report and signs {"agent","processed_tokens","timestamp"}; -Format Legacy posts {payload, signature} to /api/v1/report and signs the whole payload, as the upstream e2e suite expects. The signed JSON is byte-for-byte what Python's json.dumps(sort_keys=True, separators=(",", ":")) writes.</para>
+/// <para>5xx, 429, timeouts and broken connections are retried -Retries times with doubling delays. A 409 (the Oracle already has this timestamp) means an earlier attempt got through and counts as delivered. A report refused for good (400, 401, 413) is the terminating error OracleRejected; one that never got through is OracleUnavailable.</para>
+/// </remarks>
+/// <example>
+/// <code>$oracle = Start-MockOracle
+/// Send-OracleReport -OracleUrl $oracle.Url -PrivateKeyPath ./node-a.key -TokensProcessed 600 -RequestCount 3 -TotalLatencyMs 300</code>
+/// <para>Sends one current-format report and returns the signed report with its delivery result.</para>
+/// </example>
+/// <example>
+/// <code>Send-OracleReport -OracleUrl http://127.0.0.1:3100 -Format Legacy -TokensProcessed 600 -Timestamp 1770000000 | Select-Object -ExpandProperty Report</code>
+/// <para>A legacy-format report for the upstream docker mock Oracle, with a fixed timestamp.</para>
+/// </example>
+[Cmdlet(VerbsCommunications.Send, "OracleReport", SupportsShouldProcess = true, DefaultParameterSetName = "KeyVariable")]
+[OutputType(typeof(OracleDelivery))]
+public sealed class SendOracleReportCommand : ReportCmdletBase
+{
+    /// <summary>The Oracle's base URL, such as http://127.0.0.1:3100 (the Url of Start-MockOracle's result).</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [Alias("Url")]
+    [ValidateNotNullOrEmpty]
+    public string? OracleUrl { get; set; }
+
+    /// <summary>A report made by New-OracleReport, sent as it is (no key needed).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Report", ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public OracleReport? Report { get; set; }
+
     /// <summary>Extra attempts after a transient failure; 3 by default.</summary>
     [Parameter]
     [ValidateRange(0, 100)]
@@ -247,11 +318,8 @@ public sealed class SendOracleReportCommand : KeyCmdletBase
 
     protected override async Task ProcessAsync()
     {
-        using var key = LoadKey();
-        var now = DateTimeOffset.UtcNow;
-        var metrics = new InferenceMetrics(TokensProcessed, RequestCount, TotalLatencyMs, now - TimeSpan.FromSeconds(UptimeSec));
-        var report = OracleReports.Build(key, metrics, Array.Empty<ProofData>(), Timestamp ?? now.ToUnixTimeSeconds(), Format, now);
-        if (!await ShouldProcessAsync(OracleUrl! + report.Route, $"Send a metrics report signed by {key.Address}").ConfigureAwait(false))
+        var report = Report ?? BuildReport();
+        if (!await ShouldProcessAsync(OracleUrl! + report.Route, $"Send a metrics report signed by {report.Agent}").ConfigureAwait(false))
         {
             return;
         }
