@@ -3,6 +3,8 @@ using E2E.Bench;
 var benchmarks = new Dictionary<string, Func<string[], int>>
 {
     ["compare-trees"] = CompareTrees.Run,
+    ["crypto"] = CryptoRates.Run,
+    ["oracle"] = OracleRate.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

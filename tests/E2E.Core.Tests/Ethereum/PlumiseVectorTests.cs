@@ -47,6 +47,26 @@ public class PlumiseVectorTests
     }
 
     [Fact]
+    public void Verify_accepts_only_the_matching_hash_signature_and_key()
+    {
+        using var key = EthKey.FromHex(KeyAb);
+        using var other = EthKey.FromHex("0x" + new string('b', 64));
+        for (var i = 0; i < 50; i++)
+        {
+            var hash = Keccak.Hash(BitConverter.GetBytes(i));
+            var signature = key.Sign(hash);
+            Assert.True(Secp256k1.Verify(hash, signature, key.PublicKey));
+            Assert.Equal(key.PublicKey, Secp256k1.Recover(hash, signature));
+            Assert.False(Secp256k1.Verify(Keccak.Hash(BitConverter.GetBytes(i + 1000)), signature, key.PublicKey));
+            Assert.False(Secp256k1.Verify(hash, signature, other.PublicKey));
+            var flipped = signature.S.ToArray();
+            flipped[31] ^= 1;
+            Assert.False(Secp256k1.Verify(hash, signature with { S = flipped }, key.PublicKey));
+        }
+        Assert.False(Secp256k1.Verify(new byte[32], new EcdsaSignature(new byte[32], new byte[32], 0), key.PublicKey));
+    }
+
+    [Fact]
     public void Web3js_sign_vector()
     {
         using var key = EthKey.FromHex("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
