@@ -321,9 +321,9 @@ public sealed partial class TomlParser
         switch (c)
         {
             case '"':
-                return Peek(1) == '"' && Peek(2) == '"' ? ParseMultilineBasicString() : ParseBasicString();
+                return Peek(1) == '"' && Peek(2) == '"' ? ParseMultilineString('"') : ParseBasicString();
             case '\'':
-                return Peek(1) == '\'' && Peek(2) == '\'' ? ParseMultilineLiteralString() : ParseLiteralString();
+                return Peek(1) == '\'' && Peek(2) == '\'' ? ParseMultilineString('\'') : ParseLiteralString();
             case '[':
                 return ParseArray();
             case '{':
@@ -376,8 +376,13 @@ public sealed partial class TomlParser
         }
     }
 
-    private string ParseMultilineBasicString()
+    /// <summary>
+    /// A multi-line string between triple quotes: a newline right after the opening is dropped, CRLF becomes LF,
+    /// up to two quotes may precede the closing ones. Basic strings (") take escapes and line-ending backslashes.
+    /// </summary>
+    private string ParseMultilineString(char quote)
     {
+        var basic = quote == '"';
         _pos += 3;
         if (AtNewline())
         {
@@ -391,24 +396,23 @@ public sealed partial class TomlParser
                 throw Error("the multi-line string is not closed");
             }
             var c = Peek();
-            if (c == '"' && Peek(1) == '"' && Peek(2) == '"')
+            if (c == quote && Peek(1) == quote && Peek(2) == quote)
             {
-                var quotes = CountRun('"');
+                var quotes = CountRun(quote);
                 if (quotes > 5)
                 {
                     throw Error("too many quotes at the end of a multi-line string");
                 }
-                builder.Append('"', quotes - 3);
+                builder.Append(quote, quotes - 3);
                 _pos += quotes;
                 return builder.ToString();
             }
-            if (c == '\\')
+            if (basic && c == '\\')
             {
-                if (IsLineEndingBackslash())
+                if (!IsLineEndingBackslash())
                 {
-                    continue;
+                    ParseEscape(builder);
                 }
-                ParseEscape(builder);
                 continue;
             }
             if (AtNewline())
@@ -419,7 +423,9 @@ public sealed partial class TomlParser
             }
             if (IsControl(c))
             {
-                throw Error(c == '\r' ? "a carriage return must be followed by a line feed" : $"control character U+{(int)c:X4} must be escaped in a string");
+                throw Error(c == '\r' ? "a carriage return must be followed by a line feed"
+                    : basic ? $"control character U+{(int)c:X4} must be escaped in a string"
+                    : $"control character U+{(int)c:X4} is not allowed in a literal string");
             }
             builder.Append(c);
             _pos++;
@@ -514,47 +520,6 @@ public sealed partial class TomlParser
             {
                 throw Error($"control character U+{(int)c:X4} is not allowed in a literal string");
             }
-            _pos++;
-        }
-    }
-
-    private string ParseMultilineLiteralString()
-    {
-        _pos += 3;
-        if (AtNewline())
-        {
-            ConsumeNewline();
-        }
-        var builder = new StringBuilder();
-        while (true)
-        {
-            if (AtEnd)
-            {
-                throw Error("the multi-line string is not closed");
-            }
-            var c = Peek();
-            if (c == '\'' && Peek(1) == '\'' && Peek(2) == '\'')
-            {
-                var quotes = CountRun('\'');
-                if (quotes > 5)
-                {
-                    throw Error("too many quotes at the end of a multi-line string");
-                }
-                builder.Append('\'', quotes - 3);
-                _pos += quotes;
-                return builder.ToString();
-            }
-            if (AtNewline())
-            {
-                builder.Append('\n');
-                ConsumeNewline();
-                continue;
-            }
-            if (IsControl(c))
-            {
-                throw Error(c == '\r' ? "a carriage return must be followed by a line feed" : $"control character U+{(int)c:X4} is not allowed in a literal string");
-            }
-            builder.Append(c);
             _pos++;
         }
     }
