@@ -142,7 +142,7 @@ Describe 'Reviewed changes' -Tag 'local', 'expected_output' {
     }
 
     It 'rejects a reason of more than one line' {
-        { Update-ExpectedOutput -Path $actual -ExpectedPath $expected -Reason "one`ntwo" -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidReason'
+        { Update-ExpectedOutput -Path $actual -ExpectedPath $expected -Reason "one`ntwo" -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidReason,*'
     }
 }
 

@@ -126,6 +126,7 @@ public sealed class PetalsCmdletTests : IDisposable
     [Fact]
     public void Full_run_registers_and_heartbeats_on_ganache_and_never_shows_the_key()
     {
+        Repo.UseRepositoryGanache();
         var result = _pwsh.Run("""
             $chain = Start-E2EChain -PrivateKeyVariable E2E_TEST_NODE_KEY -Verbose
             $register = Register-ChainAgent -RpcUrl $chain.RpcUrl -PrivateKeyVariable E2E_TEST_NODE_KEY -Name 'bloom-560m-1bC5BC6' -ModelName 'bigscience/bloom-560m' -Verbose

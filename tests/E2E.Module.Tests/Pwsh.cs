@@ -13,6 +13,18 @@ public static class Repo
 
     public static string Manifest => Path.Combine(ModuleDir, "E2E.psd1");
 
+    /// <summary>Points E2E_GANACHE at the repository's own ganache (tools/ganache, installed by test.sh) unless it is set.</summary>
+    public static string UseRepositoryGanache()
+    {
+        var ganache = Environment.GetEnvironmentVariable("E2E_GANACHE");
+        if (string.IsNullOrEmpty(ganache))
+        {
+            ganache = Path.Combine(Root, "tools", "ganache", "node_modules", ".bin", "ganache");
+            Environment.SetEnvironmentVariable("E2E_GANACHE", ganache);
+        }
+        return File.Exists(ganache) ? ganache : throw new InvalidOperationException($"ganache is not installed at {ganache}: run ./test.sh, or npm ci --prefix tools/ganache.");
+    }
+
     private static string FindRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

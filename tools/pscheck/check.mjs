@@ -2,7 +2,9 @@
 //   1. syntax: every .ps1/.psm1/.psd1 parses with tree-sitter-powershell without ERROR or MISSING nodes;
 //   2. commands: every command named like an E2E command exists in the compiled module;
 //   3. parameters: every -Parameter given to an E2E command exists, by name, alias or an unambiguous
-//      prefix, exactly as PowerShell's binder resolves them (an ambiguous prefix is an error).
+//      prefix, exactly as PowerShell's binder resolves them (an ambiguous prefix is an error);
+//   4. Pester: 'Should -Throw -ErrorId' is compared with -like against the whole FullyQualifiedErrorId
+//      ('Id,Namespace.Command'), so a literal id without ',' or a wildcard can never match.
 // The command table (out/commands.json) is written by the module builder from the compiled cmdlets.
 //
 // Usage: node check.mjs [--root DIR] [--table FILE] [--self-test] [FILE...]
@@ -102,6 +104,13 @@ export function checkSource(text, file, table, parser) {
     if (!nameNode || nameNode.type !== 'command_name') {
       continue;
     }
+    if (/^should$/i.test(nameNode.text)) {
+      const problem = checkErrorId(node.childForFieldName('command_elements'));
+      if (problem) {
+        problems.push({ kind: 'pester', where: at(problem.node), message: problem.message });
+      }
+      continue;
+    }
     const match = moduleCommand(nameNode.text, table);
     if (!match) {
       continue;
@@ -127,6 +136,23 @@ export function checkSource(text, file, table, parser) {
     }
   }
   return { problems, commandUses };
+}
+
+/** A literal -ErrorId that names only the id ('ScopeNotFound') never matches the full id Pester compares with. */
+function checkErrorId(elements) {
+  const children = elements ? elements.namedChildren : [];
+  for (let i = 0; i < children.length; i++) {
+    if (children[i].type !== 'command_parameter' || !/^-ErrorId$/i.test(children[i].text)) {
+      continue;
+    }
+    const argument = children.slice(i + 1).find(c => c.type !== 'command_argument_sep' && c.type !== 'command_parameter');
+    const literal = argument && /^'([^']*)'$|^"([^"$]*)"$/.exec(argument.text.trim());
+    const id = literal ? (literal[1] ?? literal[2]) : null;
+    if (id !== null && !/[,*?]/.test(id)) {
+      return { node: argument, message: `Should -ErrorId '${id}' cannot match: Pester compares it with -like against the full id ('${id},<Namespace.Command>'); write '${id},*'` };
+    }
+  }
+  return null;
 }
 
 export function scriptFiles(root) {

@@ -18,8 +18,8 @@ namespace E2E.Cmdlets.Waiting;
 /// <para>Waits up to 30 seconds for a health endpoint. On timeout the message ends with what the last probe saw, such as 'Last observed: status=503; False'.</para>
 /// </example>
 /// <example>
-/// <code>{ Wait-E2ECondition { $false } -TimeoutSec 1 } | Should -Throw -ErrorId WaitTimedOut</code>
-/// <para>In Pester: asserting that a wait times out.</para>
+/// <code>{ Wait-E2ECondition { $false } -TimeoutSec 1 } | Should -Throw -ErrorId 'WaitTimedOut,*'</code>
+/// <para>In Pester: asserting that a wait times out. Pester matches -ErrorId with -like against the full id ('WaitTimedOut,E2E.Cmdlets.Waiting.WaitE2EConditionCommand'), hence the wildcard.</para>
 /// </example>
 [Cmdlet(VerbsLifecycle.Wait, "E2ECondition")]
 [OutputType(typeof(WaitResult))]

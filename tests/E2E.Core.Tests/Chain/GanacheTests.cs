@@ -14,9 +14,22 @@ public sealed class GanacheFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var ganache = LocalChain.FindGanache()
+        var repositoryCopy = Path.Combine(FindRepository(), "tools", "ganache", "node_modules", ".bin", "ganache");
+        var ganache = LocalChain.FindGanache() ?? (File.Exists(repositoryCopy) ? repositoryCopy : null)
             ?? throw new InvalidOperationException("ganache was not found: run ./test.sh (it installs tools/ganache and sets E2E_GANACHE) or install ganache on PATH.");
         Chain = await LocalChain.StartAsync(41956, new[] { new EthKeyMaterial(PlumiseVectorTests.KeyAb) }, ganache, TimeSpan.FromSeconds(60), CancellationToken.None);
+    }
+
+    private static string FindRepository()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "E2E.psd1")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new DirectoryNotFoundException("The repository root (E2E.psd1) was not found.");
     }
 
     public Task DisposeAsync()
