@@ -90,6 +90,20 @@ public static class ErrorCatalog
     public static readonly ErrorId OracleUnavailable = new("OracleUnavailable", ErrorKind.ConnectionError,
         "The Oracle could not be reached or kept failing after every retry.");
 
+    // UDF packages and object storage.
+    public static readonly ErrorId UdfProjectInvalid = new("UdfProjectInvalid", ErrorKind.InvalidData,
+        "A UDF package has no pyproject.toml, or it lacks [project] name and version.");
+    public static readonly ErrorId EnvironmentBuildFailed = new("EnvironmentBuildFailed", ErrorKind.InvalidOperation,
+        "Creating the UDF package's isolated environment (venv, pip or uv) failed; the message has the tool's output.");
+    public static readonly ErrorId ChecksumMismatch = new("ChecksumMismatch", ErrorKind.InvalidData,
+        "Downloaded content does not match the checksum the manifest records.");
+    public static readonly ErrorId UnsupportedStore = new("UnsupportedStore", ErrorKind.InvalidArgument,
+        "An object store URI is not file://, s3:// or gs://.");
+    public static readonly ErrorId ManifestNotFound = new("ManifestNotFound", ErrorKind.ObjectNotFound,
+        "No manifest with that name is published in the store.");
+    public static readonly ErrorId StoreFailed = new("StoreFailed", ErrorKind.ConnectionError,
+        "The object store refused or failed a request.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");

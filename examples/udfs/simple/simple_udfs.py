@@ -1,0 +1,31 @@
+"""CPU UDFs over image bytes, standard library only."""
+
+import struct
+
+from e2e_udf import udf
+
+
+@udf(data_type="int64")
+def file_size(image: bytes) -> int:
+    return len(image)
+
+
+@udf(data_type="struct")
+def dimensions(image: bytes) -> dict:
+    """Width and height from a PNG IHDR chunk or a JPEG start-of-frame marker, without decoding pixels."""
+    if image[:8] == b"\x89PNG\r\n\x1a\n":
+        width, height = struct.unpack(">II", image[16:24])
+        return {"width": width, "height": height}
+    if image[:2] == b"\xff\xd8":
+        position = 2
+        while position + 4 <= len(image):
+            if image[position] != 0xFF:
+                position += 1
+                continue
+            marker = image[position + 1]
+            length = struct.unpack(">H", image[position + 2:position + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                height, width = struct.unpack(">HH", image[position + 5:position + 9])
+                return {"width": width, "height": height}
+            position += 2 + length
+    raise ValueError("not a PNG or JPEG image")

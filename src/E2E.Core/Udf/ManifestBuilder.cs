@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Udf;
+
+public sealed record ManifestBuildOptions
+{
+    public bool SkipSitePackages { get; init; }
+
+    /// <summary>The Python that builds the environment; python3 on PATH by default.</summary>
+    public string Python { get; init; } = "python3";
+
+    /// <summary>Where zips are written; &lt;package&gt;/.e2e/dist by default.</summary>
+    public string? OutputDirectory { get; init; }
+
+    public IReadOnlyDictionary<string, string> EnvVars { get; init; } = new Dictionary<string, string>();
+
+    public string? HeadImage { get; init; }
+
+    public string? WorkerImage { get; init; }
+
+    public string CreatedBy { get; init; } = Environment.UserName;
+}
+
+/// <summary>
+/// Packs a UDF package: its modules into one zip and, unless skipped, its isolated environment's
+/// site-packages into another, then writes the manifest. The environment is built once per set of
+/// requirements and Python version (uv when it is on PATH, else python -m venv and pip) and reused after.
+/// </summary>
+public static class ManifestBuilder
+{
+    public static async Task<UdfManifest> BuildAsync(UdfProject project, ManifestBuildOptions options, CancellationToken cancellation)
+    {
+        var output = options.OutputDirectory ?? Path.Combine(project.Directory, ".e2e", "dist");
+        var zips = new List<UdfZip>();
+        var modules = DeterministicZip.Create(project.ModuleFiles(), output);
+        zips.Add(new UdfZip("py_modules", modules.Checksum, modules.Size, modules.Members));
+        if (!options.SkipSitePackages)
+        {
+            var sitePackages = await EnsureEnvironmentAsync(project, options.Python, cancellation).ConfigureAwait(false);
+            var packed = DeterministicZip.Create(DeterministicZip.Walk(sitePackages, new HashSet<string>(StringComparer.Ordinal) { "__pycache__" }), output);
+            zips.Add(new UdfZip("site_packages", packed.Checksum, packed.Size, packed.Members));
+        }
+        var checksum = UdfManifest.ComputeChecksum(project.Name, project.Version, project.Dependencies, project.PyModules, options.SkipSitePackages, zips, options.EnvVars, options.HeadImage, options.WorkerImage);
+        var manifest = new UdfManifest(project.Name, project.Version, project.Dependencies, project.PyModules, options.SkipSitePackages, zips, checksum,
+            DateTimeOffset.UtcNow, options.CreatedBy, options.EnvVars, options.HeadImage, options.WorkerImage) { LocalZipDirectory = output };
+        File.WriteAllText(Path.Combine(output, $"{project.Name}.manifest.json"), manifest.ToJson());
+        return manifest;
+    }
+
+    /// <summary>The site-packages folder of the package's environment, building the environment when its inputs changed.</summary>
+    public static async Task<string> EnsureEnvironmentAsync(UdfProject project, string python, CancellationToken cancellation)
+    {
+        var version = (await RunAsync(python, new[] { "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])" }, project.Directory, cancellation).ConfigureAwait(false)).Trim();
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(version + "\n" + string.Join("\n", project.Dependencies.Order(StringComparer.Ordinal))))).ToLowerInvariant()[..12];
+        var env = Path.Combine(project.Directory, ".e2e", $"venv-{key}");
+        var ready = Path.Combine(env, ".e2e-ready");
+        if (!File.Exists(ready))
+        {
+            if (Directory.Exists(env))
+            {
+                Directory.Delete(env, recursive: true); // a half-built environment from an interrupted run
+            }
+            try
+            {
+                var uv = FindOnPath("uv");
+                if (uv is not null)
+                {
+                    await RunAsync(uv, new[] { "venv", "--python", python, env }, project.Directory, cancellation).ConfigureAwait(false);
+                    if (project.Dependencies.Count > 0)
+                    {
+                        await RunAsync(uv, new[] { "pip", "install", "--python", Path.Combine(env, "bin", "python") }.Concat(project.Dependencies).ToArray(), project.Directory, cancellation).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    // Without requirements pip is not needed, and leaving it out keeps the environment small.
+                    var venvArgs = project.Dependencies.Count == 0 ? new[] { "-m", "venv", "--without-pip", env } : new[] { "-m", "venv", env };
+                    await RunAsync(python, venvArgs, project.Directory, cancellation).ConfigureAwait(false);
+                    if (project.Dependencies.Count > 0)
+                    {
+                        await RunAsync(Path.Combine(env, "bin", "python"), new[] { "-m", "pip", "install", "--disable-pip-version-check", "--no-input" }.Concat(project.Dependencies).ToArray(), project.Directory, cancellation).ConfigureAwait(false);
+                    }
+                }
+                File.WriteAllText(ready, version);
+            }
+            catch
+            {
+                if (Directory.Exists(env))
+                {
+                    Directory.Delete(env, recursive: true);
+                }
+                throw;
+            }
+        }
+        return Directory.EnumerateDirectories(Path.Combine(env, "lib"), "python*").Select(d => Path.Combine(d, "site-packages")).First(Directory.Exists);
+    }
+
+    private static string? FindOnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+
+    private static async Task<string> RunAsync(string program, string[] arguments, string workingDirectory, CancellationToken cancellation)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new E2EException(ErrorCatalog.ToolNotFound, $"'{program}' is not installed or not on PATH.", program, ex);
+        }
+        using (process)
+        {
+            using var registration = cancellation.Register(() =>
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+            });
+            var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
+            var stderr = process.StandardError.ReadToEndAsync(cancellation);
+            await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                var tail = string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15));
+                throw new E2EException(ErrorCatalog.EnvironmentBuildFailed, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {process.ExitCode}:\n{tail}", program);
+            }
+            return await stdout.ConfigureAwait(false);
+        }
+    }
+}
