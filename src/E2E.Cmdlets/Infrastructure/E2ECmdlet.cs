@@ -41,6 +41,18 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
     /// <summary>The E2E session state (scopes) of the runspace this cmdlet runs in.</summary>
     protected E2E.Core.Scopes.ScopeRegistry Scopes => SessionScopes.ForCurrentRunspace();
 
+    /// <summary>
+    /// ShouldProcess for cmdlets with -Force: -Force skips the confirmation prompt, but -WhatIf (the parameter
+    /// or $WhatIfPreference) still only reports what would happen.
+    /// </summary>
+    protected bool ShouldProcessUnlessForced(bool force, string target, string action)
+    {
+        var whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out var bound)
+            ? ((SwitchParameter)bound).IsPresent
+            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
+        return force && !whatIf || ShouldProcess(target, action);
+    }
+
     /// <summary>Signals the pipeline to stop without an error record, as PowerShell does for Ctrl-C.</summary>
     protected void StopCancelled() => throw new PipelineStoppedException();
 
