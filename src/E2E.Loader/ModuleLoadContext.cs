@@ -50,13 +50,19 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
     {
         // Native libraries shipped by packages (e_sqlite3 for Microsoft.Data.Sqlite) live under runtimes/<rid>/native.
-        var rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
-        foreach (var name in new[] { unmanagedDllName, "lib" + unmanagedDllName + ".so", unmanagedDllName + ".dll", "lib" + unmanagedDllName + ".dylib" })
+        // A distribution's own .NET build may report a specific RID (debian.12-x64); packages ship portable ones (linux-x64).
+        var os = OperatingSystem.IsWindows() ? "win" : OperatingSystem.IsMacOS() ? "osx" : "linux";
+        var arch = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        var rids = new[] { System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, $"{os}-{arch}" };
+        foreach (var rid in rids.Distinct())
         {
-            var path = Path.Combine(_directory, "runtimes", rid, "native", name);
-            if (File.Exists(path))
+            foreach (var name in new[] { unmanagedDllName, "lib" + unmanagedDllName + ".so", unmanagedDllName + ".dll", "lib" + unmanagedDllName + ".dylib" })
             {
-                return LoadUnmanagedDllFromPath(path);
+                var path = Path.Combine(_directory, "runtimes", rid, "native", name);
+                if (File.Exists(path))
+                {
+                    return LoadUnmanagedDllFromPath(path);
+                }
             }
         }
         return IntPtr.Zero;

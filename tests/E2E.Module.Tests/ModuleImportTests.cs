@@ -33,6 +33,54 @@ public sealed class ModuleImportTests
     }
 
     [Fact]
+    public void Every_referenced_assembly_ships_in_the_module_folder()
+    {
+        // The test process has the dependencies in its own folder, which would hide a module that lacks them.
+        var bin = Path.Combine(Repo.ModuleDir, "bin");
+        var framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var missing = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(bin, "*.dll"))
+        {
+            using var stream = File.OpenRead(file);
+            using var pe = new System.Reflection.PortableExecutable.PEReader(stream);
+            if (!pe.HasMetadata)
+            {
+                continue;
+            }
+            var metadata = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+            foreach (var handle in metadata.AssemblyReferences)
+            {
+                var name = metadata.GetString(metadata.GetAssemblyReference(handle).Name);
+                var known = File.Exists(Path.Combine(bin, name + ".dll")) || File.Exists(Path.Combine(framework, name + ".dll"))
+                    || name is "System.Management.Automation" or "netstandard" or "mscorlib";
+                if (!known)
+                {
+                    missing.Add($"{Path.GetFileName(file)} -> {name}");
+                }
+            }
+        }
+        Assert.True(missing.Count == 0, string.Join("\n", missing.Distinct()));
+        Assert.True(File.Exists(Path.Combine(bin, "DiffPlex.dll")) && File.Exists(Path.Combine(bin, "BouncyCastle.Crypto.dll")) && File.Exists(Path.Combine(bin, "AWSSDK.S3.dll")));
+    }
+
+    [Fact]
+    public void Third_party_assemblies_load_in_the_module_context()
+    {
+        using var pwsh = new Pwsh();
+        var result = pwsh.Run("""
+            $env:E2E_ALC_TEST_KEY = '0x' + ('ab' * 32)
+            $null = New-OracleReport -PrivateKeyVariable E2E_ALC_TEST_KEY -Timestamp 1
+            $env:E2E_ALC_TEST_KEY = $null
+            foreach ($name in 'BouncyCastle.Crypto') {
+                $contexts = [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq $name } |
+                    ForEach-Object { [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name }
+                $contexts -contains 'E2E'
+            }
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "True" }, result.Strings);
+    }
+
+    [Fact]
     public void Reimport_with_Force_keeps_the_cmdlets_available()
     {
         using var pwsh = new Pwsh();

@@ -104,6 +104,30 @@ public static class ErrorCatalog
     public static readonly ErrorId StoreFailed = new("StoreFailed", ErrorKind.ConnectionError,
         "The object store refused or failed a request.");
 
+    // Tables and backfills.
+    public static readonly ErrorId TableNotFound = new("TableNotFound", ErrorKind.ObjectNotFound,
+        "No table with that name exists in the table store.");
+    public static readonly ErrorId TableExists = new("TableExists", ErrorKind.ResourceExists,
+        "A table with that name already exists.");
+    public static readonly ErrorId ColumnExists = new("ColumnExists", ErrorKind.ResourceExists,
+        "The table already has a column with that name.");
+    public static readonly ErrorId ColumnNotFound = new("ColumnNotFound", ErrorKind.ObjectNotFound,
+        "The table has no column with that name.");
+    public static readonly ErrorId InvalidColumnType = new("InvalidColumnType", ErrorKind.InvalidArgument,
+        "A column type is not int64, float64, string, binary, bool, struct or vector[float32, N].");
+    public static readonly ErrorId UdfNotFound = new("UdfNotFound", ErrorKind.ObjectNotFound,
+        "The manifest's modules declare no UDF with that name.");
+    public static readonly ErrorId UdfTypeMismatch = new("UdfTypeMismatch", ErrorKind.InvalidData,
+        "A UDF returned a value that does not fit the column's type.");
+    public static readonly ErrorId UdfFailed = new("UdfFailed", ErrorKind.InvalidOperation,
+        "A UDF raised an error for a row, and the error policy is to fail.");
+    public static readonly ErrorId InvalidFilter = new("InvalidFilter", ErrorKind.InvalidArgument,
+        "A -Where filter is not a single valid SQL expression over the table's columns.");
+    public static readonly ErrorId JobNotFound = new("JobNotFound", ErrorKind.ObjectNotFound,
+        "No backfill job with that id exists in the table store.");
+    public static readonly ErrorId WorkerFailed = new("WorkerFailed", ErrorKind.InvalidOperation,
+        "A UDF worker process died or broke the protocol; its batch is retried on another worker.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");
