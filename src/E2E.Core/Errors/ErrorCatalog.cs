@@ -11,6 +11,8 @@ public static class ErrorCatalog
     // Generic input problems.
     public static readonly ErrorId InvalidTimeout = new("InvalidTimeout", ErrorKind.InvalidArgument,
         "A timeout or interval is negative, zero where it must be positive, or not finite.");
+    public static readonly ErrorId InvalidArgument = new("InvalidArgument", ErrorKind.InvalidArgument,
+        "An argument is out of its allowed range; the message says which and why.");
     public static readonly ErrorId InvalidName = new("InvalidName", ErrorKind.InvalidArgument,
         "A name contains characters that are not allowed where it is used.");
     public static readonly ErrorId InvalidLabel = new("InvalidLabel", ErrorKind.InvalidArgument,

@@ -1,0 +1,415 @@
+using System.Globalization;
+using System.Threading.Channels;
+using E2E.Core.Errors;
+using E2E.Core.Tables;
+using E2E.Core.Udf;
+using Microsoft.Data.Sqlite;
+
+namespace E2E.Core.Backfill;
+
+public enum BackfillStatus
+{
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// <summary>What to do when the UDF fails for a row (or returns a value of the wrong type).</summary>
+public enum RowErrorPolicy
+{
+    /// <summary>Stop the job (FAILED); work already checkpointed is kept.</summary>
+    Fail,
+
+    /// <summary>Leave the row empty, record the error and carry on.</summary>
+    Skip,
+
+    /// <summary>Try the row again up to Retries times, then fail.</summary>
+    Retry,
+}
+
+public sealed record BackfillOptions
+{
+    public int BatchSize { get; init; } = 10;
+
+    /// <summary>Only the first N fragments that still have empty rows; all by default.</summary>
+    public int? NumFragments { get; init; }
+
+    /// <summary>Partial results become visible after this many fragments are complete.</summary>
+    public int CommitGranularity { get; init; } = 1;
+
+    public string? Where { get; init; }
+
+    /// <summary>Worker processes.</summary>
+    public int Concurrency { get; init; } = 1;
+
+    public RowErrorPolicy ErrorPolicy { get; init; } = RowErrorPolicy.Fail;
+
+    public int Retries { get; init; } = 2;
+
+    public string Python { get; init; } = "python3";
+
+    /// <summary>module/python/e2e_worker.py; the folder also holds e2e_udf.py.</summary>
+    public required string WorkerScript { get; init; }
+
+    /// <summary>Where fetched UDF zips are cached by checksum; beside the database by default.</summary>
+    public string? CacheDirectory { get; init; }
+
+    public Action<BackfillProgress>? Progress { get; init; }
+}
+
+public sealed record BackfillProgress(string JobId, long RowsPlanned, long RowsDone, long RowsFailed, int FragmentsDone, int FragmentsPlanned);
+
+public sealed record BackfillJob(string Id, string Table, string Column, BackfillStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, long RowsPlanned, long RowsDone, long RowsFailed, long Batches, string? Error);
+
+/// <summary>
+/// The Local engine: fills a UDF column with worker processes. Each batch's results are checkpointed (staged)
+/// in one transaction with its batch record before anything else happens, and staged values move into the
+/// table every CommitGranularity fragments under an "IS NULL" guard. So a killed driver or worker loses at
+/// most the batches in flight, finished batches are never recomputed (a resumed job commits what was
+/// staged and plans only the rest), and every row ends with exactly one value.
+/// </summary>
+public static class BackfillEngine
+{
+    public static void EnsureSchema(SqliteConnection connection) => TableStore.Execute(connection, """
+        CREATE TABLE IF NOT EXISTS _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
+            rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT);
+        CREATE TABLE IF NOT EXISTS _e2e_events (job_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS _e2e_staged (table_name TEXT NOT NULL, column_name TEXT NOT NULL, rowid INTEGER NOT NULL, value, job_id TEXT NOT NULL, PRIMARY KEY (table_name, column_name, rowid));
+        CREATE TABLE IF NOT EXISTS _e2e_batches (job_id TEXT NOT NULL, fragment INTEGER NOT NULL, first_rowid INTEGER NOT NULL, rows INTEGER NOT NULL, staged_at TEXT NOT NULL);
+        """);
+
+    public static async Task<BackfillJob> RunAsync(TableStore store, string table, string column, BackfillOptions options, CancellationToken cancellation)
+    {
+        if (options.BatchSize < 1 || options.Concurrency < 1 || options.CommitGranularity < 1 || options.NumFragments is < 1 || options.Retries < 0)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "BatchSize, Concurrency, CommitGranularity and NumFragments must be at least 1, and Retries at least 0.");
+        }
+        var info = store.Describe(table);
+        var target = info.Columns.FirstOrDefault(c => c.Name.Equals(column, StringComparison.OrdinalIgnoreCase))
+            ?? throw new E2EException(ErrorCatalog.ColumnNotFound, $"Table '{table}' has no column '{column}'.", column);
+        if (target.Udf is null || target.ManifestName is null || target.Store is null)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' is not bound to a UDF; add it with Add-E2EColumn.", column);
+        }
+        var quotedTable = TableStore.Identifier(table, "Table name");
+        var quotedColumn = TableStore.Identifier(target.Name, "Column name");
+        using var writer = store.Open();
+        EnsureSchema(writer);
+        var filter = options.Where is null ? string.Empty : " AND " + TableStore.ValidateFilter(writer, table, options.Where);
+        var jobId = "bf-" + Guid.NewGuid().ToString("N")[..12];
+        var now = Now();
+        TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = 'Failed', error = 'interrupted; resumed by ' || $id, finished_at = $at WHERE table_name = $t AND column_name = $c AND status IN ('Running', 'Pending')",
+            ("$id", jobId), ("$at", now), ("$t", table), ("$c", target.Name));
+        // Batches a crashed job checkpointed are complete: make them visible first, so they are never recomputed.
+        CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
+
+        var pending = PendingRows(writer, quotedTable, quotedColumn, filter);
+        var fragments = pending.GroupBy(r => r.Fragment).OrderBy(g => g.Key).Take(options.NumFragments ?? int.MaxValue).ToArray();
+        var batches = fragments.SelectMany(f => f.Select(r => r.RowId).Chunk(options.BatchSize).Select(ids => new Batch(f.Key, ids, 0))).ToList();
+        var planned = batches.Sum(b => (long)b.RowIds.Length);
+        TableStore.Execute(writer, "INSERT INTO _e2e_jobs (id, table_name, column_name, status, created_at, rows_planned) VALUES ($id, $t, $c, 'Running', $at, $n)",
+            ("$id", jobId), ("$t", table), ("$c", target.Name), ("$at", now), ("$n", planned));
+        Event(writer, jobId, "started", $"{planned} rows in {fragments.Length} fragments, {batches.Count} batches, {options.Concurrency} worker(s)");
+
+        var run = new JobRun(jobId, planned, fragments.ToDictionary(f => f.Key, f => f.Select(r => r.RowId).Chunk(options.BatchSize).Count()), fragments.Length);
+        string? error = null;
+        var status = BackfillStatus.Done;
+        try
+        {
+            if (batches.Count > 0)
+            {
+                await ExecuteAsync(store, writer, info, target, batches, options, run, cancellation).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            status = BackfillStatus.Cancelled;
+            error = "stopped";
+        }
+        catch (E2EException ex)
+        {
+            status = BackfillStatus.Failed;
+            error = ex.Message;
+        }
+        finally
+        {
+            CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
+            TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = $s, finished_at = $at, error = $e WHERE id = $id",
+                ("$s", status.ToString()), ("$at", Now()), ("$e", error), ("$id", jobId));
+            Event(writer, jobId, status.ToString().ToLowerInvariant(), error ?? $"{run.RowsDone} rows done, {run.RowsFailed} failed");
+        }
+        return GetJob(store, jobId);
+    }
+
+    private sealed record Batch(long Fragment, long[] RowIds, int Attempt);
+
+    private sealed class JobRun(string id, long planned, Dictionary<long, int> batchesLeft, int fragments)
+    {
+        public string Id { get; } = id;
+
+        public long Planned { get; } = planned;
+
+        public Dictionary<long, int> BatchesLeft { get; } = batchesLeft;
+
+        public int Fragments { get; } = fragments;
+
+        public int FragmentsDone;
+
+        public int SinceCommit;
+
+        public long RowsDone;
+
+        public long RowsFailed;
+
+        public int Outstanding;
+    }
+
+    private static async Task ExecuteAsync(TableStore store, SqliteConnection writer, TableInfo info, TableColumn target, List<Batch> batches, BackfillOptions options, JobRun run, CancellationToken cancellation)
+    {
+        using var manifestStore = ObjectStores.Open(target.Store!);
+        var manifest = await ManifestStore.GetAsync(target.ManifestName!, manifestStore, cancellation).ConfigureAwait(false);
+        var cache = options.CacheDirectory ?? Path.Combine(Path.GetDirectoryName(store.Database)!, ".e2e-udf-cache");
+        var paths = new List<string> { Path.GetDirectoryName(Path.GetFullPath(options.WorkerScript))! };
+        paths.AddRange(await ManifestStore.MaterializeAsync(manifest, manifestStore, cache, cancellation).ConfigureAwait(false));
+
+        var queue = Channel.CreateUnbounded<Batch>();
+        run.Outstanding = batches.Count;
+        foreach (var batch in batches)
+        {
+            queue.Writer.TryWrite(batch);
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var gate = new SemaphoreSlim(1, 1);
+        E2EException? failure = null;
+        var quotedTable = TableStore.Identifier(info.Name, "Table name");
+        var quotedColumn = TableStore.Identifier(target.Name, "Column name");
+        var inputs = target.Inputs.Count > 0 ? target.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' names no input columns.");
+
+        async Task Work()
+        {
+            var worker = await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+            using var reader = store.Open();
+            var restarts = 0;
+            try
+            {
+                await foreach (var batch in queue.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+                {
+                    var rows = ReadInputs(reader, quotedTable, inputs, batch.RowIds);
+                    IReadOnlyList<(long Id, System.Text.Json.JsonElement? Value, string? Error)> results;
+                    try
+                    {
+                        results = await worker.ComputeAsync(rows, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && restarts < 3)
+                    {
+                        // The worker died: its batch goes back to the queue and a fresh worker takes over.
+                        restarts++;
+                        worker.Dispose();
+                        worker = await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+                        await gate.WaitAsync(stop.Token).ConfigureAwait(false);
+                        try
+                        {
+                            Event(writer, run.Id, "worker-restarted", ex.Message);
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                        queue.Writer.TryWrite(batch);
+                        continue;
+                    }
+                    var staged = new List<(long Id, object Value)>();
+                    var retry = new List<long>();
+                    var failed = new List<(long Id, string Message)>();
+                    foreach (var (id, value, rowError) in results)
+                    {
+                        string? problem = rowError;
+                        if (problem is null)
+                        {
+                            try
+                            {
+                                staged.Add((id, target.Type.ToStored(value!.Value)));
+                                continue;
+                            }
+                            catch (E2EException mismatch)
+                            {
+                                problem = mismatch.Message;
+                            }
+                        }
+                        if (options.ErrorPolicy == RowErrorPolicy.Retry && batch.Attempt < options.Retries)
+                        {
+                            retry.Add(id);
+                        }
+                        else
+                        {
+                            failed.Add((id, problem));
+                        }
+                    }
+                    await gate.WaitAsync(stop.Token).ConfigureAwait(false);
+                    try
+                    {
+                        Stage(writer, run, info.Name, target.Name, batch, staged, failed, options.ErrorPolicy);
+                        if (failed.Count > 0 && options.ErrorPolicy != RowErrorPolicy.Skip)
+                        {
+                            failure ??= new E2EException(ErrorCatalog.UdfFailed, $"UDF '{target.Udf}' failed for row {failed[0].Id}: {failed[0].Message}", failed[0].Id);
+                            stop.Cancel();
+                            return;
+                        }
+                        if (retry.Count > 0)
+                        {
+                            run.BatchesLeft[batch.Fragment]++;
+                            run.Outstanding++;
+                            queue.Writer.TryWrite(new Batch(batch.Fragment, retry.ToArray(), batch.Attempt + 1));
+                        }
+                        if (--run.BatchesLeft[batch.Fragment] == 0)
+                        {
+                            run.FragmentsDone++;
+                            if (++run.SinceCommit >= options.CommitGranularity)
+                            {
+                                CommitStaged(writer, quotedTable, quotedColumn, info.Name, target.Name);
+                                run.SinceCommit = 0;
+                            }
+                        }
+                        options.Progress?.Invoke(new BackfillProgress(run.Id, run.Planned, run.RowsDone, run.RowsFailed, run.FragmentsDone, run.Fragments));
+                        if (--run.Outstanding == 0)
+                        {
+                            queue.Writer.TryComplete();
+                        }
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
+                }
+            }
+            finally
+            {
+                worker.Dispose();
+            }
+        }
+
+        var tasks = Enumerable.Range(0, Math.Min(options.Concurrency, batches.Count)).Select(_ => Task.Run(Work)).ToArray();
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (failure is not null)
+        {
+            // the failure below is the reason
+        }
+        if (failure is not null)
+        {
+            throw failure;
+        }
+        cancellation.ThrowIfCancellationRequested();
+    }
+
+    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT _rowid, _fragment FROM {quotedTable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
+        using var reader = command.ExecuteReader();
+        var rows = new List<(long, long)>();
+        while (reader.Read())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetInt64(1)));
+        }
+        return rows;
+    }
+
+    private static List<(long Id, object?[] Args)> ReadInputs(SqliteConnection connection, string quotedTable, IReadOnlyList<string> inputs, long[] ids)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {quotedTable} WHERE _rowid IN ({string.Join(",", ids)}) ORDER BY _rowid";
+        using var reader = command.ExecuteReader();
+        var rows = new List<(long, object?[])>();
+        while (reader.Read())
+        {
+            rows.Add((reader.GetInt64(0), Enumerable.Range(1, inputs.Count).Select(i => reader.IsDBNull(i) ? null : reader.GetValue(i)).ToArray()));
+        }
+        return rows;
+    }
+
+    /// <summary>One transaction: the batch's values, its batch record and the job's counters; a crash before it loses only this batch.</summary>
+    private static void Stage(SqliteConnection writer, JobRun run, string table, string column, Batch batch, List<(long Id, object Value)> values, List<(long Id, string Message)> failed, RowErrorPolicy policy)
+    {
+        using var transaction = writer.BeginTransaction();
+        using (var insert = writer.CreateCommand())
+        {
+            insert.CommandText = "INSERT OR IGNORE INTO _e2e_staged (table_name, column_name, rowid, value, job_id) VALUES ($t, $c, $r, $v, $j)";
+            insert.Parameters.AddWithValue("$t", table);
+            insert.Parameters.AddWithValue("$c", column);
+            insert.Parameters.AddWithValue("$j", run.Id);
+            var rowParameter = insert.Parameters.Add("$r", SqliteType.Integer);
+            var valueParameter = insert.Parameters.Add("$v", SqliteType.Blob);
+            foreach (var (id, value) in values)
+            {
+                rowParameter.Value = id;
+                valueParameter.Value = value;
+                valueParameter.SqliteType = value switch { long => SqliteType.Integer, double => SqliteType.Real, string => SqliteType.Text, _ => SqliteType.Blob };
+                insert.ExecuteNonQuery();
+            }
+        }
+        foreach (var (id, message) in failed)
+        {
+            Event(writer, run.Id, policy == RowErrorPolicy.Skip ? "row-skipped" : "row-failed", $"row {id}: {message}");
+        }
+        var skipped = policy == RowErrorPolicy.Skip ? failed.Count : 0;
+        TableStore.Execute(writer, "INSERT INTO _e2e_batches (job_id, fragment, first_rowid, rows, staged_at) VALUES ($j, $f, $r, $n, $at)",
+            ("$j", run.Id), ("$f", batch.Fragment), ("$r", batch.RowIds[0]), ("$n", values.Count), ("$at", Now()));
+        TableStore.Execute(writer, "UPDATE _e2e_jobs SET rows_done = rows_done + $d, rows_failed = rows_failed + $f, batches = batches + 1 WHERE id = $j",
+            ("$d", values.Count), ("$f", skipped), ("$j", run.Id));
+        transaction.Commit();
+        run.RowsDone += values.Count;
+        run.RowsFailed += skipped;
+    }
+
+    /// <summary>Moves staged values into the table in one transaction; the IS NULL guard keeps any row from being written twice.</summary>
+    private static void CommitStaged(SqliteConnection writer, string quotedTable, string quotedColumn, string table, string column)
+    {
+        using var transaction = writer.BeginTransaction();
+        using var update = writer.CreateCommand();
+        update.CommandText = $"UPDATE {quotedTable} SET {quotedColumn} = s.value FROM _e2e_staged AS s WHERE s.table_name = $t AND s.column_name = $c AND s.rowid = {quotedTable}._rowid AND {quotedTable}.{quotedColumn} IS NULL";
+        update.Parameters.AddWithValue("$t", table);
+        update.Parameters.AddWithValue("$c", column);
+        var moved = update.ExecuteNonQuery();
+        TableStore.Execute(writer, "DELETE FROM _e2e_staged WHERE table_name = $t AND column_name = $c", ("$t", table), ("$c", column));
+        if (moved > 0)
+        {
+            TableStore.Execute(writer, "UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", table));
+        }
+        transaction.Commit();
+    }
+
+    private static void Event(SqliteConnection writer, string job, string kind, string message) =>
+        TableStore.Execute(writer, "INSERT INTO _e2e_events (job_id, at, kind, message) VALUES ($j, $at, $k, $m)", ("$j", job), ("$at", Now()), ("$k", kind), ("$m", message));
+
+    private static string Now() => DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+
+    public static BackfillJob GetJob(TableStore store, string id) =>
+        Jobs(store, "WHERE id = $id", ("$id", id)).SingleOrDefault()
+        ?? throw new E2EException(ErrorCatalog.JobNotFound, $"No backfill job '{id}' in {store.Database}.", id);
+
+    public static IReadOnlyList<BackfillJob> Jobs(TableStore store, string where = "", params (string, object?)[] parameters)
+    {
+        using var connection = store.Open();
+        EnsureSchema(connection);
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error FROM _e2e_jobs {where} ORDER BY created_at";
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+        using var reader = command.ExecuteReader();
+        var jobs = new List<BackfillJob>();
+        while (reader.Read())
+        {
+            jobs.Add(new BackfillJob(reader.GetString(0), reader.GetString(1), reader.GetString(2), Enum.Parse<BackfillStatus>(reader.GetString(3)),
+                DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture), reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture),
+                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)));
+        }
+        return jobs;
+    }
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Text.Json;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Backfill;
+
+/// <summary>One Python worker process computing a UDF: JSON lines in, JSON lines out (see module/python/e2e_worker.py).</summary>
+public sealed class UdfWorker : IDisposable
+{
+    private readonly Process _process;
+
+    private UdfWorker(Process process, JsonElement description)
+    {
+        _process = process;
+        Description = description;
+    }
+
+    public JsonElement Description { get; }
+
+    public int ProcessId => _process.Id;
+
+    public static async Task<UdfWorker> StartAsync(string python, string workerScript, IReadOnlyList<string> paths, IReadOnlyList<string> modules, string udf, CancellationToken cancellation)
+    {
+        var config = JsonSerializer.Serialize(new { paths, modules, udf });
+        var start = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add("-u");
+        start.ArgumentList.Add(workerScript);
+        start.ArgumentList.Add(config);
+        start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new E2EException(ErrorCatalog.ToolNotFound, $"'{python}' is not installed or not on PATH; UDF workers need Python 3.", python, ex);
+        }
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        var line = await process.StandardOutput.ReadLineAsync(cancellation).ConfigureAwait(false);
+        using var hello = line is null ? null : JsonDocument.Parse(line);
+        if (hello is null || !hello.RootElement.TryGetProperty("ready", out var ready))
+        {
+            Kill(process);
+            if (hello is not null && hello.RootElement.TryGetProperty("error", out var error) && error.GetString() == "udf_not_found")
+            {
+                throw new E2EException(ErrorCatalog.UdfNotFound, $"No UDF named '{udf}' in modules {string.Join(", ", modules)}; they declare: {hello.RootElement.GetProperty("available")}.", udf);
+            }
+            throw new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {line ?? "(no output)"}", udf);
+        }
+        return new UdfWorker(process, ready.Clone());
+    }
+
+    /// <summary>Sends rows and returns (id, value or error) for each; a dead worker is WorkerFailed.</summary>
+    public async Task<IReadOnlyList<(long Id, JsonElement? Value, string? Error)>> ComputeAsync(IReadOnlyList<(long Id, object?[] Args)> rows, CancellationToken cancellation)
+    {
+        var request = JsonSerializer.Serialize(new { rows = rows.Select(r => new { id = r.Id, args = r.Args.Select(Encode).ToArray() }) });
+        try
+        {
+            await _process.StandardInput.WriteLineAsync(request.AsMemory(), cancellation).ConfigureAwait(false);
+            await _process.StandardInput.FlushAsync(cancellation).ConfigureAwait(false);
+            var line = await _process.StandardOutput.ReadLineAsync(cancellation).ConfigureAwait(false)
+                ?? throw new IOException($"the worker (pid {_process.Id}) closed its output");
+            using var answer = JsonDocument.Parse(line);
+            return answer.RootElement.GetProperty("results").EnumerateArray()
+                .Select(r => (r.GetProperty("id").GetInt64(), r.TryGetProperty("value", out var v) ? v.Clone() : (JsonElement?)null, r.TryGetProperty("error", out var e) ? e.GetString() : null))
+                .ToArray();
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {_process.Id} failed: {ex.Message}", _process.Id, ex);
+        }
+    }
+
+    private static object? Encode(object? value) => value is byte[] bytes ? new { b64 = Convert.ToBase64String(bytes) } : value;
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+        if (!_process.WaitForExit(2000))
+        {
+            Kill(_process);
+        }
+        _process.Dispose();
+    }
+}

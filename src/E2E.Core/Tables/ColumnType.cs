@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Tables;
+
+/// <summary>
+/// A column's type, as Geneva names them: int64, float64, string, binary, bool, struct (JSON) and
+/// vector[float32, N] (a fixed-size float vector stored as N little-endian floats).
+/// </summary>
+public sealed partial record ColumnType(string Name, int VectorSize = 0)
+{
+    public static ColumnType Parse(string text)
+    {
+        var name = text.Trim().ToLowerInvariant();
+        if (name is "int64" or "float64" or "string" or "binary" or "bool" or "struct")
+        {
+            return new ColumnType(name);
+        }
+        var vector = VectorPattern().Match(name);
+        if (vector.Success && int.TryParse(vector.Groups[1].Value, CultureInfo.InvariantCulture, out var size) && size > 0)
+        {
+            return new ColumnType("vector", size);
+        }
+        throw new E2EException(ErrorCatalog.InvalidColumnType, $"'{text}' is not a column type: use int64, float64, string, binary, bool, struct or vector[float32, N].", text);
+    }
+
+    public string SqlType => Name switch
+    {
+        "int64" or "bool" => "INTEGER",
+        "float64" => "REAL",
+        "binary" or "vector" => "BLOB",
+        _ => "TEXT",
+    };
+
+    public override string ToString() => Name == "vector" ? $"vector[float32, {VectorSize}]" : Name;
+
+    /// <summary>Converts a UDF result (decoded JSON) into the stored value; UdfTypeMismatch when it does not fit.</summary>
+    public object ToStored(JsonElement value)
+    {
+        try
+        {
+            switch (Name)
+            {
+                case "int64" when value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var l):
+                    return l;
+                case "float64" when value.ValueKind == JsonValueKind.Number:
+                    return value.GetDouble();
+                case "bool" when value.ValueKind is JsonValueKind.True or JsonValueKind.False:
+                    return value.GetBoolean() ? 1L : 0L;
+                case "string" when value.ValueKind == JsonValueKind.String:
+                    return value.GetString()!;
+                case "binary" when value.ValueKind == JsonValueKind.Object && value.TryGetProperty("b64", out var b64):
+                    return Convert.FromBase64String(b64.GetString()!);
+                case "struct" when value.ValueKind == JsonValueKind.Object:
+                    return value.GetRawText();
+                case "vector" when value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == VectorSize:
+                    var floats = value.EnumerateArray().Select(v => v.GetSingle()).ToArray();
+                    var bytes = new byte[floats.Length * 4];
+                    Buffer.BlockCopy(floats, 0, bytes, 0, bytes.Length);
+                    return bytes;
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidOperationException)
+        {
+            // falls through to the mismatch below
+        }
+        throw new E2EException(ErrorCatalog.UdfTypeMismatch, $"The UDF returned {Describe(value)}, which does not fit a {this} column.", value.GetRawText().Length > 80 ? value.GetRawText()[..80] : value.GetRawText());
+    }
+
+    private static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Number => $"the number {value.GetRawText()}",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Array => $"a list of {value.GetArrayLength()}",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        _ => "null",
+    };
+
+    [GeneratedRegex(@"^vector\[\s*float32\s*,\s*(\d+)\s*\]$")]
+    private static partial Regex VectorPattern();
+}

@@ -1,0 +1,257 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using E2E.Core.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace E2E.Core.Tables;
+
+public sealed record TableColumn(string Name, ColumnType Type, string? Udf, string? ManifestName, string? Store, IReadOnlyList<string> Inputs);
+
+/// <summary>What Get-E2ETable shows: schema, rows, fragments and the version (bumped by every schema change and commit).</summary>
+public sealed record TableInfo(string Name, string Database, long RowCount, int FragmentCount, int FragmentSize, long Version, IReadOnlyList<TableColumn> Columns);
+
+/// <summary>
+/// The embedded table store: one SQLite file holding tables of rows split into fragments of a set size
+/// (Geneva's unit of work), plus metadata (columns bound to UDFs, versions) and backfill bookkeeping.
+/// Column and table names are restricted to identifiers, so they can be quoted safely into SQL.
+/// </summary>
+public sealed partial class TableStore
+{
+    public TableStore(string database)
+    {
+        Database = Path.GetFullPath(database);
+        Directory.CreateDirectory(Path.GetDirectoryName(Database)!);
+        using var connection = Open();
+        Execute(connection, """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS _e2e_tables (name TEXT PRIMARY KEY, fragment_size INTEGER NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS _e2e_columns (table_name TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, udf TEXT, manifest TEXT, store TEXT, inputs TEXT, position INTEGER NOT NULL, PRIMARY KEY (table_name, name));
+            """);
+    }
+
+    public string Database { get; }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Database, Pooling = false, DefaultTimeout = 60 }.ToString());
+        connection.Open();
+        Execute(connection, "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;");
+        return connection;
+    }
+
+    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+        command.ExecuteNonQuery();
+    }
+
+    public static string Identifier(string name, string what)
+    {
+        if (!IdentifierPattern().IsMatch(name) || name.StartsWith("_", StringComparison.Ordinal))
+        {
+            throw new E2EException(ErrorCatalog.InvalidName, $"{what} '{name}' must start with a letter and contain only letters, digits and '_'.", name);
+        }
+        return "\"" + name + "\"";
+    }
+
+    /// <summary>Creates a table from rows (column name to value); every row gets a fragment number by position.</summary>
+    public TableInfo Create(string name, IReadOnlyList<(string Name, ColumnType Type)> columns, IEnumerable<IReadOnlyDictionary<string, object?>> rows, int fragmentSize)
+    {
+        var table = Identifier(name, "Table name");
+        if (fragmentSize < 1)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "The fragment size must be at least 1.", fragmentSize);
+        }
+        foreach (var column in columns)
+        {
+            Identifier(column.Name, "Column name");
+        }
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction();
+        if (Exists(connection, name))
+        {
+            throw new E2EException(ErrorCatalog.TableExists, $"Table '{name}' already exists in {Database}.", name);
+        }
+        Execute(connection, $"CREATE TABLE {table} (_rowid INTEGER PRIMARY KEY, _fragment INTEGER NOT NULL{string.Concat(columns.Select(c => $", \"{c.Name}\" {c.Type.SqlType}"))})");
+        Execute(connection, $"CREATE INDEX \"{name}_fragment\" ON {table} (_fragment)");
+        Execute(connection, "INSERT INTO _e2e_tables (name, fragment_size, version, created_at) VALUES ($n, $f, 1, $t)", ("$n", name), ("$f", fragmentSize), ("$t", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)));
+        for (var i = 0; i < columns.Count; i++)
+        {
+            Execute(connection, "INSERT INTO _e2e_columns (table_name, name, type, position) VALUES ($t, $n, $y, $p)", ("$t", name), ("$n", columns[i].Name), ("$y", columns[i].Type.ToString()), ("$p", i));
+        }
+        using (var insert = connection.CreateCommand())
+        {
+            insert.CommandText = $"INSERT INTO {table} (_rowid, _fragment{string.Concat(columns.Select(c => $", \"{c.Name}\""))}) VALUES ($id, $fragment{string.Concat(columns.Select((_, i) => $", $c{i}"))})";
+            var id = insert.Parameters.Add("$id", SqliteType.Integer);
+            var fragment = insert.Parameters.Add("$fragment", SqliteType.Integer);
+            var values = columns.Select((_, i) => insert.Parameters.Add($"$c{i}", SqliteType.Blob)).ToArray();
+            var rowIndex = 0L;
+            foreach (var row in rows)
+            {
+                id.Value = rowIndex;
+                fragment.Value = rowIndex / fragmentSize;
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    values[i].Value = row.TryGetValue(columns[i].Name, out var value) && value is not null ? value : DBNull.Value;
+                    values[i].SqliteType = value is string ? SqliteType.Text : value is long or int or bool ? SqliteType.Integer : value is double or float ? SqliteType.Real : SqliteType.Blob;
+                }
+                insert.ExecuteNonQuery();
+                rowIndex++;
+            }
+        }
+        transaction.Commit();
+        return Describe(name);
+    }
+
+    public bool Exists(string name)
+    {
+        using var connection = Open();
+        return Exists(connection, name);
+    }
+
+    private static bool Exists(SqliteConnection connection, string name)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM _e2e_tables WHERE name = $n";
+        command.Parameters.AddWithValue("$n", name);
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) > 0;
+    }
+
+    public IReadOnlyList<string> TableNames()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name FROM _e2e_tables ORDER BY name";
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+        {
+            names.Add(reader.GetString(0));
+        }
+        return names;
+    }
+
+    public TableInfo Describe(string name)
+    {
+        using var connection = Open();
+        using var meta = connection.CreateCommand();
+        meta.CommandText = "SELECT fragment_size, version FROM _e2e_tables WHERE name = $n";
+        meta.Parameters.AddWithValue("$n", name);
+        using var reader = meta.ExecuteReader();
+        if (!reader.Read())
+        {
+            throw new E2EException(ErrorCatalog.TableNotFound, $"No table '{name}' in {Database}. Tables: {string.Join(", ", TableNames())}.", name);
+        }
+        var (fragmentSize, version) = (reader.GetInt32(0), reader.GetInt64(1));
+        var columns = Columns(connection, name);
+        using var count = connection.CreateCommand();
+        count.CommandText = $"SELECT COUNT(*), COUNT(DISTINCT _fragment) FROM {Identifier(name, "Table name")}";
+        using var counts = count.ExecuteReader();
+        counts.Read();
+        return new TableInfo(name, Database, counts.GetInt64(0), counts.GetInt32(1), fragmentSize, version, columns);
+    }
+
+    public static IReadOnlyList<TableColumn> Columns(SqliteConnection connection, string table)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name, type, udf, manifest, store, inputs FROM _e2e_columns WHERE table_name = $t ORDER BY position";
+        command.Parameters.AddWithValue("$t", table);
+        using var reader = command.ExecuteReader();
+        var columns = new List<TableColumn>();
+        while (reader.Read())
+        {
+            columns.Add(new TableColumn(reader.GetString(0), ColumnType.Parse(reader.GetString(1)), reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? Array.Empty<string>() : reader.GetString(5).Split(',', StringSplitOptions.RemoveEmptyEntries)));
+        }
+        return columns;
+    }
+
+    /// <summary>Adds an empty column bound to a UDF of a published manifest; a backfill fills it.</summary>
+    public TableInfo AddUdfColumn(string table, string column, ColumnType type, string udf, string manifest, string store, IReadOnlyList<string> inputs)
+    {
+        var quotedTable = Identifier(table, "Table name");
+        var quotedColumn = Identifier(column, "Column name");
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction();
+        var existing = Columns(connection, table);
+        if (!Exists(connection, table))
+        {
+            throw new E2EException(ErrorCatalog.TableNotFound, $"No table '{table}' in {Database}.", table);
+        }
+        if (existing.Any(c => c.Name.Equals(column, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new E2EException(ErrorCatalog.ColumnExists, $"Table '{table}' already has a column '{column}'.", column);
+        }
+        foreach (var input in inputs.Where(i => existing.All(c => c.Name != i)))
+        {
+            throw new E2EException(ErrorCatalog.ColumnNotFound, $"UDF input '{input}' is not a column of '{table}' ({string.Join(", ", existing.Select(c => c.Name))}).", input);
+        }
+        Execute(connection, $"ALTER TABLE {quotedTable} ADD COLUMN {quotedColumn} {type.SqlType}");
+        Execute(connection, "INSERT INTO _e2e_columns (table_name, name, type, udf, manifest, store, inputs, position) VALUES ($t, $n, $y, $u, $m, $s, $i, (SELECT COUNT(*) FROM _e2e_columns WHERE table_name = $t))",
+            ("$t", table), ("$n", column), ("$y", type.ToString()), ("$u", udf), ("$m", manifest), ("$s", store), ("$i", string.Join(",", inputs)));
+        Execute(connection, "UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", table));
+        transaction.Commit();
+        return Describe(table);
+    }
+
+    /// <summary>Rows as column name to value (vectors as float arrays, structs as JSON text), in row order.</summary>
+    public IEnumerable<IReadOnlyDictionary<string, object?>> Rows(string table, int? first = null, string? where = null)
+    {
+        var info = Describe(table);
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT _rowid, _fragment{string.Concat(info.Columns.Select(c => $", \"{c.Name}\""))} FROM {Identifier(table, "Table name")}{(where is null ? string.Empty : " WHERE " + ValidateFilter(connection, table, where))} ORDER BY _rowid{(first is null ? string.Empty : $" LIMIT {first.Value}")}";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var row = new Dictionary<string, object?>(StringComparer.Ordinal) { ["_rowid"] = reader.GetInt64(0), ["_fragment"] = reader.GetInt64(1) };
+            for (var i = 0; i < info.Columns.Count; i++)
+            {
+                var value = reader.IsDBNull(i + 2) ? null : reader.GetValue(i + 2);
+                row[info.Columns[i].Name] = info.Columns[i].Type.Name switch
+                {
+                    "vector" when value is byte[] bytes => Floats(bytes),
+                    "bool" when value is long l => l != 0,
+                    _ => value,
+                };
+            }
+            yield return row;
+        }
+    }
+
+    /// <summary>Accepts one SQL expression over the table's columns (checked by preparing it), never a statement list.</summary>
+    public static string ValidateFilter(SqliteConnection connection, string table, string where)
+    {
+        if (where.Contains(';', StringComparison.Ordinal) || where.Contains("--", StringComparison.Ordinal) || where.Contains("/*", StringComparison.Ordinal))
+        {
+            throw new E2EException(ErrorCatalog.InvalidFilter, $"The filter '{where}' must be one expression, without ';' or comments.", where);
+        }
+        try
+        {
+            using var check = connection.CreateCommand();
+            check.CommandText = $"EXPLAIN SELECT 1 FROM {Identifier(table, "Table name")} WHERE ({where})";
+            check.ExecuteNonQuery();
+        }
+        catch (SqliteException ex)
+        {
+            throw new E2EException(ErrorCatalog.InvalidFilter, $"The filter '{where}' is not a valid expression over '{table}': {ex.Message}", where, ex);
+        }
+        return "(" + where + ")";
+    }
+
+    private static float[] Floats(byte[] bytes)
+    {
+        var floats = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, floats, 0, bytes.Length);
+        return floats;
+    }
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,62}$")]
+    private static partial Regex IdentifierPattern();
+}

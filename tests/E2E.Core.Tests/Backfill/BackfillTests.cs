@@ -1,0 +1,197 @@
+using System.Buffers.Binary;
+using E2E.Core.Backfill;
+using E2E.Core.Errors;
+using E2E.Core.Tables;
+using E2E.Core.Tests.Udf;
+using E2E.Core.Udf;
+using Microsoft.Data.Sqlite;
+
+namespace E2E.Core.Tests.Backfill;
+
+/// <summary>Backfills with real Python worker processes over a SQLite table of generated pet images.</summary>
+public sealed class BackfillTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-backfill-").FullName;
+    private readonly TableStore _store;
+    private readonly string _bucket;
+
+    public BackfillTests()
+    {
+        var images = Path.Combine(_root, "images");
+        PetImages.Generate(images, 30);
+        _store = new TableStore(Path.Combine(_root, "pets.db"));
+        _store.Create("pets", PetImages.Columns, PetImages.Rows(images), fragmentSize: 10);
+        _bucket = new Uri(Path.Combine(_root, "bucket") + "/").AbsoluteUri;
+        Publish(UdfManifestTests.RepositoryPath("examples", "udfs", "simple"));
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private void Publish(string package)
+    {
+        var copy = Directory.CreateDirectory(Path.Combine(_root, "pkg-" + Path.GetFileName(package))).FullName;
+        foreach (var file in Directory.EnumerateFiles(package))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)), overwrite: true);
+        }
+        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(copy), new ManifestBuildOptions { SkipSitePackages = true }, CancellationToken.None).GetAwaiter().GetResult();
+        using var store = ObjectStores.Open(_bucket);
+        ManifestStore.PublishAsync(manifest, store, CancellationToken.None).GetAwaiter().GetResult();
+    }
+
+    private BackfillOptions Options(int batchSize = 4, int concurrency = 2) => new()
+    {
+        BatchSize = batchSize,
+        Concurrency = concurrency,
+        WorkerScript = UdfManifestTests.RepositoryPath("module", "python", "e2e_worker.py"),
+        CacheDirectory = Path.Combine(_root, "cache"),
+    };
+
+    private List<IReadOnlyDictionary<string, object?>> Rows() => _store.Rows("pets").ToList();
+
+    [Fact]
+    public async Task Backfill_fills_every_row_with_the_udf_value()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        _store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", _bucket, new[] { "image" });
+        var progress = new List<BackfillProgress>();
+        var job = await BackfillEngine.RunAsync(_store, "pets", "size", Options() with { Progress = progress.Add }, CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, 30L, 30L, 0L), (job.Status, job.RowsPlanned, job.RowsDone, job.RowsFailed));
+        var dims = await BackfillEngine.RunAsync(_store, "pets", "dims", Options(batchSize: 7, concurrency: 1), CancellationToken.None);
+        Assert.Equal(BackfillStatus.Done, dims.Status);
+        foreach (var row in Rows())
+        {
+            var image = (byte[])row["image"]!;
+            Assert.Equal((long)image.Length, row["size"]);
+            var (w, h) = (BinaryPrimitives.ReadInt32BigEndian(image.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(image.AsSpan(20)));
+            Assert.Equal($"{{\"width\": {w}, \"height\": {h}}}", row["dims"]);
+        }
+        Assert.Equal(3, progress.Last().FragmentsDone);
+        Assert.True(_store.Describe("pets").Version >= 5);
+        // Nothing left to do: a second run plans no rows.
+        Assert.Equal(0, (await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None)).RowsPlanned);
+    }
+
+    [Fact]
+    public async Task Incremental_backfills_take_fragments_in_order_and_filters_narrow_them()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var first = await BackfillEngine.RunAsync(_store, "pets", "size", Options() with { NumFragments = 1 }, CancellationToken.None);
+        Assert.Equal(10, first.RowsDone);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), Rows().Where(r => r["size"] is not null).Select(r => (long)r["_rowid"]!));
+        var filtered = await BackfillEngine.RunAsync(_store, "pets", "size", Options() with { Where = "label = 1" }, CancellationToken.None);
+        Assert.True(filtered.RowsDone is > 0 and < 20);
+        Assert.All(Rows().Where(r => (long)r["_rowid"]! >= 10 && r["size"] is not null), r => Assert.Equal(1L, r["label"]));
+        var rest = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        Assert.Equal(30, first.RowsDone + filtered.RowsDone + rest.RowsDone);
+        Assert.All(Rows(), r => Assert.NotNull(r["size"]));
+    }
+
+    [Fact]
+    public async Task Bad_filters_and_unbound_columns_have_ids()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var filter = await Assert.ThrowsAsync<E2EException>(() => BackfillEngine.RunAsync(_store, "pets", "size", Options() with { Where = "label = 1; DROP TABLE pets" }, CancellationToken.None));
+        Assert.Same(ErrorCatalog.InvalidFilter, filter.Error);
+        var unknown = await Assert.ThrowsAsync<E2EException>(() => BackfillEngine.RunAsync(_store, "pets", "nope", Options(), CancellationToken.None));
+        Assert.Same(ErrorCatalog.ColumnNotFound, unknown.Error);
+        Assert.Same(ErrorCatalog.ColumnNotFound, Assert.Throws<E2EException>(() => _store.AddUdfColumn("pets", "x", ColumnType.Parse("int64"), "file_size", "m", _bucket, new[] { "pixels" })).Error);
+        Assert.Same(ErrorCatalog.ColumnExists, Assert.Throws<E2EException>(() => _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "m", _bucket, new[] { "image" })).Error);
+        Assert.Same(ErrorCatalog.InvalidColumnType, Assert.Throws<E2EException>(() => ColumnType.Parse("float16")).Error);
+    }
+
+    private void PublishFaulty()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_root, "faulty")).FullName;
+        File.WriteAllText(Path.Combine(dir, "pyproject.toml"), "[project]\nname = \"faulty\"\nversion = \"1.0\"\n");
+        File.WriteAllText(Path.Combine(dir, "faulty_udfs.py"), """
+            import os
+            from e2e_udf import udf
+
+            @udf(data_type="int64")
+            def odd_fails(label):
+                if label % 2 == 1:
+                    raise ValueError(f"odd label {label}")
+                return label * 10
+
+            @udf(data_type="string")
+            def wrong_type(label):
+                return "not a number"
+
+            @udf(data_type="int64")
+            def flaky(label, filename):
+                # Fails the first time it sees a row, succeeds after: exercises the Retry policy.
+                marker = os.path.join(os.environ.get("FLAKY_DIR", "/tmp"), filename + ".seen")
+                if not os.path.exists(marker):
+                    open(marker, "w").close()
+                    raise RuntimeError("first attempt fails")
+                return 1
+            """);
+        Publish(dir);
+    }
+
+    [Fact]
+    public async Task Row_errors_follow_the_policy()
+    {
+        PublishFaulty();
+        _store.AddUdfColumn("pets", "skip", ColumnType.Parse("int64"), "odd_fails", "faulty", _bucket, new[] { "label" });
+        var skipped = await BackfillEngine.RunAsync(_store, "pets", "skip", Options() with { ErrorPolicy = RowErrorPolicy.Skip }, CancellationToken.None);
+        Assert.Equal(BackfillStatus.Done, skipped.Status);
+        Assert.True(skipped.RowsFailed > 0);
+        Assert.Equal(30, skipped.RowsDone + skipped.RowsFailed);
+        Assert.All(Rows(), r => Assert.Equal((long)r["label"]! % 2 == 1 ? null : (object)((long)r["label"]! * 10), r["skip"]));
+
+        _store.AddUdfColumn("pets", "fail", ColumnType.Parse("int64"), "odd_fails", "faulty", _bucket, new[] { "label" });
+        var failed = await BackfillEngine.RunAsync(_store, "pets", "fail", Options(concurrency: 1) with { ErrorPolicy = RowErrorPolicy.Fail }, CancellationToken.None);
+        Assert.Equal(BackfillStatus.Failed, failed.Status);
+        Assert.Contains("odd label", failed.Error);
+
+        _store.AddUdfColumn("pets", "typed", ColumnType.Parse("int64"), "wrong_type", "faulty", _bucket, new[] { "label" });
+        var mismatch = await BackfillEngine.RunAsync(_store, "pets", "typed", Options(), CancellationToken.None);
+        Assert.Equal(BackfillStatus.Failed, mismatch.Status);
+        Assert.Contains("does not fit a int64 column", mismatch.Error);
+        Assert.All(Rows(), r => Assert.Null(r["typed"]));
+    }
+
+    [Fact]
+    public async Task Retry_policy_recomputes_failed_rows()
+    {
+        PublishFaulty();
+        Environment.SetEnvironmentVariable("FLAKY_DIR", Directory.CreateDirectory(Path.Combine(_root, "flaky")).FullName);
+        _store.AddUdfColumn("pets", "flaky", ColumnType.Parse("int64"), "flaky", "faulty", _bucket, new[] { "label", "filename" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "flaky", Options() with { ErrorPolicy = RowErrorPolicy.Retry, Retries = 2 }, CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, 30L), (job.Status, job.RowsDone));
+        Assert.All(Rows(), r => Assert.Equal(1L, r["flaky"]));
+    }
+
+    [Fact]
+    public async Task Stopped_and_resumed_backfills_give_every_row_exactly_one_value()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var random = new Random(5);
+        var statuses = new List<BackfillStatus>();
+        for (var trial = 0; trial < 8; trial++)
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(random.Next(0, 400)));
+            var job = await BackfillEngine.RunAsync(_store, "pets", "size", Options(batchSize: 2, concurrency: 2) with { CommitGranularity = 2 }, stop.Token);
+            statuses.Add(job.Status);
+        }
+        var final = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        Assert.Equal(BackfillStatus.Done, final.Status);
+        Assert.All(Rows(), r => Assert.Equal((long)((byte[])r["image"]!).Length, r["size"]));
+        using var connection = _store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT SUM(rows) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        Assert.Equal(30, reader.GetInt64(0)); // every row was checkpointed exactly once across all the jobs
+        reader.NextResult();
+        reader.Read();
+        Assert.Equal(0, reader.GetInt64(0));
+        Assert.Contains(BackfillStatus.Cancelled, statuses);
+    }
+}
