@@ -10,16 +10,22 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('E2E.Format.ps1xml')
     CmdletsToExport      = @(
+        'Add-E2EColumn'
         'Compare-E2EArchive'
         'Compare-ExpectedOutput'
         'Export-E2EArtifact'
+        'Get-BackfillJob'
         'Get-E2EAccount'
         'Get-E2EScope'
+        'Get-E2ETable'
+        'Get-E2ETableRow'
         'Get-MockOracleReport'
         'Get-UdfManifest'
+        'Invoke-Backfill'
         'New-ChainTransaction'
         'New-E2EMetricsCollector'
         'New-E2EScope'
+        'New-E2ETable'
         'New-E2ETempDirectory'
         'New-OracleReport'
         'New-UdfManifest'
@@ -33,9 +39,11 @@
         'Set-MockOracleFault'
         'Start-E2EChain'
         'Start-MockOracle'
+        'Stop-BackfillJob'
         'Stop-MockOracle'
         'Test-E2EReproducible'
         'Update-ExpectedOutput'
+        'Wait-BackfillJob'
         'Wait-E2ECondition'
     )
     FunctionsToExport    = @()

@@ -26,6 +26,12 @@ public class ContractTests
     /// <summary>Parameters that identify a thing and so must bind from the pipeline by property name.</summary>
     private static readonly HashSet<string> IdentifierParameters = new(StringComparer.Ordinal) { "Name", "Namespace", "Path", "LiteralPath", "Id" };
 
+    /// <summary>
+    /// Deliberate exceptions, each with its reason. New-E2ETable takes records from the pipeline; binding -Name by
+    /// property name would take the table's name from every record's own 'name' field.
+    /// </summary>
+    private static readonly HashSet<string> PipelineBindingExceptions = new(StringComparer.Ordinal) { "New-E2ETable -Name" };
+
     public static TheoryData<string> CmdletNames() => new(Cmdlets.Select(c => c.Name));
 
     private static CmdletDoc Cmdlet(string name) => Cmdlets.Single(c => c.Name == name);
@@ -80,7 +86,7 @@ public class ContractTests
     [MemberData(nameof(CmdletNames))]
     public void Identifier_parameters_bind_by_property_name(string name)
     {
-        foreach (var parameter in Cmdlet(name).Parameters.Where(p => IdentifierParameters.Contains(p.Name)))
+        foreach (var parameter in Cmdlet(name).Parameters.Where(p => IdentifierParameters.Contains(p.Name) && !PipelineBindingExceptions.Contains($"{name} -{p.Name}")))
         {
             Assert.True(parameter.Sets.Any(s => s.FromPipelineByPropertyName), $"{name} -{parameter.Name} must take its value from the pipeline by property name");
             if (parameter.Name == "Path")

@@ -57,6 +57,9 @@ public sealed record BackfillOptions
     public string? CacheDirectory { get; init; }
 
     public Action<BackfillProgress>? Progress { get; init; }
+
+    /// <summary>The job's id; a new one by default.</summary>
+    public string? JobId { get; init; }
 }
 
 public sealed record BackfillProgress(string JobId, long RowsPlanned, long RowsDone, long RowsFailed, int FragmentsDone, int FragmentsPlanned);
@@ -74,7 +77,8 @@ public static class BackfillEngine
 {
     public static void EnsureSchema(SqliteConnection connection) => TableStore.Execute(connection, """
         CREATE TABLE IF NOT EXISTS _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
-            rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT);
+            rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT,
+            stop_requested INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE IF NOT EXISTS _e2e_events (job_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS _e2e_staged (table_name TEXT NOT NULL, column_name TEXT NOT NULL, rowid INTEGER NOT NULL, value, job_id TEXT NOT NULL, PRIMARY KEY (table_name, column_name, rowid));
         CREATE TABLE IF NOT EXISTS _e2e_batches (job_id TEXT NOT NULL, fragment INTEGER NOT NULL, first_rowid INTEGER NOT NULL, rows INTEGER NOT NULL, staged_at TEXT NOT NULL);
@@ -98,7 +102,7 @@ public static class BackfillEngine
         using var writer = store.Open();
         EnsureSchema(writer);
         var filter = options.Where is null ? string.Empty : " AND " + TableStore.ValidateFilter(writer, table, options.Where);
-        var jobId = "bf-" + Guid.NewGuid().ToString("N")[..12];
+        var jobId = options.JobId ?? NewJobId();
         var now = Now();
         TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = 'Failed', error = 'interrupted; resumed by ' || $id, finished_at = $at WHERE table_name = $t AND column_name = $c AND status IN ('Running', 'Pending')",
             ("$id", jobId), ("$at", now), ("$t", table), ("$c", target.Name));
@@ -123,7 +127,7 @@ public static class BackfillEngine
                 await ExecuteAsync(store, writer, info, target, batches, options, run, cancellation).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || StopRequested(writer, jobId))
         {
             status = BackfillStatus.Cancelled;
             error = "stopped";
@@ -142,6 +146,8 @@ public static class BackfillEngine
         }
         return GetJob(store, jobId);
     }
+
+    public static string NewJobId() => "bf-" + Guid.NewGuid().ToString("N")[..12];
 
     private sealed record Batch(long Fragment, long[] RowIds, int Attempt);
 
@@ -183,6 +189,7 @@ public static class BackfillEngine
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var gate = new SemaphoreSlim(1, 1);
         E2EException? failure = null;
+        var stopRequested = false;
         var quotedTable = TableStore.Identifier(info.Name, "Table name");
         var quotedColumn = TableStore.Identifier(target.Name, "Column name");
         var inputs = target.Inputs.Count > 0 ? target.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' names no input columns.");
@@ -273,6 +280,12 @@ public static class BackfillEngine
                             }
                         }
                         options.Progress?.Invoke(new BackfillProgress(run.Id, run.Planned, run.RowsDone, run.RowsFailed, run.FragmentsDone, run.Fragments));
+                        if (StopRequested(writer, run.Id))
+                        {
+                            stopRequested = true;
+                            stop.Cancel();
+                            return;
+                        }
                         if (--run.Outstanding == 0)
                         {
                             queue.Writer.TryComplete();
@@ -295,16 +308,43 @@ public static class BackfillEngine
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (failure is not null)
+        catch (OperationCanceledException) when (failure is not null || stopRequested)
         {
-            // the failure below is the reason
+            // the failure or the stop request below is the reason
         }
         if (failure is not null)
         {
             throw failure;
         }
+        if (stopRequested)
+        {
+            throw new OperationCanceledException("stop requested");
+        }
         cancellation.ThrowIfCancellationRequested();
     }
+
+    private static bool StopRequested(SqliteConnection connection, string jobId)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT stop_requested FROM _e2e_jobs WHERE id = $id";
+        command.Parameters.AddWithValue("$id", jobId);
+        return Convert.ToInt64(command.ExecuteScalar() ?? 0L, CultureInfo.InvariantCulture) != 0;
+    }
+
+    /// <summary>Asks a running job to stop after its current batches (from any process); returns false when it is not running.</summary>
+    public static bool RequestStop(TableStore store, string jobId)
+    {
+        var job = GetJob(store, jobId);
+        if (job.Status is not (BackfillStatus.Running or BackfillStatus.Pending))
+        {
+            return false;
+        }
+        using var connection = store.Open();
+        TableStore.Execute(connection, "UPDATE _e2e_jobs SET stop_requested = 1 WHERE id = $id", ("$id", jobId));
+        return true;
+    }
+
+    public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled;
 
     private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter)
     {

@@ -26,6 +26,16 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
         throw new E2EException(ErrorCatalog.InvalidColumnType, $"'{text}' is not a column type: use int64, float64, string, binary, bool, struct or vector[float32, N].", text);
     }
 
+    /// <summary>The type of a record's value: integers int64, other numbers float64, bool, byte arrays binary, anything else string.</summary>
+    public static ColumnType Infer(object? value) => new(value switch
+    {
+        long or int or short or byte => "int64",
+        double or float or decimal => "float64",
+        bool => "bool",
+        byte[] => "binary",
+        _ => "string",
+    });
+
     public string SqlType => Name switch
     {
         "int64" or "bool" => "INTEGER",

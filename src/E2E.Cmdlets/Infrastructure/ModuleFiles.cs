@@ -1,0 +1,10 @@
+namespace E2E.Cmdlets.Infrastructure;
+
+/// <summary>Files shipped beside the module's assemblies (out/E2E/bin/../python).</summary>
+public static class ModuleFiles
+{
+    public static string ModuleRoot { get; } = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(ModuleFiles).Assembly.Location)!, ".."));
+
+    /// <summary>The UDF worker; its folder also holds e2e_udf.py, the decorator UDF packages import.</summary>
+    public static string WorkerScript => Path.Combine(ModuleRoot, "python", "e2e_worker.py");
+}

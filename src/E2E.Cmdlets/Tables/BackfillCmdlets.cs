@@ -1,0 +1,313 @@
+using System.Management.Automation;
+using E2E.Cmdlets.Infrastructure;
+using E2E.Core.Backfill;
+using E2E.Core.Tables;
+
+namespace E2E.Cmdlets.Tables;
+
+/// <summary>Fills a UDF column: batched, incremental, checkpointed, resumable.</summary>
+/// <remarks>
+/// <para>Computes the column's UDF for every row whose value is still empty (incremental by default), in batches of -BatchSize rows on -Concurrency Python worker processes, fragment by fragment (-NumFragments limits how many). Each batch is checkpointed in one transaction before anything else happens, and checkpointed values become visible every -CommitGranularity fragments. A backfill stopped by Ctrl-C, Stop-BackfillJob or a killed process resumes by running it again: checkpointed batches are committed, never recomputed, and every row ends with exactly one value.</para>
+/// <para>-ErrorPolicy decides what a row whose UDF raised (or returned a value that does not fit the column type) does: Fail stops the job (status Failed), Skip leaves the row empty and records the error, Retry tries it again -Retries times and then fails. -Where takes one SQL expression over the columns. -AsJob returns a job (Get-Job, Receive-Job) whose output is the backfill's record. -Engine Local is the embedded engine; distributed engines come later behind the same parameter.</para>
+/// </remarks>
+/// <example>
+/// <code>Invoke-Backfill -Database ./pets.db -Table pets -Column size -BatchSize 10 -Concurrency 2</code>
+/// <para>Fills the size column with two workers and shows progress.</para>
+/// </example>
+/// <example>
+/// <code>$job = Invoke-Backfill -Database ./pets.db -Table pets -Column caption -NumFragments 2 -AsJob
+/// $job | Wait-Job | Receive-Job</code>
+/// <para>An asynchronous backfill of the first two fragments.</para>
+/// </example>
+[Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true)]
+[OutputType(typeof(BackfillJob), typeof(Job))]
+public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
+{
+    /// <summary>The SQLite file of the table store.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    /// <summary>The table.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Table { get; set; }
+
+    /// <summary>The UDF column to fill.</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Column { get; set; }
+
+    /// <summary>Rows per batch sent to a worker; 10 by default.</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int BatchSize { get; set; } = 10;
+
+    /// <summary>Only the first N fragments that still have empty rows.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int? NumFragments { get; set; }
+
+    /// <summary>Make partial results visible after this many fragments; 1 by default.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int CommitGranularity { get; set; } = 1;
+
+    /// <summary>A SQL expression that selects the rows to fill.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Where { get; set; }
+
+    /// <summary>Worker processes; 1 by default.</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int Concurrency { get; set; } = 1;
+
+    /// <summary>Fail, Skip or Retry for rows whose UDF fails.</summary>
+    [Parameter]
+    public RowErrorPolicy ErrorPolicy { get; set; } = RowErrorPolicy.Fail;
+
+    /// <summary>Attempts after the first, with -ErrorPolicy Retry; 2 by default.</summary>
+    [Parameter]
+    [ValidateRange(0, 100)]
+    public int Retries { get; set; } = 2;
+
+    /// <summary>The engine; Local (worker processes on this machine) is the embedded default.</summary>
+    [Parameter]
+    [ValidateSet("Local")]
+    public string Engine { get; set; } = "Local";
+
+    /// <summary>The Python the workers run; python3 by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Python { get; set; } = "python3";
+
+    /// <summary>Runs in the background and returns a job.</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    private string? _database;
+    private bool _startedAsJob;
+
+    private BackfillOptions Options() => new()
+    {
+        BatchSize = BatchSize, NumFragments = NumFragments, CommitGranularity = CommitGranularity, Where = Where, Concurrency = Concurrency,
+        ErrorPolicy = ErrorPolicy, Retries = Retries, Python = Python, WorkerScript = ModuleFiles.WorkerScript, JobId = BackfillEngine.NewJobId(),
+    };
+
+    protected override void PrepareRecord()
+    {
+        _database = GetUnresolvedProviderPathFromPSPath(Database!);
+        _startedAsJob = false;
+        // A job must join the session's job repository on the pipeline thread.
+        if (AsJob && ShouldProcess($"{_database} {Table}.{Column}", "Backfill UDF column in the background"))
+        {
+            var job = BackfillPSJob.Start($"backfill {Table}.{Column}", new TableStore(_database), Table!, Column!, Options(), MyInvocation.Line);
+            JobRepository.Add(job);
+            WriteObject(job);
+            _startedAsJob = true;
+        }
+    }
+
+    protected override async Task ProcessAsync()
+    {
+        if (AsJob || _startedAsJob || !await ShouldProcessAsync($"{_database} {Table}.{Column}", "Backfill UDF column").ConfigureAwait(false))
+        {
+            return;
+        }
+        var store = new TableStore(_database!);
+        var options = Options();
+        var activity = new ProgressRecord(0x4E2E02, $"Backfill {Table}.{Column}", "starting");
+        var result = await BackfillEngine.RunAsync(store, Table!, Column!, options with
+        {
+            Progress = p =>
+            {
+                activity.StatusDescription = $"{p.RowsDone} of {p.RowsPlanned} rows, {p.FragmentsDone} of {p.FragmentsPlanned} fragments ({p.JobId})";
+                activity.PercentComplete = p.RowsPlanned == 0 ? 100 : (int)(100 * (p.RowsDone + p.RowsFailed) / p.RowsPlanned);
+                Progress(activity);
+            },
+        }, CancelToken).ConfigureAwait(false);
+        activity.RecordType = ProgressRecordType.Completed;
+        Progress(activity);
+        if (result.Status == BackfillStatus.Failed)
+        {
+            throw new E2E.Core.Errors.E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? E2E.Core.Errors.ErrorCatalog.UdfTypeMismatch : E2E.Core.Errors.ErrorCatalog.UdfFailed,
+                $"Backfill {result.Id} failed: {result.Error}", result);
+        }
+        Output(result);
+    }
+}
+
+/// <summary>A backfill running in the background, visible to Get-Job, Wait-Job, Receive-Job and Stop-Job.</summary>
+public sealed class BackfillPSJob : Job
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TableStore _store;
+
+    private BackfillPSJob(string command, string name, TableStore store)
+        : base(command, name)
+    {
+        _store = store;
+        PSJobTypeName = "E2EBackfill";
+    }
+
+    public string? BackfillId { get; private set; }
+
+    public static BackfillPSJob Start(string name, TableStore store, string table, string column, BackfillOptions options, string command)
+    {
+        var job = new BackfillPSJob(command, name, store) { BackfillId = options.JobId };
+        job.SetJobState(JobState.Running);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var result = await BackfillEngine.RunAsync(store, table, column, options, job._stop.Token).ConfigureAwait(false);
+                job.Output.Add(PSObject.AsPSObject(result));
+                job.SetJobState(result.Status switch
+                {
+                    BackfillStatus.Done => JobState.Completed,
+                    BackfillStatus.Cancelled => JobState.Stopped,
+                    _ => JobState.Failed,
+                });
+            }
+            catch (Exception ex)
+            {
+                job.Error.Add(new ErrorRecord(ex, ex is E2E.Core.Errors.E2EException e ? e.Error.Id : "BackfillFailed", ErrorCategory.InvalidOperation, table));
+                job.SetJobState(JobState.Failed);
+            }
+        });
+        return job;
+    }
+
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0;
+
+    public override string Location => _store.Database;
+
+    public override string StatusMessage => BackfillId is null ? string.Empty : BackfillEngine.GetJob(_store, BackfillId).Status.ToString();
+
+    public override void StopJob()
+    {
+        _stop.Cancel();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stop.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Gets backfill job records: status, rows done and failed, batches, error.</summary>
+/// <remarks>
+/// <para>Jobs are kept in the table store, so a job started by another process or a crashed one is visible too; a job interrupted by a crash shows Failed ("interrupted; resumed by ...") once a new backfill of the same column starts. Status is Pending, Running, Done, Failed or Cancelled.</para>
+/// </remarks>
+/// <example>
+/// <code>Get-BackfillJob -Database ./pets.db -Table pets | Format-Table Id, Column, Status, RowsDone, RowsFailed</code>
+/// <para>The history of the pets table's backfills.</para>
+/// </example>
+[Cmdlet(VerbsCommon.Get, "BackfillJob")]
+[OutputType(typeof(BackfillJob))]
+public sealed class GetBackfillJobCommand : E2ECmdlet
+{
+    /// <summary>The SQLite file of the table store.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    /// <summary>A job id (bf-...); all jobs when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Id { get; set; }
+
+    /// <summary>Only jobs of this table.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Table { get; set; }
+
+    protected override void Process()
+    {
+        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        if (Id is not null)
+        {
+            WriteObject(BackfillEngine.GetJob(store, Id));
+            return;
+        }
+        WriteObject(BackfillEngine.Jobs(store).Where(j => Table is null || j.Table.Equals(Table, StringComparison.OrdinalIgnoreCase)), enumerateCollection: true);
+    }
+}
+
+/// <summary>Waits until a backfill job finishes (Done, Failed or Cancelled).</summary>
+/// <remarks>
+/// <para>Polls the job record in the table store, so it works for jobs started in another process. On timeout the error is WaitTimedOut with the job's last status and progress.</para>
+/// </remarks>
+/// <example>
+/// <code>Wait-BackfillJob -Database ./pets.db -Id $job.BackfillId -TimeoutSec 600</code>
+/// <para>Blocks until the background backfill ends and returns its record.</para>
+/// </example>
+[Cmdlet(VerbsLifecycle.Wait, "BackfillJob")]
+[OutputType(typeof(BackfillJob))]
+public sealed class WaitBackfillJobCommand : E2ECmdlet
+{
+    /// <summary>The SQLite file of the table store.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    /// <summary>The job id (bf-...).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("BackfillId")]
+    [ValidateNotNullOrEmpty]
+    public string? Id { get; set; }
+
+    /// <summary>Seconds to wait; 3600 by default.</summary>
+    [Parameter]
+    public double TimeoutSec { get; set; } = 3600;
+
+    protected override void Process()
+    {
+        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, 0.1, 2);
+        var result = E2E.Core.Waiting.ConditionWaiter.Until(_ =>
+        {
+            var job = BackfillEngine.GetJob(store, Id!);
+            return new E2E.Core.Waiting.Observation(BackfillEngine.IsFinished(job.Status), $"{job.Status}, {job.RowsDone} of {job.RowsPlanned} rows", job);
+        }, options, $"backfill {Id} to finish", CancelToken);
+        WriteObject(result.LastValue);
+    }
+}
+
+/// <summary>Asks a running backfill job to stop after its current batches.</summary>
+/// <remarks>
+/// <para>Works across processes: the request is recorded in the table store and the driver stops at its next checkpoint, leaving status Cancelled. Checkpointed batches are kept and committed; running Invoke-Backfill again resumes. A job that is not running is reported with a warning.</para>
+/// </remarks>
+/// <example>
+/// <code>Get-BackfillJob -Database ./pets.db | Where-Object Status -eq Running | Stop-BackfillJob -Database ./pets.db</code>
+/// <para>Stops every running backfill of the store.</para>
+/// </example>
+[Cmdlet(VerbsLifecycle.Stop, "BackfillJob", SupportsShouldProcess = true)]
+[OutputType(typeof(void))]
+public sealed class StopBackfillJobCommand : E2ECmdlet
+{
+    /// <summary>The SQLite file of the table store.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    /// <summary>The job id (bf-...).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("BackfillId")]
+    [ValidateNotNullOrEmpty]
+    public string? Id { get; set; }
+
+    protected override void Process()
+    {
+        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        if (ShouldProcess(Id!, "Stop backfill") && !BackfillEngine.RequestStop(store, Id!))
+        {
+            WriteWarning($"Backfill {Id} is not running ({BackfillEngine.GetJob(store, Id!).Status}).");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+namespace E2E.Module.Tests;
+
+/// <summary>The OxfordPets flow through the cmdlets in a real engine: images, manifest, columns, backfills, jobs.</summary>
+public sealed class OxfordPetsCmdletTests : IDisposable
+{
+    private readonly Pwsh _pwsh = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-pets-cmdlets-").FullName;
+    private readonly Dictionary<string, object?> _vars;
+
+    public OxfordPetsCmdletTests()
+    {
+        E2E.Core.Tables.PetImages.Generate(Path.Combine(_root, "images"), 40);
+        var project = Directory.CreateDirectory(Path.Combine(_root, "simple")).FullName;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Repo.Root, "examples", "udfs", "simple")))
+        {
+            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+        }
+        _vars = new()
+        {
+            ["images"] = Path.Combine(_root, "images"),
+            ["project"] = project,
+            ["db"] = Path.Combine(_root, "pets.db"),
+            ["bucket"] = new Uri(Path.Combine(_root, "bucket") + "/").AbsoluteUri,
+        };
+        _pwsh.Run("""
+            $null = New-UdfManifest -Path $project -SkipSitePackages | Publish-UdfManifest -Destination $bucket
+            $null = New-E2ETable -Database $db -Name pets -ImageDirectory $images -FragmentSize 10
+            """, _vars).ShouldSucceed();
+    }
+
+    public void Dispose()
+    {
+        _pwsh.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public void Columns_fill_incrementally_and_rows_read_back()
+    {
+        var result = _pwsh.Run("""
+            $table = Add-E2EColumn -Database $db -Table pets -Name size -Udf file_size -Manifest oxford-pets-simple -Store $bucket
+            ($table.Columns | Where-Object Name -eq size).Type.ToString()
+            ($table.Columns | Where-Object Name -eq size).Inputs -join ','
+            (Invoke-Backfill -Database $db -Table pets -Column size -NumFragments 2 -BatchSize 3 -Concurrency 2).RowsDone
+            @(Get-E2ETableRow -Database $db -Name pets -Where 'size IS NOT NULL').Count
+            (Invoke-Backfill -Database $db -Table pets -Column size).RowsDone
+            $rows = Get-E2ETableRow -Database $db -Name pets
+            @($rows | Where-Object { $_.size -ne $_.image.Length }).Count
+            (Get-E2ETable -Database $db -Name pets).RowCount
+            @(Get-BackfillJob -Database $db -Table pets | Where-Object Status -eq 'Done').Count
+            """, _vars).ShouldSucceed();
+        Assert.Equal(new[] { "int64", "image", "20", "20", "20", "0", "40", "2" }, result.Strings);
+    }
+
+    [Fact]
+    public void AsJob_runs_in_the_background_and_shows_in_Get_Job()
+    {
+        var result = _pwsh.Run("""
+            $null = Add-E2EColumn -Database $db -Table pets -Name dims -Udf dimensions -Manifest oxford-pets-simple -Store $bucket
+            $job = Invoke-Backfill -Database $db -Table pets -Column dims -BatchSize 5 -AsJob
+            $job.PSJobTypeName
+            (Get-Job -Id $job.Id).Name
+            $finished = Wait-BackfillJob -Database $db -Id $job.BackfillId -TimeoutSec 120
+            $finished.Status
+            $null = Wait-Job -Job $job -Timeout 60
+            $job.State
+            (Receive-Job -Job $job).RowsDone
+            """, _vars).ShouldSucceed();
+        Assert.Equal(new[] { "E2EBackfill", "backfill pets.dims", "Done", "Completed", "40" }, result.Strings);
+    }
+
+    [Fact]
+    public void Unknown_udfs_and_type_mismatches_are_refused_before_the_table_changes()
+    {
+        var unknown = _pwsh.Run("Add-E2EColumn -Database $db -Table pets -Name x -Udf no_such_udf -Manifest oxford-pets-simple -Store $bucket", _vars);
+        Assert.StartsWith("UdfNotFound,", unknown.ErrorId);
+        var mismatch = _pwsh.Run("Add-E2EColumn -Database $db -Table pets -Name y -Udf file_size -Manifest oxford-pets-simple -Store $bucket -Type string", _vars);
+        Assert.StartsWith("UdfTypeMismatch,", mismatch.ErrorId);
+        var table = _pwsh.Run("(Get-E2ETable -Database $db -Name pets).Columns.Name -join ','", _vars).ShouldSucceed();
+        Assert.Equal("image,filename,breed,label", table.Strings.Single());
+        Assert.StartsWith("TableNotFound,", _pwsh.Run("Get-E2ETable -Database $db -Name nope", _vars).ErrorId);
+        Assert.StartsWith("InvalidFilter,", _pwsh.Run("Get-E2ETableRow -Database $db -Name pets -Where '1; DROP TABLE pets'", _vars).ErrorId);
+    }
+}
