@@ -24,6 +24,7 @@
         'Invoke-Backfill'
         'New-ChainTransaction'
         'New-E2EMetricsCollector'
+        'New-E2EPetImage'
         'New-E2EScope'
         'New-E2ETable'
         'New-E2ETempDirectory'

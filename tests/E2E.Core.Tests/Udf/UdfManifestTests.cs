@@ -44,6 +44,23 @@ public sealed class UdfManifestTests : IDisposable
         Assert.Equal(new[] { "simple_udfs" }, project.PyModules);
     }
 
+    [Theory]
+    [InlineData("openclip", "openclip_udfs", "ClipEmbedding", "vector[float32, 512]")]
+    [InlineData("blip", "blip_udfs", "BlipCaption", "string")]
+    [InlineData("sentence-transformers", "text_udfs", "CaptionEmbedding", "vector[float32, 384]")]
+    public void Model_packages_declare_stateful_gpu_udfs_without_importing_their_dependencies(string package, string module, string udf, string dataType)
+    {
+        var project = UdfProject.Load(RepositoryPath("examples", "udfs", package));
+        Assert.Equal(new[] { module }, project.PyModules);
+        Assert.NotEmpty(project.Dependencies);
+        var output = RunPython($"import sys, json; sys.path[:0] = [r'{project.Directory}', r'{RepositoryPath("module", "python")}']\nimport {module}, e2e_udf\nprint(json.dumps(e2e_udf.describe({module})['{udf}'].as_dict()))");
+        using var description = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(dataType, description.RootElement.GetProperty("data_type").GetString());
+        Assert.True(description.RootElement.GetProperty("stateful").GetBoolean());
+        Assert.Equal(1.0, description.RootElement.GetProperty("num_gpus").GetDouble());
+        Assert.Equal(E2E.Core.Tables.ColumnType.Parse(dataType), E2E.Core.Tables.ColumnType.Parse(description.RootElement.GetProperty("data_type").GetString()!));
+    }
+
     [Fact]
     public void Bad_projects_have_ids()
     {
