@@ -5,6 +5,9 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["compare-trees"] = CompareTrees.Run,
     ["crypto"] = CryptoRates.Run,
     ["oracle"] = OracleRate.Run,
+    ["backfill-trials"] = BackfillTrials.Run,
+    ["backfill-rate"] = BackfillRate.Run,
+    ["backfill-driver"] = BackfillTrials.Driver,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

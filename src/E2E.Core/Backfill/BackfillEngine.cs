@@ -194,9 +194,22 @@ public static class BackfillEngine
         var quotedColumn = TableStore.Identifier(target.Name, "Column name");
         var inputs = target.Inputs.Count > 0 ? target.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' names no input columns.");
 
+        // A worker that dies, at start-up or mid-batch, is replaced up to three times; a UDF that cannot load fails at once.
+        async Task<UdfWorker> StartWorker(int attempt)
+        {
+            try
+            {
+                return await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+            }
+            catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && attempt < 3)
+            {
+                return await StartWorker(attempt + 1).ConfigureAwait(false);
+            }
+        }
+
         async Task Work()
         {
-            var worker = await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+            var worker = await StartWorker(0).ConfigureAwait(false);
             using var reader = store.Open();
             var restarts = 0;
             try
@@ -214,7 +227,7 @@ public static class BackfillEngine
                         // The worker died: its batch goes back to the queue and a fresh worker takes over.
                         restarts++;
                         worker.Dispose();
-                        worker = await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+                        worker = await StartWorker(0).ConfigureAwait(false);
                         await gate.WaitAsync(stop.Token).ConfigureAwait(false);
                         try
                         {

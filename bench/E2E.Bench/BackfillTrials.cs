@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using E2E.Core.Backfill;
+using E2E.Core.Tables;
+using E2E.Core.Udf;
+using Microsoft.Data.Sqlite;
+
+namespace E2E.Bench;
+
+/// <summary>
+/// Exactly-once under kills: each trial starts a backfill and, at a random moment, kills either the driver
+/// process (with its workers) or one worker; then the backfill is resumed to completion and checked: every
+/// row holds exactly its one correct value and no row was checkpointed twice.
+/// </summary>
+internal static class BackfillTrials
+{
+    public static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "E2E.psd1")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new DirectoryNotFoundException("repository root (E2E.psd1)");
+    }
+
+    public static string WorkerScript => Path.Combine(RepoRoot(), "module", "python", "e2e_worker.py");
+
+    /// <summary>A table of generated images with a file_size column bound to the published simple example.</summary>
+    public static (TableStore Store, string Bucket) Setup(string root, int images)
+    {
+        PetImages.Generate(Path.Combine(root, "images"), images);
+        var project = Directory.CreateDirectory(Path.Combine(root, "simple")).FullName;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(RepoRoot(), "examples", "udfs", "simple")))
+        {
+            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+        }
+        var bucket = new Uri(Path.Combine(root, "bucket") + "/").AbsoluteUri;
+        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(project), new ManifestBuildOptions { SkipSitePackages = true }, CancellationToken.None).GetAwaiter().GetResult();
+        using (var store = ObjectStores.Open(bucket))
+        {
+            ManifestStore.PublishAsync(manifest, store, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        var tables = new TableStore(Path.Combine(root, "pets.db"));
+        tables.Create("pets", PetImages.Columns, PetImages.Rows(Path.Combine(root, "images")), 25);
+        return (tables, bucket);
+    }
+
+    public static BackfillOptions Options(string root, int batchSize, int concurrency) => new()
+    {
+        BatchSize = batchSize,
+        Concurrency = concurrency,
+        WorkerScript = WorkerScript,
+        CacheDirectory = Path.Combine(root, "cache"),
+    };
+
+    /// <summary>The child process a driver-kill trial kills: one backfill run, nothing else.</summary>
+    public static int Driver(string[] args)
+    {
+        var root = args[0];
+        var job = BackfillEngine.RunAsync(new TableStore(Path.Combine(root, "pets.db")), "pets", "size", Options(root, 5, 2), CancellationToken.None).GetAwaiter().GetResult();
+        return job.Status == BackfillStatus.Done ? 0 : 1;
+    }
+
+    public static int Run(string[] args)
+    {
+        var trials = int.Parse(Measure.Option(args, "--trials", "20"), CultureInfo.InvariantCulture);
+        var images = int.Parse(Measure.Option(args, "--images", "4000"), CultureInfo.InvariantCulture);
+        var root = Directory.CreateTempSubdirectory("e2e-backfill-trials-").FullName;
+        var random = new Random(int.Parse(Measure.Option(args, "--seed", "1"), CultureInfo.InvariantCulture));
+        var failures = 0;
+        try
+        {
+            // Calibrate: an uninterrupted run in a child process, so kills can land at random points inside a run.
+            var calibration = Directory.CreateDirectory(Path.Combine(root, "calibration")).FullName;
+            var (calStore, calBucket) = Setup(calibration, images);
+            calStore.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", calBucket, new[] { "image" });
+            var clock = Stopwatch.StartNew();
+            using (var full = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, new[] { "backfill-driver", calibration }) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+            {
+                full.WaitForExit();
+            }
+            var runMs = (int)clock.ElapsedMilliseconds;
+            Console.WriteLine($"backfill exactly-once trials: {trials} trials over {images} rows (batch 5, 2 workers); an uninterrupted driver run takes {runMs} ms");
+            for (var trial = 1; trial <= trials; trial++)
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(root, $"t{trial}")).FullName;
+                var (store, bucket) = Setup(dir, images);
+                store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", bucket, new[] { "image" });
+                var killDriver = trial % 2 == 1;
+                var delay = random.Next(runMs / 5, runMs * 9 / 10);
+                var killedAt = killDriver ? KillDriver(dir, delay) : KillWorker(store, dir, delay);
+                var resumed = BackfillEngine.RunAsync(store, "pets", "size", Options(dir, 5, 2), CancellationToken.None).GetAwaiter().GetResult();
+                var (wrong, checkpointed, staged) = Check(store);
+                var ok = resumed.Status == BackfillStatus.Done && wrong == 0 && checkpointed == images && staged == 0;
+                failures += ok ? 0 : 1;
+                Console.WriteLine($"  trial {trial,2}: killed {(killDriver ? "driver" : "worker"),-6} after {delay,4} ms ({killedAt,-28}); resume {resumed.Status}, {resumed.RowsDone,3} rows computed on resume; rows wrong/missing {wrong}, rows checkpointed {checkpointed}/{images}, left staged {staged}: {(ok ? "ok" : "FAILED")}");
+                SqliteConnection.ClearAllPools();
+            }
+            Console.WriteLine($"exactly-once trials: {trials - failures} passed, {failures} failed");
+            return failures == 0 ? 0 : 1;
+        }
+        finally
+        {
+            if (!args.Contains("--keep"))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+    }
+
+    private static string KillDriver(string dir, int delay)
+    {
+        using var child = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, new[] { "backfill-driver", dir }) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        if (child.WaitForExit(delay))
+        {
+            return "driver finished first";
+        }
+        child.Kill(entireProcessTree: true);
+        child.WaitForExit();
+        return "driver and its workers killed";
+    }
+
+    private static string KillWorker(TableStore store, string dir, int delay)
+    {
+        var run = BackfillEngine.RunAsync(store, "pets", "size", Options(dir, 5, 2), CancellationToken.None);
+        Thread.Sleep(delay);
+        var victims = Process.GetProcesses().Where(p => SafeCommandLine(p).Contains("e2e_worker.py", StringComparison.Ordinal) && SafeCommandLine(p).Contains(dir, StringComparison.Ordinal)).ToArray();
+        foreach (var victim in victims.Take(1))
+        {
+            victim.Kill();
+        }
+        var job = run.GetAwaiter().GetResult();
+        return victims.Length == 0 ? "run finished first" : $"1 worker killed, run {job.Status}";
+    }
+
+    private static string SafeCommandLine(Process process)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{process.Id}/cmdline").Replace('\0', ' ');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
+    }
+
+    private static (long Wrong, long Checkpointed, long Staged) Check(TableStore store)
+    {
+        using var connection = store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM pets WHERE size IS NULL OR size != length(image); SELECT COALESCE(SUM(rows), 0) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        var wrong = reader.GetInt64(0);
+        reader.NextResult();
+        reader.Read();
+        var checkpointed = reader.GetInt64(0);
+        reader.NextResult();
+        reader.Read();
+        return (wrong, checkpointed, reader.GetInt64(0));
+    }
+}
