@@ -130,6 +130,16 @@ public static class ErrorCatalog
     public static readonly ErrorId WorkerFailed = new("WorkerFailed", ErrorKind.InvalidOperation,
         "A UDF worker process died or broke the protocol; its batch is retried on another worker.");
 
+    // Kubernetes.
+    public static readonly ErrorId KubeconfigInvalid = new("KubeconfigInvalid", ErrorKind.InvalidData,
+        "A kubeconfig file is not valid YAML or not a kubeconfig.");
+    public static readonly ErrorId KubeconfigNotFound = new("KubeconfigNotFound", ErrorKind.ObjectNotFound,
+        "No kubeconfig file exists at the given path, in KUBECONFIG, or at ~/.kube/config.");
+    public static readonly ErrorId ContextNotFound = new("ContextNotFound", ErrorKind.ObjectNotFound,
+        "The kubeconfig has no such context (or no current context), or the context names a missing cluster or user.");
+    public static readonly ErrorId ExecPluginFailed = new("ExecPluginFailed", ErrorKind.PermissionDenied,
+        "A kubeconfig exec credential plugin failed or returned no usable credential.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");
