@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
 using E2E.Core.Errors;
+using E2E.Core.Net;
 using E2E.Core.Ethereum;
 using E2E.Core.Waiting;
 
@@ -50,7 +51,7 @@ public sealed class LocalChain : IDisposable
     {
         var program = ganache ?? FindGanache()
             ?? throw new E2EException(ErrorCatalog.ToolNotFound, "ganache is not installed: npm install --global ganache (or set E2E_GANACHE to its path).", "ganache");
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
@@ -91,13 +92,6 @@ public sealed class LocalChain : IDisposable
             chain.Dispose();
             throw;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     public override string ToString() => $"ganache (chain {ChainId}) at {RpcUrl}, pid {ProcessId}";

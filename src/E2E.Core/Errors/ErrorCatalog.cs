@@ -140,6 +140,37 @@ public static class ErrorCatalog
     public static readonly ErrorId ExecPluginFailed = new("ExecPluginFailed", ErrorKind.PermissionDenied,
         "A kubeconfig exec credential plugin failed or returned no usable credential.");
 
+    public static readonly ErrorId NotInCluster = new("NotInCluster", ErrorKind.ObjectNotFound,
+        "In-cluster configuration was asked for, but KUBERNETES_SERVICE_HOST or the service account files are missing.");
+    public static readonly ErrorId KubeApiUnreachable = new("KubeApiUnreachable", ErrorKind.ConnectionError,
+        "The Kubernetes API server did not answer (connection refused, TLS failure, or timeout).");
+    public static readonly ErrorId KubeResourceNotFound = new("KubeResourceNotFound", ErrorKind.ObjectNotFound,
+        "The API server answered 404: the object (or its namespace) does not exist.");
+    public static readonly ErrorId KubeResourceExists = new("KubeResourceExists", ErrorKind.ResourceExists,
+        "The API server answered 409 AlreadyExists, or 409 Conflict on a stale resourceVersion or an apply conflict.");
+    public static readonly ErrorId KubeResourceInvalid = new("KubeResourceInvalid", ErrorKind.InvalidData,
+        "The API server (or the local schema check before sending) rejected the object as invalid (422); the causes name the fields.");
+    public static readonly ErrorId KubeUnauthorized = new("KubeUnauthorized", ErrorKind.PermissionDenied,
+        "The API server answered 401 or 403 for the credentials of the context.");
+    public static readonly ErrorId KubeApiFailed = new("KubeApiFailed", ErrorKind.InvalidOperation,
+        "The API server answered an error not covered by a more specific id; the message carries its Status.");
+    public static readonly ErrorId KindNotServed = new("KindNotServed", ErrorKind.ObjectNotFound,
+        "Discovery has no resource for that apiVersion and kind (is its CRD installed?).");
+    public static readonly ErrorId ManifestInvalid = new("ManifestInvalid", ErrorKind.InvalidData,
+        "A manifest file is not valid YAML or JSON, or a document lacks apiVersion, kind or metadata.name.");
+    public static readonly ErrorId ClusterNotFound = new("ClusterNotFound", ErrorKind.ObjectNotFound,
+        "No E2E cluster with that name exists in this session.");
+    public static readonly ErrorId ClusterNotTestCluster = new("ClusterNotTestCluster", ErrorKind.PermissionDenied,
+        "The context does not look like a disposable test cluster (loopback server, kind-, k3d-, minikube, or a name with test/e2e/ci); use -Force if it is one.");
+    public static readonly ErrorId ClusterCreateFailed = new("ClusterCreateFailed", ErrorKind.InvalidOperation,
+        "kind could not create the cluster, or its API server did not become ready.");
+    public static readonly ErrorId ComputeNotReady = new("ComputeNotReady", ErrorKind.OperationTimeout,
+        "A Compute did not become Ready in time (or was deleted while waited for); the message shows its conditions and recent events.");
+    public static readonly ErrorId DeletionBlocked = new("DeletionBlocked", ErrorKind.OperationTimeout,
+        "An object was deleted but is still there after the timeout, held by finalizers the message names.");
+    public static readonly ErrorId GrpcCallFailed = new("GrpcCallFailed", ErrorKind.ConnectionError,
+        "A gRPC call failed: transport error, non-200 HTTP status, or a grpc-status other than OK.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");

@@ -15,6 +15,15 @@ public static partial class KubernetesNames
     [GeneratedRegex("^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")]
     private static partial Regex QualifiedNamePart();
 
+    [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial Regex Dns1035Label();
+
+    /// <summary>A lowercase RFC 1123 subdomain of at most 253 characters: what most object names must be.</summary>
+    public static bool IsDnsSubdomain(string name) => name.Length is > 0 and <= 253 && Dns1123Subdomain().IsMatch(name);
+
+    /// <summary>An RFC 1035 label of at most 63 characters (starts with a letter): what Service and Compute names must be.</summary>
+    public static bool IsDnsLabel(string name) => name.Length is > 0 and <= 63 && Dns1035Label().IsMatch(name);
+
     /// <summary>Throws InvalidLabel unless <paramref name="key"/> is a valid label key (optional DNS prefix, then a name of at most 63 characters).</summary>
     public static void ValidateLabelKey(string key)
     {

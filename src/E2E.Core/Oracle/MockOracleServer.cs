@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using E2E.Core.Errors;
+using E2E.Core.Net;
 
 namespace E2E.Core.Oracle;
 
@@ -53,7 +54,7 @@ public sealed class MockOracleServer : IDisposable
     public MockOracleServer(MockOracleOptions? options = null)
     {
         _options = options ?? new MockOracleOptions();
-        Port = Bind(_listener, _options.Port);
+        Port = Loopback.Start(_listener, _options.Port, "The mock Oracle");
         Url = $"http://127.0.0.1:{Port}";
         for (var i = 0; i < Math.Max(1, _options.Concurrency); i++)
         {
@@ -106,36 +107,6 @@ public sealed class MockOracleServer : IDisposable
         _listener.Close();
         Task.WaitAll(_workers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray(), TimeSpan.FromSeconds(5));
         _stop.Dispose();
-    }
-
-    /// <summary>HttpListener cannot bind port 0, so ask the OS for a free port first and retry if another process takes it.</summary>
-    private static int Bind(HttpListener listener, int port)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var candidate = port;
-            if (candidate == 0)
-            {
-                using var probe = new TcpListener(IPAddress.Loopback, 0);
-                probe.Start();
-                candidate = ((IPEndPoint)probe.LocalEndpoint).Port;
-            }
-            listener.Prefixes.Clear();
-            listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
-            try
-            {
-                listener.Start();
-                return candidate;
-            }
-            catch (HttpListenerException ex) when (port == 0 && attempt < 5)
-            {
-                _ = ex;
-            }
-            catch (HttpListenerException ex)
-            {
-                throw new E2EException(ErrorCatalog.ResourceBusy, $"The mock Oracle cannot listen on 127.0.0.1:{candidate}: {ex.Message}", candidate, ex);
-            }
-        }
     }
 
     private async Task ServeAsync()
