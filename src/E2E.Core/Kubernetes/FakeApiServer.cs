@@ -569,7 +569,15 @@ public sealed class FakeApiServer : IDisposable
         {
             var status = live["status"]?.DeepClone();
             next = (JsonObject)incoming.DeepClone();
-            next["status"] = HasStatusSubresource(target.Resource) ? status : incoming["status"]?.DeepClone() ?? status;
+            var kept = HasStatusSubresource(target.Resource) ? status : incoming["status"]?.DeepClone() ?? status;
+            if (kept is null)
+            {
+                next.Remove("status");
+            }
+            else
+            {
+                next["status"] = kept;
+            }
             var metadata = KubeObjects.Metadata(next);
             var liveMetadata = KubeObjects.Metadata(live);
             foreach (var fixedField in new[] { "uid", "creationTimestamp", "deletionTimestamp", "namespace", "name" })

@@ -307,10 +307,13 @@ public sealed class KubeClient : IDisposable
         }
     }
 
+    /// <summary>The event <see cref="ObserveAsync"/> yields after each (re)list: what came before it is the whole current state.</summary>
+    public const string Synced = "SYNCED";
+
     /// <summary>
     /// List, then watch for ever: ADDED for what the list found, then the stream's events; after a dropped
     /// stream the watch resumes from the last version seen; after 410 Gone it relists and reports what changed
-    /// meanwhile (ADDED/MODIFIED, and DELETED for objects that went away). Bookmarks only advance the version.
+    /// meanwhile (ADDED/MODIFIED, and DELETED for objects that went away), then SYNCED. Bookmarks only advance the version.
     /// </summary>
     public async IAsyncEnumerable<WatchEvent> ObserveAsync(ApiResource resource, string? @namespace, string? labelSelector = null, string? fieldSelector = null,
         [EnumeratorCancellation] CancellationToken cancellation = default)
@@ -342,6 +345,7 @@ public sealed class KubeClient : IDisposable
                     yield return new WatchEvent("DELETED", last);
                 }
                 version = list.ResourceVersion;
+                yield return new WatchEvent(Synced, new JsonObject { ["metadata"] = new JsonObject { ["resourceVersion"] = version } });
             }
             var events = WatchAsync(resource, @namespace, version, labelSelector, fieldSelector, timeoutSeconds: 300, cancellation).GetAsyncEnumerator(cancellation);
             try

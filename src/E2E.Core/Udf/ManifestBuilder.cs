@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 
 namespace E2E.Core.Udf;
 
@@ -53,7 +54,7 @@ public static class ManifestBuilder
     /// <summary>The site-packages folder of the package's environment, building the environment when its inputs changed.</summary>
     public static async Task<string> EnsureEnvironmentAsync(UdfProject project, string python, CancellationToken cancellation)
     {
-        var version = (await RunAsync(python, new[] { "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])" }, project.Directory, cancellation).ConfigureAwait(false)).Trim();
+        var version = (await ExternalTool.RunAsync(python, new[] { "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])" }, project.Directory, ErrorCatalog.EnvironmentBuildFailed, cancellation).ConfigureAwait(false)).Trim();
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(version + "\n" + string.Join("\n", project.Dependencies.Order(StringComparer.Ordinal))))).ToLowerInvariant()[..12];
         var env = Path.Combine(project.Directory, ".e2e", $"venv-{key}");
         var ready = Path.Combine(env, ".e2e-ready");
@@ -65,23 +66,23 @@ public static class ManifestBuilder
             }
             try
             {
-                var uv = FindOnPath("uv");
+                var uv = ExternalTool.FindOnPath("uv");
                 if (uv is not null)
                 {
-                    await RunAsync(uv, new[] { "venv", "--python", python, env }, project.Directory, cancellation).ConfigureAwait(false);
+                    await ExternalTool.RunAsync(uv, new[] { "venv", "--python", python, env }, project.Directory, ErrorCatalog.EnvironmentBuildFailed, cancellation).ConfigureAwait(false);
                     if (project.Dependencies.Count > 0)
                     {
-                        await RunAsync(uv, new[] { "pip", "install", "--python", Path.Combine(env, "bin", "python") }.Concat(project.Dependencies).ToArray(), project.Directory, cancellation).ConfigureAwait(false);
+                        await ExternalTool.RunAsync(uv, new[] { "pip", "install", "--python", Path.Combine(env, "bin", "python") }.Concat(project.Dependencies).ToArray(), project.Directory, ErrorCatalog.EnvironmentBuildFailed, cancellation).ConfigureAwait(false);
                     }
                 }
                 else
                 {
                     // Without requirements pip is not needed, and leaving it out keeps the environment small.
                     var venvArgs = project.Dependencies.Count == 0 ? new[] { "-m", "venv", "--without-pip", env } : new[] { "-m", "venv", env };
-                    await RunAsync(python, venvArgs, project.Directory, cancellation).ConfigureAwait(false);
+                    await ExternalTool.RunAsync(python, venvArgs, project.Directory, ErrorCatalog.EnvironmentBuildFailed, cancellation).ConfigureAwait(false);
                     if (project.Dependencies.Count > 0)
                     {
-                        await RunAsync(Path.Combine(env, "bin", "python"), new[] { "-m", "pip", "install", "--disable-pip-version-check", "--no-input" }.Concat(project.Dependencies).ToArray(), project.Directory, cancellation).ConfigureAwait(false);
+                        await ExternalTool.RunAsync(Path.Combine(env, "bin", "python"), new[] { "-m", "pip", "install", "--disable-pip-version-check", "--no-input" }.Concat(project.Dependencies).ToArray(), project.Directory, ErrorCatalog.EnvironmentBuildFailed, cancellation).ConfigureAwait(false);
                     }
                 }
                 File.WriteAllText(ready, version);
@@ -96,48 +97,5 @@ public static class ManifestBuilder
             }
         }
         return Directory.EnumerateDirectories(Path.Combine(env, "lib"), "python*").Select(d => Path.Combine(d, "site-packages")).First(Directory.Exists);
-    }
-
-    private static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
-
-    private static async Task<string> RunAsync(string program, string[] arguments, string workingDirectory, CancellationToken cancellation)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new E2EException(ErrorCatalog.ToolNotFound, $"'{program}' is not installed or not on PATH.", program, ex);
-        }
-        using (process)
-        {
-            using var registration = cancellation.Register(() =>
-            {
-                try
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-                catch (InvalidOperationException)
-                {
-                }
-            });
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
-            var stderr = process.StandardError.ReadToEndAsync(cancellation);
-            await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
-            if (process.ExitCode != 0)
-            {
-                var tail = string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15));
-                throw new E2EException(ErrorCatalog.EnvironmentBuildFailed, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {process.ExitCode}:\n{tail}", program);
-            }
-            return await stdout.ConfigureAwait(false);
-        }
     }
 }

@@ -153,7 +153,11 @@ public sealed class FakeApiServerTests : IDisposable
         var enumerator = _client.ObserveAsync(configMaps, "default", cancellation: stop.Token).GetAsyncEnumerator(stop.Token);
         async Task<string> Next()
         {
-            Assert.True(await enumerator.MoveNextAsync());
+            do
+            {
+                Assert.True(await enumerator.MoveNextAsync());
+            }
+            while (enumerator.Current.Type == KubeClient.Synced);
             return $"{enumerator.Current.Type} {KubeObjects.Name(enumerator.Current.Object)}";
         }
 

@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Processes;
+
+/// <summary>Runs the command-line tools the module drives (uv, python, kind, kubectl): found on PATH, killed on cancellation, failures with the stderr tail.</summary>
+public static class ExternalTool
+{
+    public static string? FindOnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator).Where(d => d.Length > 0).Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+
+    /// <summary>Runs <paramref name="program"/> and returns its standard output; a non-zero exit is <paramref name="failure"/> with the last lines of stderr.</summary>
+    public static async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, string? workingDirectory, ErrorId failure, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new E2EException(ErrorCatalog.ToolNotFound, $"'{program}' is not installed or not on PATH.", program, ex);
+        }
+        using (process)
+        {
+            using var registration = cancellation.Register(() =>
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already exited.
+                }
+            });
+            var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
+            var stderr = process.StandardError.ReadToEndAsync(cancellation);
+            await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                var tail = string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15));
+                throw new E2EException(failure, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {process.ExitCode}:\n{tail}", program);
+            }
+            return await stdout.ConfigureAwait(false);
+        }
+    }
+}
