@@ -106,7 +106,7 @@ public sealed partial class E2ECluster : IDisposable
     }
 
     /// <summary>Creates a kind cluster (kind create cluster --config) with its own kubeconfig file, and waits for the API server's /readyz.</summary>
-    public static async Task<E2ECluster> CreateKindAsync(string name, string? configPath, string directory, string? nodeImage, TimeSpan timeout, CancellationToken cancellation)
+    public static async Task<E2ECluster> CreateKindAsync(string name, string? configPath, string directory, string? nodeImage, TimeSpan timeout, IReadOnlyDictionary<string, string>? runLabels, CancellationToken cancellation)
     {
         ValidateName(name);
         var kind = ExternalTool.FindOnPath("kind") ?? throw new E2EException(ErrorCatalog.ToolNotFound, "The kind CLI is not on PATH (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); -Provider Local runs without it.", "kind");
@@ -120,7 +120,17 @@ public sealed partial class E2ECluster : IDisposable
         {
             arguments.AddRange(new[] { "--image", nodeImage });
         }
-        await ExternalTool.RunAsync(kind, arguments, directory, ErrorCatalog.ClusterCreateFailed, cancellation).ConfigureAwait(false);
+        // The marker goes first: if this process dies while kind works, Remove-E2EOrphan still finds the cluster.
+        OrphanSweeper.WriteKindMarker(name, runLabels ?? new Dictionary<string, string>());
+        try
+        {
+            await ExternalTool.RunAsync(kind, arguments, directory, ErrorCatalog.ClusterCreateFailed, cancellation).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DeleteKindAsync(name, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         E2ECluster? cluster = null;
         try
         {
@@ -225,6 +235,7 @@ public sealed partial class E2ECluster : IDisposable
         {
             await ExternalTool.RunAsync(kind, new[] { "delete", "cluster", "--name", name }, null, ErrorCatalog.KubeApiFailed, cancellation).ConfigureAwait(false);
         }
+        OrphanSweeper.RemoveKindMarker(name);
     }
 
     private static void ValidateName(string name)

@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text.Json;
+using E2E.Core.Errors;
+using E2E.Core.Processes;
+using E2E.Core.Scopes;
+
+namespace E2E.Core.Kubernetes;
+
+/// <summary>Something a test run created and did not remove, found by its run label (or, for kind clusters, its marker file).</summary>
+public sealed record Orphan(string Kind, string? Namespace, string Name, string RunId, DateTimeOffset Expires, string Where)
+{
+    public bool IsExpired(DateTimeOffset now) => Expires <= now;
+
+    public override string ToString() => $"{Kind} {(Namespace is null ? string.Empty : Namespace + "/")}{Name} (run {RunId}, expired {Expires:u})";
+}
+
+/// <summary>
+/// The Ryuk idea for clusters: everything a scope creates carries e2e.dev/run-id and e2e.dev/expires labels,
+/// so whatever a crashed or killed run left behind can be found and removed later, by any process.
+/// Kind clusters cannot carry labels; New-E2ECluster writes a marker file for each one instead.
+/// </summary>
+public static class OrphanSweeper
+{
+    /// <summary>Kinds swept in a cluster, in deletion order (instances before the namespaces that hold them).</summary>
+    public static readonly (string ApiVersion, string Kind)[] SweptKinds =
+    {
+        (Computes.ApiVersion, "Compute"), ("v1", "PersistentVolumeClaim"), ("v1", "Namespace"),
+    };
+
+    /// <summary>Where kind cluster markers live: $E2E_STATE_DIR/kind-clusters, else ~/.local/state/e2e/kind-clusters.</summary>
+    public static string MarkerDirectory =>
+        Path.Combine(Environment.GetEnvironmentVariable("E2E_STATE_DIR") is { Length: > 0 } state ? state
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "e2e"), "kind-clusters");
+
+    public static void WriteKindMarker(string cluster, IReadOnlyDictionary<string, string> labels)
+    {
+        if (!labels.TryGetValue(E2EScope.RunIdLabel, out var runId) || !labels.TryGetValue(E2EScope.ExpiresLabel, out var expires))
+        {
+            return;
+        }
+        Directory.CreateDirectory(MarkerDirectory);
+        File.WriteAllText(Path.Combine(MarkerDirectory, cluster + ".json"), JsonSerializer.Serialize(new Dictionary<string, string> { ["cluster"] = cluster, ["runId"] = runId, ["expires"] = expires }));
+    }
+
+    public static void RemoveKindMarker(string cluster)
+    {
+        var path = Path.Combine(MarkerDirectory, cluster + ".json");
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Every labelled object (and kind cluster marker), expired or not; callers filter with <see cref="Orphan.IsExpired"/>.</summary>
+    public static async Task<IReadOnlyList<Orphan>> FindAsync(KubeClient? client, string? runId, CancellationToken cancellation)
+    {
+        var found = new List<Orphan>();
+        var selector = runId is null ? E2EScope.RunIdLabel : $"{E2EScope.RunIdLabel}={runId}";
+        if (client is not null)
+        {
+            foreach (var (apiVersion, kind) in SweptKinds)
+            {
+                ApiResource resource;
+                try
+                {
+                    resource = await client.ResolveAsync(apiVersion, kind, cancellation).ConfigureAwait(false);
+                }
+                catch (E2EException ex) when (ex.Error == ErrorCatalog.KindNotServed)
+                {
+                    continue;
+                }
+                var list = await client.ListAsync(resource, resource.Namespaced ? string.Empty : null, selector, cancellation: cancellation).ConfigureAwait(false);
+                foreach (var o in list.Items)
+                {
+                    var labels = KubeObjects.Labels(o);
+                    found.Add(new Orphan(kind, KubeObjects.Namespace(o), KubeObjects.Name(o), labels[E2EScope.RunIdLabel], Expiry(labels.GetValueOrDefault(E2EScope.ExpiresLabel)), client.Server));
+                }
+            }
+        }
+        if (Directory.Exists(MarkerDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(MarkerDirectory, "*.json"))
+            {
+                try
+                {
+                    var marker = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(file))!;
+                    if (runId is null || marker["runId"] == runId)
+                    {
+                        found.Add(new Orphan("KindCluster", null, marker["cluster"], marker["runId"], Expiry(marker["expires"]), file));
+                    }
+                }
+                catch (Exception ex) when (ex is JsonException or KeyNotFoundException or IOException)
+                {
+                    // A marker someone broke: leave it, it names nothing we can trust.
+                }
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Deletes one orphan; false when it was already gone.</summary>
+    public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation)
+    {
+        if (orphan.Kind == "KindCluster")
+        {
+            var kind = ExternalTool.FindOnPath("kind") ?? throw new E2EException(ErrorCatalog.ToolNotFound, "Removing a leftover kind cluster needs the kind CLI on PATH.", "kind");
+            await ExternalTool.RunAsync(kind, new[] { "delete", "cluster", "--name", orphan.Name }, null, ErrorCatalog.KubeApiFailed, cancellation).ConfigureAwait(false);
+            RemoveKindMarker(orphan.Name);
+            return true;
+        }
+        var (apiVersion, kindName) = SweptKinds.First(k => k.Kind == orphan.Kind);
+        var resource = await client!.ResolveAsync(apiVersion, kindName, cancellation).ConfigureAwait(false);
+        return await client.DeleteAsync(resource, orphan.Namespace, orphan.Name, "Background", cancellation: cancellation).ConfigureAwait(false);
+    }
+
+    private static DateTimeOffset Expiry(string? seconds) =>
+        long.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out var unix) ? DateTimeOffset.FromUnixTimeSeconds(unix) : DateTimeOffset.MaxValue;
+}
