@@ -81,13 +81,4 @@ public sealed class ExportE2EArtifactCommand : E2ECmdlet
             }
         }
     }
-
-    /// <summary>Inside Pester, a test that failed has errors recorded on its current test object.</summary>
-    private bool PesterTestFailed()
-    {
-        var state = SessionState.PSVariable.GetValue("____Pester");
-        var test = state is null ? null : PSObject.AsPSObject(state).Properties["CurrentTest"]?.Value;
-        var errors = test is null ? null : PSObject.AsPSObject(test).Properties["ErrorRecord"]?.Value;
-        return errors is System.Collections.ICollection { Count: > 0 };
-    }
 }

@@ -7,4 +7,7 @@ public static class ModuleFiles
 
     /// <summary>The UDF worker; its folder also holds e2e_udf.py, the decorator UDF packages import.</summary>
     public static string WorkerScript => Path.Combine(ModuleRoot, "python", "e2e_worker.py");
+
+    /// <summary>SkyTorch's Compute CRD, shipped for schema checks and the local cluster.</summary>
+    public static string ComputeCrd => Path.Combine(ModuleRoot, "kubernetes", "compute.skytorch.dev_computes.yaml");
 }

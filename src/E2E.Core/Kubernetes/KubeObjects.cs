@@ -191,3 +191,14 @@ public static class KubeObjects
 
     public static string Compact(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 }
+
+/// <summary>Any Kubernetes object as the cmdlets show it; <see cref="Json"/> gives the whole object for ConvertFrom-Json.</summary>
+public sealed record KubeResourceInfo(string ApiVersion, string Kind, string? Namespace, string Name, string ResourceVersion, string Conditions, JsonObject Object)
+{
+    public static KubeResourceInfo From(JsonObject o) =>
+        new(KubeObjects.ApiVersion(o), KubeObjects.Kind(o), KubeObjects.Namespace(o), KubeObjects.Name(o), KubeObjects.ResourceVersion(o), KubeObjects.ConditionSummary(o), o);
+
+    public string Json => Object.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    public override string ToString() => KubeObjects.Describe(Object);
+}
