@@ -380,7 +380,7 @@ public sealed class ResumeE2EComputeCommand : ComputeCmdletBase
 
 /// <summary>Deletes Computes and waits until they are gone, with the PVCs the operator leaves.</summary>
 /// <remarks>
-/// <para>Deletes each Compute (background propagation: the operator's StatefulSet, Service, GRPCRoute and pods go by garbage collection), waits until it is gone, then deletes the PersistentVolumeClaims made from its volumeClaimTemplates, which nothing owns (-KeepClaims keeps them). A deletion still held after -TimeoutSec is DeletionBlocked, and the message names the finalizers and the owner chain. Computes that do not exist are skipped. Several Computes are removed in parallel; failures are reported together.</para>
+/// <para>Deletes each Compute (background propagation: the operator's StatefulSet, Service, GRPCRoute and pods go by garbage collection), waits until it is gone, then deletes the PersistentVolumeClaims made from its volumeClaimTemplates, which nothing owns (-KeepClaims keeps them). A deletion still held after -TimeoutSec is DeletionBlocked, and the message names the finalizers and the owner chain; -RemoveFinalizers clears them (as kubectl patch would) when their controller is gone. Computes that do not exist are skipped. Several Computes are removed in parallel; failures are reported together.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2ECompute | Remove-E2ECompute -Confirm:$false</code>
@@ -399,6 +399,10 @@ public sealed class RemoveE2EComputeCommand : ComputeCmdletBase
     [ValidateRange(0.001, 86400)]
     public double TimeoutSec { get; set; } = 60;
 
+    /// <summary>Clear the Compute's finalizers after requesting deletion (for a Compute whose finalizer's controller is gone).</summary>
+    [Parameter]
+    public SwitchParameter RemoveFinalizers { get; set; }
+
     /// <summary>The grace period for the deletion, in seconds (the Python client's delete() uses 30).</summary>
     [Parameter]
     [ValidateRange(0, 86400)]
@@ -408,7 +412,7 @@ public sealed class RemoveE2EComputeCommand : ComputeCmdletBase
     {
         if (await ShouldProcessAsync($"Compute {ns}/{name}", $"Delete from cluster {cluster.Name}").ConfigureAwait(false))
         {
-            var claims = await Computes.RemoveAsync(cluster.Client, ns, name, Seconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken).ConfigureAwait(false);
+            var claims = await Computes.RemoveAsync(cluster.Client, ns, name, Seconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken, RemoveFinalizers).ConfigureAwait(false);
             Verbose($"Removed Compute {ns}/{name}{(claims.Count > 0 ? " and PVCs " + string.Join(", ", claims) : string.Empty)}");
         }
     });

@@ -140,7 +140,7 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
 /// <code>Get-E2ECompute test-managed | Get-E2EDiagnostic -OutputPath ./diag</code>
 /// <para>Collects everything about one Compute into ./diag and returns the report.</para>
 /// </example>
-[Cmdlet(VerbsCommon.Get, "E2EDiagnostic", DefaultParameterSetName = "Resource")]
+[Cmdlet(VerbsCommon.Get, "E2EDiagnostic", DefaultParameterSetName = "Namespace")]
 [OutputType(typeof(DiagnosticReport))]
 public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
 {

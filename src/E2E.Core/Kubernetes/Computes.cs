@@ -206,7 +206,7 @@ public static class Computes
     /// deletes the PVCs made from its volumeClaimTemplates, which nothing owns. A deletion held past the timeout
     /// is DeletionBlocked, naming the finalizers and the owner chain. Returns the names of the claims removed.
     /// </summary>
-    public static async Task<IReadOnlyList<string>> RemoveAsync(KubeClient client, string @namespace, string name, TimeSpan timeout, bool removeClaims, long? gracePeriodSeconds, CancellationToken cancellation)
+    public static async Task<IReadOnlyList<string>> RemoveAsync(KubeClient client, string @namespace, string name, TimeSpan timeout, bool removeClaims, long? gracePeriodSeconds, CancellationToken cancellation, bool removeFinalizers = false)
     {
         var resource = await ResourceAsync(client, cancellation).ConfigureAwait(false);
         var live = await client.GetAsync(resource, @namespace, name, cancellation).ConfigureAwait(false);
@@ -216,6 +216,15 @@ public static class Computes
         }
         var claims = (live["spec"]?["volumeClaimTemplates"] as JsonArray ?? new JsonArray()).OfType<JsonObject>().Select(t => (string?)t["metadata"]?["name"]).OfType<string>().ToArray();
         await client.DeleteAsync(resource, @namespace, name, "Background", gracePeriodSeconds, cancellation).ConfigureAwait(false);
+        if (removeFinalizers)
+        {
+            // What an engineer does by hand when a controller is gone: clear the finalizers so the deletion completes.
+            var current = await client.GetAsync(resource, @namespace, name, cancellation).ConfigureAwait(false);
+            if (current is not null && KubeObjects.Finalizers(current).Count > 0)
+            {
+                await client.PatchAsync(resource, @namespace, name, new JsonObject { ["metadata"] = new JsonObject { ["finalizers"] = null } }, cancellation: cancellation).ConfigureAwait(false);
+            }
+        }
         try
         {
             await ResourceWaiter.WaitAsync(client, resource, @namespace, name, WaitCondition.Parse("delete"), timeout, cancellation, ErrorCatalog.DeletionBlocked,
