@@ -8,6 +8,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["backfill-trials"] = BackfillTrials.Run,
     ["backfill-rate"] = BackfillRate.Run,
     ["backfill-driver"] = BackfillTrials.Driver,
+    ["waits"] = WaitLatency.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

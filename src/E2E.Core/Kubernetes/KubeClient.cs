@@ -296,7 +296,15 @@ public sealed class KubeClient : IDisposable
             {
                 continue;
             }
-            var e = KubeObjects.Parse(line);
+            JsonObject e;
+            try
+            {
+                e = JsonNode.Parse(line) as JsonObject ?? new JsonObject();
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                yield break; // A line cut short by a dropped connection: resume from the last version.
+            }
             var type = (string?)e["type"] ?? string.Empty;
             var o = e["object"] as JsonObject ?? new JsonObject();
             if (type == "ERROR")
@@ -309,6 +317,11 @@ public sealed class KubeClient : IDisposable
 
     /// <summary>The event <see cref="ObserveAsync"/> yields after each (re)list: what came before it is the whole current state.</summary>
     public const string Synced = "SYNCED";
+
+    /// <summary>The event <see cref="ObserveAsync"/> yields when a list failed and will be retried; its object is a Status with the message.</summary>
+    public const string Error = "ERROR";
+
+    private static TimeSpan Backoff(int failures) => TimeSpan.FromMilliseconds(Math.Min(2000, 50 * (1 << Math.Min(failures, 6))));
 
     /// <summary>
     /// List, then watch for ever: ADDED for what the list found, then the stream's events; after a dropped
@@ -325,7 +338,25 @@ public sealed class KubeClient : IDisposable
         {
             if (version is null)
             {
-                var list = await ListAsync(resource, @namespace, labelSelector, fieldSelector, cancellation: cancellation).ConfigureAwait(false);
+                ListResult list;
+                E2EException? failure = null;
+                try
+                {
+                    list = await ListAsync(resource, @namespace, labelSelector, fieldSelector, cancellation: cancellation).ConfigureAwait(false);
+                }
+                catch (E2EException ex) when (!cancellation.IsCancellationRequested)
+                {
+                    // As client-go's reflector: a failed list is retried with backoff, never the end of the watch.
+                    failure = ex;
+                    list = new ListResult(Array.Empty<JsonObject>(), string.Empty);
+                }
+                if (failure is not null)
+                {
+                    failures++;
+                    yield return new WatchEvent(Error, new JsonObject { ["kind"] = "Status", ["message"] = failure.Message });
+                    await Task.Delay(Backoff(failures), cancellation).ConfigureAwait(false);
+                    continue;
+                }
                 var seen = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var item in list.Items)
                 {
@@ -367,11 +398,11 @@ public sealed class KubeClient : IDisposable
                         version = null; // Too old: relist.
                         break;
                     }
-                    catch (E2EException ex) when (ex.Error == ErrorCatalog.KubeApiUnreachable && !cancellation.IsCancellationRequested)
+                    catch (E2EException) when (!cancellation.IsCancellationRequested)
                     {
-                        // The server is restarting; back off and try again with the same version.
+                        // The server is restarting or shedding load; back off and try again from the same version.
                         failures++;
-                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 50 * (1 << Math.Min(failures, 6)))), cancellation).ConfigureAwait(false);
+                        await Task.Delay(Backoff(failures), cancellation).ConfigureAwait(false);
                         break;
                     }
                     version = KubeObjects.ResourceVersion(e.Object) is { Length: > 0 } v ? v : version;
@@ -406,7 +437,20 @@ public sealed class KubeClient : IDisposable
     public async Task<JsonObject> GetJsonAsync(string path, CancellationToken cancellation)
     {
         using var response = await SendAsync(HttpMethod.Get, path, null, null, streaming: false, path, cancellation).ConfigureAwait(false);
-        return KubeObjects.Parse(await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false));
+        return ParseAnswer(await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false), path);
+    }
+
+    /// <summary>A success whose body is not a JSON object (a proxy's page, a connection cut short) is an API failure, not a crash.</summary>
+    private JsonObject ParseAnswer(string text, object target)
+    {
+        try
+        {
+            return JsonNode.Parse(text) as JsonObject ?? throw new System.Text.Json.JsonException("not an object");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new E2EException(ErrorCatalog.KubeApiFailed, $"The API server at {Server} answered with a body that is not a JSON object ({text.Length} bytes).", target, ex);
+        }
     }
 
     /// <summary>Plain text from a path such as a pod's log.</summary>
@@ -420,7 +464,7 @@ public sealed class KubeClient : IDisposable
     {
         using var response = await SendAsync(method, path, KubeObjects.Compact(body), contentType, streaming: false, target, cancellation).ConfigureAwait(false);
         var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-        return text.Length == 0 ? new JsonObject() : KubeObjects.Parse(text);
+        return text.Length == 0 ? new JsonObject() : ParseAnswer(text, target);
     }
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body, string? contentType, bool streaming, object target, CancellationToken cancellation)

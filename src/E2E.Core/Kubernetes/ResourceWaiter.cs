@@ -161,6 +161,7 @@ public static class ResourceWaiter
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         deadline.CancelAfter(timeout);
         JsonObject? current = null;
+        string? lastError = null;
         var synced = false;
         try
         {
@@ -168,6 +169,9 @@ public static class ResourceWaiter
             {
                 switch (e.Type)
                 {
+                    case KubeClient.Error:
+                        lastError = (string?)e.Object["message"];
+                        continue;
                     case KubeClient.Synced:
                         synced = true;
                         break;
@@ -190,6 +194,10 @@ public static class ResourceWaiter
         }
         cancellation.ThrowIfCancellationRequested();
         var state = describe?.Invoke(current) ?? (current is null ? "the object does not exist" : KubeObjects.ConditionSummary(current));
+        if (lastError is not null)
+        {
+            state += $" (last API error: {lastError})";
+        }
         var events = await Diagnostics.RecentEventsAsync(client, @namespace, new[] { name }, 5, CancellationToken.None).ConfigureAwait(false);
         var target = $"{resource.Kind} {(@namespace is null ? string.Empty : @namespace + "/")}{name}";
         throw new E2EException(timeoutError ?? ErrorCatalog.WaitTimedOut,

@@ -118,7 +118,7 @@ public sealed class SkyTorchSimulator : IDisposable
                         _running.TryRemove(Key(e.Object), out _);
                         continue;
                     }
-                    if (e.Type == KubeClient.Synced)
+                    if (e.Type is KubeClient.Synced or KubeClient.Error)
                     {
                         continue;
                     }
@@ -152,7 +152,7 @@ public sealed class SkyTorchSimulator : IDisposable
         }
     }
 
-    private async Task ReconcileSoon(string @namespace, string name, TimeSpan delay, CancellationToken cancellation)
+    private async Task ReconcileSoon(string @namespace, string name, TimeSpan delay, CancellationToken cancellation, int attempt = 0)
     {
         try
         {
@@ -180,6 +180,11 @@ public sealed class SkyTorchSimulator : IDisposable
             while (_errors.Count > 100)
             {
                 _errors.TryDequeue(out _);
+            }
+            if (attempt < 20 && !cancellation.IsCancellationRequested)
+            {
+                // Requeue with backoff, as controller-runtime does after a failed reconcile.
+                _ = ReconcileSoon(@namespace, name, TimeSpan.FromMilliseconds(Math.Min(2000, 100 * (attempt + 1))), cancellation, attempt + 1);
             }
         }
     }

@@ -76,6 +76,19 @@ public sealed class LocalClusterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_wait_rides_out_an_API_server_restart_and_429s_with_Retry_After()
+    {
+        await Create("resilient");
+        var wait = Computes.WaitReadyAsync(Client, "default", "resilient", Timeout, Soon);
+        // The API server restarts (every watch dropped) and then sheds load for a moment, while the pod starts.
+        _cluster.FakeServer!.Restart(TimeSpan.FromMilliseconds(50));
+        _cluster.FakeServer.FailNext(3, 429, TimeSpan.FromMilliseconds(200));
+        var ready = await wait;
+        Assert.Equal("Ready", ComputeInfo.From(ready, _cluster.Name).State);
+        await Computes.RemoveAsync(Client, "default", "resilient", Timeout, true, null, Soon);
+    }
+
+    [Fact]
     public async Task Suspend_and_resume_follow_the_operator_conditions()
     {
         await Create("pausable");
