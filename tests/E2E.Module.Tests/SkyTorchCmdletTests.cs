@@ -125,6 +125,39 @@ public sealed class SkyTorchCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Existing_clusters_that_do_not_look_like_test_clusters_are_refused_without_Force()
+    {
+        var kubeconfig = Path.Combine(_root, "prod.kubeconfig");
+        File.WriteAllText(kubeconfig, """
+            apiVersion: v1
+            kind: Config
+            current-context: payments-prod
+            clusters:
+            - name: payments-prod
+              cluster: {server: "https://10.20.30.40:6443"}
+            contexts:
+            - name: payments-prod
+              context: {cluster: payments-prod, user: admin}
+            users:
+            - name: admin
+              user: {token: not-a-real-token}
+            """);
+        var refused = _pwsh.Run($"New-E2ECluster -Provider Existing -Kubeconfig '{kubeconfig}'");
+        Assert.StartsWith("ClusterNotTestCluster,", refused.ErrorId);
+        Assert.DoesNotContain("not-a-real-token", refused.Error!.ToString());
+        var forced = _pwsh.Run($"$prod = New-E2ECluster -Provider Existing -Kubeconfig '{kubeconfig}' -Force; $prod.Provider.ToString(); $prod.GatewayHost; $prod | Remove-E2ECluster -Confirm:$false").ShouldSucceed();
+        Assert.Equal(new[] { "Existing", "10.20.30.40" }, forced.Strings);
+        Assert.StartsWith("ContextNotFound,", _pwsh.Run($"New-E2ECluster -Provider Existing -Kubeconfig '{kubeconfig}' -Context staging -Force").ErrorId);
+    }
+
+    [Fact]
+    public void The_shipped_Compute_CRD_is_the_fixture_byte_for_byte()
+    {
+        var fixture = Path.Combine(Repo.Root, "..", "shared", "fixtures", "skytorch", "config", "base", "crds", "compute.skytorch.dev_computes.yaml");
+        Assert.Equal(File.ReadAllBytes(fixture), File.ReadAllBytes(Path.Combine(Repo.ModuleDir, "kubernetes", "compute.skytorch.dev_computes.yaml")));
+    }
+
+    [Fact]
     public void Orphans_past_their_expiry_are_swept_and_live_ones_kept()
     {
         var result = _pwsh.Run("""
