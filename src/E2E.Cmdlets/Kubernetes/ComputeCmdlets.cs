@@ -330,23 +330,9 @@ public sealed class WaitE2EComputeCommand : ComputeCmdletBase
 /// </example>
 [Cmdlet(VerbsLifecycle.Suspend, "E2ECompute", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
 [OutputType(typeof(ComputeInfo))]
-public sealed class SuspendE2EComputeCommand : ComputeCmdletBase
+public sealed class SuspendE2EComputeCommand : SuspensionCmdletBase
 {
-    /// <summary>Output the patched Compute.</summary>
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
-    protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
-    {
-        if (await ShouldProcessAsync($"Compute {ns}/{name}", "Suspend").ConfigureAwait(false))
-        {
-            var patched = await Computes.SetSuspendedAsync(cluster.Client, ns, name, true, CancelToken).ConfigureAwait(false);
-            if (PassThru)
-            {
-                Output(ComputeInfo.From(patched, cluster.Name));
-            }
-        }
-    });
+    protected override bool Suspend => true;
 }
 
 /// <summary>Resumes suspended Computes (spec.suspend = false).</summary>
@@ -359,17 +345,25 @@ public sealed class SuspendE2EComputeCommand : ComputeCmdletBase
 /// </example>
 [Cmdlet(VerbsLifecycle.Resume, "E2ECompute", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
 [OutputType(typeof(ComputeInfo))]
-public sealed class ResumeE2EComputeCommand : ComputeCmdletBase
+public sealed class ResumeE2EComputeCommand : SuspensionCmdletBase
+{
+    protected override bool Suspend => false;
+}
+
+/// <summary>Suspend-E2ECompute and Resume-E2ECompute: the same patch of spec.suspend, either way.</summary>
+public abstract class SuspensionCmdletBase : ComputeCmdletBase
 {
     /// <summary>Output the patched Compute.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    protected abstract bool Suspend { get; }
+
     protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
     {
-        if (await ShouldProcessAsync($"Compute {ns}/{name}", "Resume").ConfigureAwait(false))
+        if (await ShouldProcessAsync($"Compute {ns}/{name}", Suspend ? "Suspend" : "Resume").ConfigureAwait(false))
         {
-            var patched = await Computes.SetSuspendedAsync(cluster.Client, ns, name, false, CancelToken).ConfigureAwait(false);
+            var patched = await Computes.SetSuspendedAsync(cluster.Client, ns, name, Suspend, CancelToken).ConfigureAwait(false);
             if (PassThru)
             {
                 Output(ComputeInfo.From(patched, cluster.Name));
