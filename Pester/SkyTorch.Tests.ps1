@@ -12,8 +12,8 @@
 #   Image        the server image (default: $env:SKYTORCH_TEST_IMAGE, else ghcr.io/astefanutti/skytorch-server)
 #   ManifestPath SkyTorch's config/e2e folder, applied with -Kustomize on real clusters (the operator,
 #                CRD, Gateway); the local cluster has them built in
-# Every test runs on the local cluster and on real ones, except the simulated failures, which are skipped with
-# the reason on real clusters. The upstream tensor-operation checks (x+y, matmul on the sky device) are not
+# Tests tagged 'local' run on the local cluster and on real ones (the simulated failures are skipped, with the
+# reason, on real clusters); tests tagged 'cluster' need a real cluster and are skipped, with the reason, locally. The upstream tensor-operation checks (x+y, matmul on the sky device) are not
 # here: the module has no client for the skytorch.torch protocol yet. Failed tests save diagnostics under $env:E2E_EXPORT_TEST_ARTIFACTS.
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
@@ -78,7 +78,7 @@ Describe 'Compute' -Tag 'local' {
 
     It 'resource: metadata and status are present and Ready is True' {
         $compute = New-E2ECompute -Name 'test-resource' -Image $Image -Wait -TimeoutSec 300
-        $json = $compute.Object.ToJsonString() | ConvertFrom-Json
+        $json = $compute.Json | ConvertFrom-Json
         $json.metadata.name | Should -Be 'test-resource'
         $json.status | Should -Not -BeNullOrEmpty
         ($json.status.conditions | Where-Object type -EQ 'Ready').status | Should -Be 'True'
@@ -143,18 +143,30 @@ Describe 'Init' -Tag 'local' {
     }
 }
 
-Describe 'Failures are reported with their cause' -Tag 'local' {
-    BeforeEach {
-        if (-not $isLocal) { Set-ItResult -Skipped -Because $simulationReason }
+Describe 'Real cluster' -Tag 'cluster' {
+    It 'loads the locally built server image into kind' {
+        if ($cluster.Provider -ne 'Kind') { Set-ItResult -Skipped -Because 'needs -Provider Kind and a Docker engine holding the image' }
+        Import-E2EImage -Image $Image
     }
 
+    It 'the kubelet reports the server pod Ready through its gRPC readiness probe' {
+        if ($isLocal) { Set-ItResult -Skipped -Because 'pod readiness is simulated on the local cluster; this needs a real kubelet running the server image' }
+        New-E2ECompute -Name 'test-probe' -Image $Image -Wait -TimeoutSec 300 | Out-Null
+        (Wait-E2EResource 'pod/test-probe-0' -For 'condition=Ready' -TimeoutSec 60).Name | Should -Be 'test-probe-0'
+        Remove-E2ECompute -Name 'test-probe' -Confirm:$false
+    }
+}
+
+Describe 'Failures are reported with their cause' -Tag 'local' {
     It 'a compute that never becomes Ready times out with its conditions and events' {
+        if (-not $isLocal) { Set-ItResult -Skipped -Because $simulationReason }
         { New-E2ECompute -Name 'never-ready' -Image $Image -Simulate NeverReady -Wait -TimeoutSec 2 -ErrorAction Stop } |
             Should -Throw -ErrorId 'ComputeNotReady,*' -ExpectedMessage '*Readiness probe failed*'
         Remove-E2ECompute -Name 'never-ready' -Confirm:$false
     }
 
     It 'a crash loop is diagnosed with the previous container log' {
+        if (-not $isLocal) { Set-ItResult -Skipped -Because $simulationReason }
         New-E2ECompute -Name 'crash-loop' -Image $Image -Simulate CrashLoop | Out-Null
         Wait-E2EResource 'pod/crash-loop-0' -For 'jsonpath={.status.containerStatuses[0].restartCount}=3' -TimeoutSec 30 | Out-Null
         $report = Get-E2ECompute -Name 'crash-loop' | Get-E2EDiagnostic -OutputPath (New-E2ETempDirectory -Prefix 'crash').FullName
@@ -164,6 +176,7 @@ Describe 'Failures are reported with their cause' -Tag 'local' {
     }
 
     It 'a deletion held by a finalizer names the finalizer' {
+        if (-not $isLocal) { Set-ItResult -Skipped -Because $simulationReason }
         New-E2ECompute -Name 'held' -Image $Image -Simulate HoldFinalizer | Out-Null
         Wait-E2EResource 'compute/held' -For 'jsonpath={.metadata.finalizers[0]}' -TimeoutSec 30 | Out-Null
         { Remove-E2ECompute -Name 'held' -TimeoutSec 1 -Confirm:$false -ErrorAction Stop } |

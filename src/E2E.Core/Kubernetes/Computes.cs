@@ -118,6 +118,9 @@ public sealed record ComputeInfo(string Name, string Namespace, string State, bo
 
     public string Id => $"{Namespace}/{Name}";
 
+    /// <summary>The whole Compute as indented JSON, for ConvertFrom-Json.</summary>
+    public string Json => Object.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+
     public override string ToString() => $"{Id} ({State})";
 }
 
