@@ -151,6 +151,23 @@ public sealed class SkyTorchCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Each_runspace_has_its_own_clusters_and_default_cluster()
+    {
+        using var other = new Pwsh();
+        other.Run("$otherScope = New-E2EScope -Name other; New-E2ECluster -Name other-session | Out-Null; New-E2ECompute -Name only-here | Out-Null").ShouldSucceed();
+        try
+        {
+            Assert.DoesNotContain("other-session", _pwsh.Run("Get-E2ECluster | ForEach-Object Name").ShouldSucceed().Strings);
+            Assert.Equal("0", _pwsh.Run("@(Get-E2ECompute).Count").ShouldSucceed().Strings.Single());
+            Assert.Equal(new[] { "other-session" }, other.Run("Get-E2ECluster | ForEach-Object Name").ShouldSucceed().Strings);
+        }
+        finally
+        {
+            other.Run("Remove-E2EScope $otherScope").ShouldSucceed();
+        }
+    }
+
+    [Fact]
     public void The_shipped_Compute_CRD_is_the_fixture_byte_for_byte()
     {
         var fixture = Path.Combine(Repo.Root, "..", "shared", "fixtures", "skytorch", "config", "base", "crds", "compute.skytorch.dev_computes.yaml");

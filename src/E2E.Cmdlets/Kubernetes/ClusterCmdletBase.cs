@@ -24,7 +24,7 @@ public abstract class ClusterCmdletBase : AsyncE2ECmdlet
         {
             return given.IsDisposed ? throw new E2EException(ErrorCatalog.ClusterNotFound, $"The cluster '{given.Name}' was removed.", given.Name) : given;
         }
-        return E2ECluster.All.LastOrDefault() ?? throw new E2EException(ErrorCatalog.ClusterNotFound, "No cluster in this session: create one with New-E2ECluster, or pass -Cluster.", null);
+        return SessionClusters.ForCurrentRunspace().Current ?? throw new E2EException(ErrorCatalog.ClusterNotFound, "No cluster in this session: create one with New-E2ECluster, or pass -Cluster.", null);
     }
 
     protected static TimeSpan Seconds(double seconds) => double.IsFinite(seconds) && seconds > 0

@@ -29,6 +29,7 @@ namespace E2E.Cmdlets.Kubernetes;
 public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
 {
     private E2EScope? _scope;
+    private ClusterRegistry _clusters = null!;
     private string? _config;
     private string? _kubeconfig;
     private ClusterProvider _provider;
@@ -88,6 +89,11 @@ public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
             : Enum.TryParse<ClusterProvider>(fromEnvironment, ignoreCase: true, out var parsed) ? parsed
             : throw new E2EException(ErrorCatalog.InvalidArgument, $"E2E_CLUSTER_PROVIDER is '{fromEnvironment}'; use Local, Kind or Existing.", fromEnvironment));
         _scope = _provider == ClusterProvider.Existing ? Scopes.Current : Scopes.RequireCurrent("a cluster");
+        _clusters = SessionClusters.ForCurrentRunspace();
+        if (_provider != ClusterProvider.Existing)
+        {
+            _clusters.EnsureNameFree(Name);
+        }
         _config = Config is null ? null : GetUnresolvedProviderPathFromPSPath(Config);
         _kubeconfig = Kubeconfig is null ? null : GetUnresolvedProviderPathFromPSPath(Kubeconfig);
     }
@@ -114,6 +120,7 @@ public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
                 cluster = E2ECluster.UseExisting(_kubeconfig, Context, Force, GatewayHost, GatewayPort);
                 break;
         }
+        _clusters.Add(cluster);
         if (_scope is not null)
         {
             _scope.TrackDisposable(cluster, "Cluster", cluster.ToString());
@@ -140,8 +147,11 @@ public sealed class GetE2EClusterCommand : E2ECmdlet
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
-    protected override void Process() =>
-        WriteObject(Name is null ? E2ECluster.All : new[] { E2ECluster.Get(Name) }, enumerateCollection: true);
+    protected override void Process()
+    {
+        var clusters = SessionClusters.ForCurrentRunspace();
+        WriteObject(Name is null ? clusters.All : new[] { clusters.Get(Name) }, enumerateCollection: true);
+    }
 }
 
 /// <summary>Deletes a cluster this session created, or lets go of an existing one.</summary>

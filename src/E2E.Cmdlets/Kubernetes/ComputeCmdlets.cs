@@ -33,7 +33,8 @@ public abstract class ComputeCmdletBase : ClusterCmdletBase
     {
         if (ParameterSetName == "Compute")
         {
-            Targets = Compute.Select(c => (E2ECluster.Get(c.Cluster), c.Namespace, c.Name)).ToArray();
+            var clusters = SessionClusters.ForCurrentRunspace();
+            Targets = Compute.Select(c => (clusters.Get(c.Cluster), c.Namespace, c.Name)).ToArray();
             return;
         }
         base.PrepareRecord();

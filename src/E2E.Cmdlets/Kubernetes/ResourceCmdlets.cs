@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Artifacts;
 using E2E.Core.Errors;
 using E2E.Core.Kubernetes;
@@ -190,7 +191,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
         {
             return;
         }
-        TargetCluster = Compute is null ? ResolveCluster(Cluster) : E2ECluster.Get(Compute.Cluster);
+        TargetCluster = Compute is null ? ResolveCluster(Cluster) : SessionClusters.ForCurrentRunspace().Get(Compute.Cluster);
         _outputPath = OutputPath is null ? null : GetUnresolvedProviderPathFromPSPath(OutputPath);
         _test = Test ?? PesterTestName() ?? "manual";
     }

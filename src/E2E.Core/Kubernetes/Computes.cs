@@ -240,19 +240,34 @@ public static class Computes
             throw new E2EException(ErrorCatalog.DeletionBlocked,
                 ex.Message + $". Owner chain: {(owners.Count == 0 ? "none (nothing else holds it; the finalizers' controller must remove them)" : string.Join(" <- ", owners))}.", ex.Target, ex);
         }
-        var removed = new List<string>();
+        var removed = new SortedSet<string>(StringComparer.Ordinal);
         if (removeClaims && claims.Length > 0)
         {
             var pvcs = await client.ResolveAsync("v1", "PersistentVolumeClaim", cancellation).ConfigureAwait(false);
-            foreach (var claim in claims)
+            // A reconcile that began before the Compute went can still write a claim after it; go round until none comes back.
+            for (var round = 0; round < 3; round++)
             {
-                if (await client.DeleteAsync(pvcs, @namespace, claim, cancellation: cancellation).ConfigureAwait(false))
+                foreach (var claim in claims)
                 {
-                    removed.Add(claim);
+                    if (await client.DeleteAsync(pvcs, @namespace, claim, cancellation: cancellation).ConfigureAwait(false))
+                    {
+                        removed.Add(claim);
+                    }
+                    await ResourceWaiter.WaitAsync(client, pvcs, @namespace, claim, WaitCondition.Parse("delete"), timeout, cancellation, ErrorCatalog.DeletionBlocked).ConfigureAwait(false);
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellation).ConfigureAwait(false);
+                var back = false;
+                foreach (var claim in claims)
+                {
+                    back |= await client.GetAsync(pvcs, @namespace, claim, cancellation).ConfigureAwait(false) is not null;
+                }
+                if (!back)
+                {
+                    break;
                 }
             }
         }
-        return removed;
+        return removed.ToArray();
     }
 
     /// <summary>The endpoint the Python client would use: status.addresses[0].value (else localhost), the given port, and the compute-id header.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using E2E.Core.Errors;
 using E2E.Core.Naming;
@@ -25,7 +24,6 @@ public enum ClusterProvider
 /// </summary>
 public sealed partial class E2ECluster : IDisposable
 {
-    private static readonly ConcurrentDictionary<string, E2ECluster> Registry = new(StringComparer.Ordinal);
     private readonly FakeApiServer? _fake;
     private readonly SkyTorchSimulator? _simulator;
     private readonly Lazy<KubeClient> _client;
@@ -78,11 +76,6 @@ public sealed partial class E2ECluster : IDisposable
 
     public override string ToString() => $"{Name} ({Provider}, {Server}, namespace {Namespace})";
 
-    public static IReadOnlyList<E2ECluster> All => Registry.Values.Where(c => !c.IsDisposed).OrderBy(c => c.CreatedAt).ToArray();
-
-    public static E2ECluster Get(string name) =>
-        Registry.TryGetValue(name, out var cluster) && !cluster.IsDisposed ? cluster : throw new E2EException(ErrorCatalog.ClusterNotFound, $"No cluster named '{name}' exists in this session (New-E2ECluster creates one).", name);
-
     /// <summary>Starts the in-process cluster: fake API server, the Compute CRD from <paramref name="computeCrdPath"/>, simulated operator and Gateway.</summary>
     public static async Task<E2ECluster> CreateLocalAsync(string name, string directory, string computeCrdPath, TimeSpan? startupDelay, CancellationToken cancellation)
     {
@@ -95,7 +88,7 @@ public sealed partial class E2ECluster : IDisposable
             var path = Path.Combine(directory, $"kubeconfig-{name}");
             await File.WriteAllTextAsync(path, fake.Kubeconfig($"e2e-{name}"), cancellation).ConfigureAwait(false);
             var context = Kubeconfig.Load(new[] { path }).Context();
-            return Register(new E2ECluster(name, ClusterProvider.Local, path, context, "127.0.0.1", simulator.GatewayPort, fake, simulator));
+            return new E2ECluster(name, ClusterProvider.Local, path, context, "127.0.0.1", simulator.GatewayPort, fake, simulator);
         }
         catch
         {
@@ -137,7 +130,7 @@ public sealed partial class E2ECluster : IDisposable
             var context = Kubeconfig.Load(new[] { path }).Context();
             cluster = new E2ECluster(name, ClusterProvider.Kind, path, context, "127.0.0.1", 50051);
             await cluster.WaitApiReadyAsync(timeout, cancellation).ConfigureAwait(false);
-            return Register(cluster);
+            return cluster;
         }
         catch
         {
@@ -160,7 +153,7 @@ public sealed partial class E2ECluster : IDisposable
         var name = context.Name;
         var path = config.Files.Count == 1 ? config.Files[0] : kubeconfigPath ?? config.Files[0];
         var host = gatewayHost ?? new Uri(context.Cluster.Server).Host;
-        return Register(new E2ECluster(name, ClusterProvider.Existing, path, context, host, gatewayPort));
+        return new E2ECluster(name, ClusterProvider.Existing, path, context, host, gatewayPort);
     }
 
     [GeneratedRegex("(^|[-_.])(kind|k3d|k3s|minikube|docker-desktop|rancher-desktop|orbstack|colima|microk8s)([-_.]|$)|test|e2e|(^|[-_.])ci([-_.]|$)|sandbox|scratch|dev", RegexOptions.IgnoreCase)]
@@ -216,7 +209,6 @@ public sealed partial class E2ECluster : IDisposable
         {
             return;
         }
-        Registry.TryRemove(new KeyValuePair<string, E2ECluster>(Name, this));
         if (_client.IsValueCreated)
         {
             _client.Value.Dispose();
@@ -244,19 +236,55 @@ public sealed partial class E2ECluster : IDisposable
         {
             throw new E2EException(ErrorCatalog.InvalidName, $"'{name}' is not a valid cluster name: use 1-63 lowercase letters, digits and '-', starting with a letter.", name);
         }
-        if (Registry.TryGetValue(name, out var existing) && !existing.IsDisposed)
+    }
+}
+
+/// <summary>
+/// The clusters of one session (a runspace: parallel runspaces keep their own), in creation order; the last one
+/// is what cluster cmdlets use by default. Names are unique among the clusters that are still alive.
+/// </summary>
+public sealed class ClusterRegistry
+{
+    private readonly List<E2ECluster> _clusters = new();
+
+    public IReadOnlyList<E2ECluster> All
+    {
+        get
+        {
+            lock (_clusters)
+            {
+                _clusters.RemoveAll(c => c.IsDisposed);
+                return _clusters.ToArray();
+            }
+        }
+    }
+
+    public E2ECluster? Current => All.LastOrDefault();
+
+    public E2ECluster Get(string name) =>
+        All.FirstOrDefault(c => c.Name == name) ?? throw new E2EException(ErrorCatalog.ClusterNotFound, $"No cluster named '{name}' exists in this session (New-E2ECluster creates one).", name);
+
+    /// <summary>Throws ResourceBusy if a live cluster has this name (checked before creating one, which can take minutes).</summary>
+    public void EnsureNameFree(string name)
+    {
+        if (All.Any(c => c.Name == name))
         {
             throw new E2EException(ErrorCatalog.ResourceBusy, $"A cluster named '{name}' already exists in this session.", name);
         }
     }
 
-    private static E2ECluster Register(E2ECluster cluster)
+    /// <summary>Adds a cluster; if its name was taken meanwhile, the new cluster is disposed and ResourceBusy thrown.</summary>
+    public E2ECluster Add(E2ECluster cluster)
     {
-        if (!Registry.TryAdd(cluster.Name, cluster))
+        lock (_clusters)
         {
-            cluster.Dispose();
-            throw new E2EException(ErrorCatalog.ResourceBusy, $"A cluster named '{cluster.Name}' already exists in this session.", cluster.Name);
+            if (_clusters.Any(c => !c.IsDisposed && c.Name == cluster.Name))
+            {
+                cluster.Dispose();
+                throw new E2EException(ErrorCatalog.ResourceBusy, $"A cluster named '{cluster.Name}' already exists in this session.", cluster.Name);
+            }
+            _clusters.Add(cluster);
+            return cluster;
         }
-        return cluster;
     }
 }

@@ -78,6 +78,5 @@ public sealed class KindProviderTests : IDisposable
         Assert.Contains("node(s) already exist", ex.Message);
         Assert.Contains("delete cluster --name broken", File.ReadAllText(_log));
         Assert.Empty(await OrphanSweeper.FindAsync(null, null, CancellationToken.None));
-        Assert.Throws<E2EException>(() => E2ECluster.Get("broken"));
     }
 }
