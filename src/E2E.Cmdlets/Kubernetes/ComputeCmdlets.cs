@@ -188,7 +188,7 @@ public sealed class NewE2EComputeCommand : ClusterCmdletBase
             var name = KubeObjects.Name(o);
             try
             {
-                var applied = await Computes.ApplyAsync(cluster.Client, o, CancelToken).ConfigureAwait(false);
+                // Registered before the apply: a Ctrl-C after the server stored it must not leave it behind (removing an absent Compute does nothing).
                 _scope!.Register("Compute", $"Compute {ns}/{name} on {cluster.Name}", context =>
                 {
                     if (!cluster.IsDisposed)
@@ -196,6 +196,7 @@ public sealed class NewE2EComputeCommand : ClusterCmdletBase
                         Computes.RemoveAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(60), removeClaims: true, null, context.Cancellation).GetAwaiter().GetResult();
                     }
                 });
+                var applied = await Computes.ApplyAsync(cluster.Client, o, CancelToken).ConfigureAwait(false);
                 if (Wait)
                 {
                     applied = await Computes.WaitReadyAsync(cluster.Client, ns, name, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);

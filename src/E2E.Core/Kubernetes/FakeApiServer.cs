@@ -15,8 +15,9 @@ namespace E2E.Core.Kubernetes;
 /// watches (resourceVersion, bookmarks, 410 for compacted history), Status errors (404/409/410/422/429),
 /// finalizers with deletionTimestamp, namespace termination and ownerReference garbage collection.
 /// kubectl works against it (get/apply --server-side/wait/delete); tests use its fault knobs.
-/// It keeps no managed-fields ownership: apply merges the applied configuration into the live object
-/// (maps merged, lists replaced) and never reports field conflicts.
+/// Server-side apply tracks which manager applied which fields (lists are atomic, as for CRDs without list
+/// markers): conflicts are 409 unless forced, and fields a manager stops applying are removed. Creates, updates
+/// and merge patches claim no fields.
 /// </summary>
 public sealed class FakeApiServer : IDisposable
 {
@@ -46,6 +47,7 @@ public sealed class FakeApiServer : IDisposable
     private readonly List<(long Version, ApiResource Resource, string Type, JsonObject Object)> _history = new();
     private readonly List<Watcher> _watchers = new();
     private readonly Dictionary<string, string> _logs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _fieldOwners = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private HttpListener _listener = new();
     private List<Task> _workers = new();
@@ -531,6 +533,7 @@ public sealed class FakeApiServer : IDisposable
                 throw new FakeApiError(400, "BadRequest", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
             }
             var key = Key(target.Resource, target.Namespace, target.Name!);
+            var manager = query["fieldManager"] ?? string.Empty;
             if (!_objects.TryGetValue(key, out var entry))
             {
                 if (!apply || target.Subresource is not null)
@@ -538,22 +541,61 @@ public sealed class FakeApiServer : IDisposable
                     throw NotFound(target);
                 }
                 var created = (JsonObject)patch.DeepClone();
-                created["status"] = null;
                 created.Remove("status");
                 KubeObjects.Metadata(created)["name"] = target.Name;
-                return (201, Create(target with { Name = null }, created));
+                var owners = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal) { [manager] = FieldOwnership.Leaves(created).Keys.ToHashSet(StringComparer.Ordinal) };
+                KubeObjects.Metadata(created)["managedFields"] = FieldOwnership.ManagedFields(owners, target.Resource.ApiVersion, Now());
+                var result = Create(target with { Name = null }, created);
+                _fieldOwners[key] = owners;
+                return (201, result);
             }
             var live = entry.Object;
-            // Merge patches are applied as merge patches; apply and strategic patches are merged the same way
-            // (maps merged, lists replaced), which is what the fake promises and no more.
-            var patched = (JsonObject)KubeObjects.MergePatch(live, patch)!;
-            if (apply)
+            if (!apply)
             {
-                var managers = new JsonArray(new JsonObject { ["manager"] = query["fieldManager"], ["operation"] = "Apply", ["apiVersion"] = target.Resource.ApiVersion, ["time"] = Now() });
-                KubeObjects.Metadata(patched)["managedFields"] = managers;
+                // Merge and strategic patches are applied as merge patches (maps merged, lists replaced).
+                var merged = (JsonObject)KubeObjects.MergePatch(live, patch)!;
+                KubeObjects.Metadata(merged)["resourceVersion"] = null;
+                return (200, Replace(target, live, merged));
             }
+            // Server-side apply: fields are owned by the managers that applied them; a different value for a field
+            // another manager owns is a conflict unless forced; fields this manager applied before and now leaves
+            // out are removed unless another manager owns them too.
+            var before = _fieldOwners.TryGetValue(key, out var known) ? known : new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            var ownership = before.ToDictionary(p => p.Key, p => new HashSet<string>(p.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+            var applied = FieldOwnership.Leaves(patch);
+            var conflicts = applied
+                .SelectMany(leaf => ownership.Where(o => o.Key != manager && o.Value.Contains(leaf.Key)).Select(o => (Path: leaf.Key, Manager: o.Key, leaf.Value)))
+                .Where(c => !JsonNode.DeepEquals(FieldOwnership.ValueAt(live, c.Path), c.Value))
+                .ToArray();
+            if (conflicts.Length > 0 && query["force"] is not ("true" or "1"))
+            {
+                throw new FakeApiError(409, "Conflict",
+                    $"Apply failed with {conflicts.Length} conflict{(conflicts.Length == 1 ? string.Empty : "s")}: " + string.Join("; ", conflicts.Select(c => $"conflict with \"{c.Manager}\": {FieldOwnership.Display(c.Path)}")),
+                    conflicts.Select(c => (FieldOwnership.Display(c.Path), $"conflict with \"{c.Manager}\"")).ToArray());
+            }
+            foreach (var conflict in conflicts)
+            {
+                ownership[conflict.Manager].Remove(conflict.Path);
+            }
+            var start = (JsonObject)live.DeepClone();
+            if (ownership.TryGetValue(manager, out var previous))
+            {
+                foreach (var dropped in previous.Where(p => !applied.ContainsKey(p) && !ownership.Any(o => o.Key != manager && o.Value.Contains(p))))
+                {
+                    FieldOwnership.RemoveAt(start, dropped);
+                }
+            }
+            ownership[manager] = applied.Keys.ToHashSet(StringComparer.Ordinal);
+            foreach (var empty in ownership.Where(o => o.Value.Count == 0).Select(o => o.Key).ToArray())
+            {
+                ownership.Remove(empty);
+            }
+            var patched = (JsonObject)KubeObjects.MergePatch(start, patch)!;
+            KubeObjects.Metadata(patched)["managedFields"] = FieldOwnership.ManagedFields(ownership, target.Resource.ApiVersion, Now());
             KubeObjects.Metadata(patched)["resourceVersion"] = null;
-            return (200, Replace(target, live, patched));
+            var stored = Replace(target, live, patched);
+            _fieldOwners[key] = ownership; // Only once the write passed validation.
+            return (200, stored);
         }
     }
 
@@ -671,6 +713,7 @@ public sealed class FakeApiServer : IDisposable
         {
             return;
         }
+        _fieldOwners.Remove(Key(resource, KubeObjects.Namespace(live), KubeObjects.Name(live)));
         var gone = (JsonObject)live.DeepClone();
         _version++;
         KubeObjects.Metadata(gone)["resourceVersion"] = _version.ToString(CultureInfo.InvariantCulture);

@@ -76,6 +76,31 @@ public sealed class FakeApiServerTests : IDisposable
     }
 
     [Fact]
+    public async Task Server_side_apply_tracks_field_owners_conflicts_and_removals()
+    {
+        var computes = await InstallComputeCrd(_client);
+        JsonObject Config(string spec) => KubeObjects.Parse($$$"""{"apiVersion":"compute.skytorch.dev/v1alpha1","kind":"Compute","metadata":{"name":"owned","labels":{"app.kubernetes.io/name":"x"}},"spec":{{{spec}}}}""");
+        await _client.ApplyAsync(Config("""{"image":"a","suspend":false,"args":["--one"]}"""), "team-a", force: false, cancellation: Soon);
+
+        // Another manager setting a field team-a owns to a different value conflicts, naming both.
+        var conflict = await Assert.ThrowsAsync<KubeApiException>(() => _client.ApplyAsync(Config("""{"image":"b"}"""), "team-b", force: false, cancellation: Soon));
+        Assert.Equal((409, "Conflict"), (conflict.StatusCode, conflict.Reason));
+        Assert.Contains("conflict with \"team-a\": .spec.image", conflict.Message);
+        // The same value is shared ownership, not a conflict.
+        await _client.ApplyAsync(Config("""{"suspend":false}"""), "team-b", force: false, cancellation: Soon);
+
+        // Forcing takes the field over; team-a then leaving args out removes them, but image stays (team-b owns it).
+        await _client.ApplyAsync(Config("""{"image":"b"}"""), "team-b", force: true, cancellation: Soon);
+        var live = await _client.ApplyAsync(Config("""{"suspend":false}"""), "team-a", force: false, cancellation: Soon);
+        Assert.Equal("b", (string?)live["spec"]!["image"]);
+        Assert.Null(live["spec"]!["args"]);
+        Assert.Equal("x", KubeObjects.Labels(live)["app.kubernetes.io/name"]);
+        var managers = ((JsonArray)live["metadata"]!["managedFields"]!).Select(m => (string?)m!["manager"]).ToArray();
+        Assert.Equal(new[] { "team-a", "team-b" }, managers);
+        Assert.NotNull(live["metadata"]!["managedFields"]![1]!["fieldsV1"]!["f:spec"]!["f:image"]);
+    }
+
+    [Fact]
     public async Task Invalid_objects_get_422_with_causes_and_missing_namespaces_404()
     {
         await InstallComputeCrd(_client);
