@@ -24,7 +24,8 @@ BeforeAll {
     $work = New-E2ETempDirectory -Prefix 'oxford-pets'
     $images = Join-Path $work.FullName 'images'
     New-E2EPetImage -Path $images -Count $NumImages
-    $store = if ($Bucket) { $Bucket } else { ([System.Uri](Join-Path $work.FullName 'bucket')).AbsoluteUri }
+    # [System.Uri]::new, not a [System.Uri] cast: the cast makes '/tmp/x' a relative URI on Linux (no AbsoluteUri).
+    $store = if ($Bucket) { $Bucket } else { [System.Uri]::new((Join-Path $work.FullName 'bucket')).AbsoluteUri }
     $db = Join-Path $work.FullName 'pets.db'
     $examples = Join-Path $PSScriptRoot '..' 'examples' 'udfs'
     $simple = New-UdfManifest -Path (Join-Path $examples 'simple') -SkipSitePackages -OutputPath (Join-Path $work.FullName 'dist-simple')
