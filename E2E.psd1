@@ -20,6 +20,7 @@
         'Get-E2ECompute'
         'Get-E2EComputeEndpoint'
         'Get-E2EDiagnostic'
+        'Get-E2EEvent'
         'Get-E2EScope'
         'Get-E2ETable'
         'Get-E2ETableRow'

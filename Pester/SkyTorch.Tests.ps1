@@ -71,8 +71,9 @@ Describe 'Compute' -Tag 'local' {
 
     It 'events: the pod''s events are visible' {
         New-E2ECompute -Name 'test-events' -Image $Image -Wait -TimeoutSec 300 | Out-Null
-        $report = Get-E2EDiagnostic -Resource 'compute/test-events' -OutputPath (New-E2ETempDirectory -Prefix 'events').FullName
-        $report.Files['events.txt'] | Should -Match 'Scheduled|Pulled|Started'
+        $events = Get-E2ECompute -Name 'test-events' | Get-E2EEvent
+        @($events | Where-Object { $_.ObjectKind -eq 'Pod' -and $_.ObjectName -eq 'test-events-0' }).Count | Should -BeGreaterThan 0
+        @($events | Where-Object Reason -In 'Scheduled', 'Started').Count | Should -BeGreaterThan 0
         Remove-E2ECompute -Name 'test-events' -Confirm:$false
     }
 

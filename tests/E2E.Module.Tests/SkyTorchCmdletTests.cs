@@ -81,6 +81,9 @@ public sealed class SkyTorchCmdletTests : IDisposable
         Assert.Contains(report.Strings, s => s.Contains("Readiness probe failed", StringComparison.Ordinal));
         Assert.True(File.Exists(Path.Combine(_root, "summary.txt")));
         Assert.True(File.Exists(Path.Combine(_root, "logs", "stuck-0-server.log")));
+        var warnings = _pwsh.Run("Get-E2EEvent -Resource compute/stuck -Type Warning | ForEach-Object { $_.Reason + ' ' + $_.ObjectName }").ShouldSucceed();
+        Assert.Equal(new[] { "Unhealthy stuck-0" }, warnings.Strings);
+        Assert.Contains("Scheduled", _pwsh.Run("Get-E2ECompute stuck | Get-E2EEvent | ForEach-Object Reason").ShouldSucceed().Strings);
     }
 
     [Fact]

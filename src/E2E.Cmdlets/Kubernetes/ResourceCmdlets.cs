@@ -128,6 +128,77 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
     }
 }
 
+/// <summary>Gets the events about a resource and its pods, oldest first.</summary>
+/// <remarks>
+/// <para>For -Resource kind/name, or a Compute from the pipeline: the core/v1 Events whose involved object is that object or one of its StatefulSet pods (name-0, name-1, ...), the events the Python client's on_events handler receives. Each has Type (Normal or Warning), Reason, Message, the object, Count and LastTimestamp. -Type keeps only Normal or Warning events; -Last keeps the newest N.</para>
+/// </remarks>
+/// <example>
+/// <code>Get-E2ECompute test-events | Get-E2EEvent | Where-Object Reason -EQ 'Started' | Should -Not -BeNullOrEmpty</code>
+/// <para>Asserts that the Compute's pod started.</para>
+/// </example>
+/// <example>
+/// <code>Get-E2EEvent -Resource compute/stuck -Type Warning</code>
+/// <para>Shows what went wrong with a Compute's pods.</para>
+/// </example>
+[Cmdlet(VerbsCommon.Get, "E2EEvent", DefaultParameterSetName = "Resource")]
+[OutputType(typeof(KubeEvent))]
+public sealed class GetE2EEventCommand : ClusterCmdletBase
+{
+    /// <summary>The object as kind/name; its pods' events are included.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Resource")]
+    [ValidateNotNullOrEmpty]
+    public string? Resource { get; set; }
+
+    /// <summary>A Compute from Get-E2ECompute or New-E2ECompute.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "Compute")]
+    [ValidateNotNull]
+    public ComputeInfo? Compute { get; set; }
+
+    /// <summary>The namespace of -Resource; the context's namespace by default.</summary>
+    [Parameter(ParameterSetName = "Resource", ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Namespace { get; set; }
+
+    /// <summary>Only Normal or only Warning events.</summary>
+    [Parameter]
+    [ValidateSet("Normal", "Warning")]
+    public string? Type { get; set; }
+
+    /// <summary>Only the newest N events.</summary>
+    [Parameter]
+    [ValidateRange(1, 10000)]
+    public int Last { get; set; } = 1000;
+
+    protected override void PrepareRecord() =>
+        TargetCluster = Compute is null ? ResolveCluster(Cluster) : SessionClusters.ForCurrentRunspace().Get(Compute.Cluster);
+
+    protected override async Task ProcessAsync()
+    {
+        var client = TargetCluster.Client;
+        string? ns;
+        string name;
+        if (Compute is not null)
+        {
+            (ns, name) = (Compute.Namespace, Compute.Name);
+        }
+        else
+        {
+            var slash = Resource!.IndexOf('/');
+            if (slash <= 0 || slash == Resource.Length - 1)
+            {
+                throw new E2EException(ErrorCatalog.InvalidArgument, $"'{Resource}' is not kind/name (for example compute/test-managed).", Resource);
+            }
+            var resource = await client.FindAsync(Resource[..slash], CancelToken).ConfigureAwait(false);
+            (ns, name) = (resource.Namespaced ? Namespace ?? client.DefaultNamespace : null, Resource[(slash + 1)..]);
+        }
+        var events = await Diagnostics.EventsAsync(client, ns, new[] { name }, int.MaxValue, CancelToken).ConfigureAwait(false);
+        foreach (var e in events.Where(e => Type is null || string.Equals(e.Type, Type, StringComparison.OrdinalIgnoreCase)).TakeLast(Last))
+        {
+            Output(e);
+        }
+    }
+}
+
 /// <summary>Collects diagnostics for a resource or a namespace and saves them as files.</summary>
 /// <remarks>
 /// <para>For a resource (-Resource kind/name, or a Compute from the pipeline): the object, its conditions, finalizers and owner chain, the events of the object and of its pods, pod and container statuses, and container logs including the previous instance's. For -Namespace: every pod with its logs, every event and every Compute. The summary names the likely causes (a crash loop, an image pull error, a deletion held by a finalizer and its owner).</para>

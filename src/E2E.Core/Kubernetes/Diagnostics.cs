@@ -6,6 +6,22 @@ using E2E.Core.Errors;
 
 namespace E2E.Core.Kubernetes;
 
+/// <summary>A core/v1 Event, flattened for assertions and tables.</summary>
+public sealed record KubeEvent(string Type, string Reason, string Message, string ObjectKind, string ObjectName, string? Namespace, long Count, DateTimeOffset LastTimestamp, string? Source)
+{
+    public static KubeEvent From(JsonObject e)
+    {
+        var stamp = KubeObjects.Field(e, "lastTimestamp") ?? KubeObjects.Field(e, "eventTime") ?? KubeObjects.Field(e, "metadata.creationTimestamp");
+        return new KubeEvent((string?)e["type"] ?? "Normal", (string?)e["reason"] ?? string.Empty, (string?)e["message"] ?? string.Empty,
+            KubeObjects.Field(e, "involvedObject.kind") ?? string.Empty, KubeObjects.Field(e, "involvedObject.name") ?? string.Empty, KubeObjects.Namespace(e),
+            KubeObjects.Integer(e["count"]) ?? 1,
+            DateTimeOffset.TryParse(stamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : DateTimeOffset.MinValue,
+            KubeObjects.Field(e, "source.component") ?? KubeObjects.Field(e, "reportingComponent"));
+    }
+
+    public override string ToString() => $"{Type} {Reason} ({ObjectKind.ToLowerInvariant()} {ObjectName}): {Message}";
+}
+
 /// <summary>What was collected about a resource or a namespace: a summary that names likely causes, and files to save.</summary>
 public sealed record DiagnosticReport(string Target, string Summary, IReadOnlyDictionary<string, string> Files, IReadOnlyList<string> Causes)
 {
@@ -39,19 +55,28 @@ public static class Diagnostics
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>"Warning BackOff (pod x-0): Back-off restarting failed container", newest last, for objects whose names are given or start with name + "-".</summary>
+    /// <summary>
+    /// Events about the named objects and their StatefulSet pods (name-0, name-1, ...: what the Python client's
+    /// on_events handler watches), oldest first, at most <paramref name="max"/> of the newest.
+    /// </summary>
+    public static async Task<IReadOnlyList<KubeEvent>> EventsAsync(KubeClient client, string? @namespace, IReadOnlyList<string> names, int max, CancellationToken cancellation)
+    {
+        var events = await client.ResolveAsync("v1", "Event", cancellation).ConfigureAwait(false);
+        var list = await client.ListAsync(events, @namespace ?? string.Empty, cancellation: cancellation).ConfigureAwait(false);
+        return list.Items
+            .Where(e => KubeObjects.Field(e, "involvedObject.name") is { } involved && names.Any(n => involved == n || (involved.StartsWith(n + "-", StringComparison.Ordinal) && int.TryParse(involved[(n.Length + 1)..], out _))))
+            .Select(KubeEvent.From)
+            .OrderBy(e => e.LastTimestamp)
+            .TakeLast(max)
+            .ToArray();
+    }
+
+    /// <summary>"Warning BackOff (pod x-0): Back-off restarting failed container", for messages; empty when events cannot be read.</summary>
     public static async Task<IReadOnlyList<string>> RecentEventsAsync(KubeClient client, string? @namespace, IReadOnlyList<string> names, int max, CancellationToken cancellation)
     {
         try
         {
-            var events = await client.ResolveAsync("v1", "Event", cancellation).ConfigureAwait(false);
-            var list = await client.ListAsync(events, @namespace ?? string.Empty, cancellation: cancellation).ConfigureAwait(false);
-            return list.Items
-                .Where(e => KubeObjects.Field(e, "involvedObject.name") is { } involved && names.Any(n => involved == n || (involved.StartsWith(n + "-", StringComparison.Ordinal) && int.TryParse(involved[(n.Length + 1)..], out _))))
-                .OrderBy(e => KubeObjects.Field(e, "lastTimestamp") ?? KubeObjects.Field(e, "eventTime") ?? string.Empty, StringComparer.Ordinal)
-                .TakeLast(max)
-                .Select(e => $"{e["type"]} {e["reason"]} ({((string?)e["involvedObject"]?["kind"])?.ToLowerInvariant()} {e["involvedObject"]?["name"]}): {e["message"]}")
-                .ToArray();
+            return (await EventsAsync(client, @namespace, names, max, cancellation).ConfigureAwait(false)).Select(e => e.ToString()).ToArray();
         }
         catch (E2EException)
         {
