@@ -250,7 +250,7 @@ public sealed class ExecCredentialCache
             }
             if (process.ExitCode != 0)
             {
-                throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' failed with exit code {process.ExitCode}: {errors.Result.Trim()}", exec.Command);
+                throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' failed with exit code {process.ExitCode}: {SecretText.Redact(errors.Result.Trim())}", exec.Command);
             }
             try
             {

@@ -164,6 +164,19 @@ public sealed class KubeconfigTests : IDisposable
     }
 
     [Fact]
+    public void A_plugin_that_prints_its_token_to_stderr_does_not_leak_it()
+    {
+        var cluster = new KubeCluster("k", "https://127.0.0.1:6443", null, false, null);
+        var leaky = new ExecConfig("client.authentication.k8s.io/v1", Plugin("echo 'refresh failed for token=s3cr3t-refresh-value, Bearer abcdefghijklmnop, id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl' >&2; exit 1"),
+            Array.Empty<string>(), new Dictionary<string, string>(), false, null);
+        var message = Assert.Throws<E2EException>(() => new ExecCredentialCache().Get(leaky, cluster)).Message;
+        Assert.Contains("refresh failed", message);
+        Assert.DoesNotContain("s3cr3t-refresh-value", message);
+        Assert.DoesNotContain("abcdefghijklmnop", message);
+        Assert.DoesNotContain("eyJhbGciOiJIUzI1NiJ9", message);
+    }
+
+    [Fact]
     public void Failing_or_missing_plugins_are_ExecPluginFailed()
     {
         var cluster = new KubeCluster("k", "https://127.0.0.1:6443", null, false, null);
