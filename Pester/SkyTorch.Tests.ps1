@@ -186,6 +186,15 @@ Describe 'Failures are reported with their cause' -Tag 'local' {
         @(Get-E2ECompute | Where-Object Name -EQ 'held').Count | Should -Be 0
     }
 
+    It 'waits ride out an API server restart and load shedding' {
+        if (-not $isLocal) { Set-ItResult -Skipped -Because 'faults are injected into the local API server only' }
+        New-E2ECompute -Name 'weathered' -Image $Image | Out-Null
+        $cluster.FakeServer.Restart([TimeSpan]::FromMilliseconds(100))
+        $cluster.FakeServer.FailNext(3, 429, [TimeSpan]::FromMilliseconds(200))
+        (Wait-E2ECompute -Name 'weathered' -TimeoutSec 30).State | Should -Be 'Ready'
+        Remove-E2ECompute -Name 'weathered' -Confirm:$false
+    }
+
     It 'an invalid name is refused before anything is sent' {
         { New-E2ECompute -Name 'Not_A_Label' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidName,*'
         { New-E2ECompute -Name 'labelled' -Label @{ 'not a key!' = 'x' } -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidLabel,*'
