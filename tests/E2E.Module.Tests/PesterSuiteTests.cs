@@ -5,6 +5,8 @@ namespace E2E.Module.Tests;
 /// suites use, against the real module. Not a substitute for Pester in pwsh (CI elsewhere does that); it proves
 /// the suite's own PowerShell runs: parameters, pipelines, property names, error ids, the failure hook.
 /// </summary>
+// Both classes set E2E_EXPORT_TEST_ARTIFACTS, a process-wide variable: they must not run at the same time.
+[Collection("artifact export environment")]
 public sealed class PesterSuiteTests : IDisposable
 {
     private readonly Pwsh _pwsh = new();
@@ -65,7 +67,11 @@ public sealed class PesterSuiteTests : IDisposable
             AfterAll { Remove-E2EScope $scope }
             Describe 'hook' {
                 It 'passes' { New-E2ECompute -Name fine -Wait | Out-Null }
-                It 'fails' { New-E2ECompute -Name broken -Simulate CrashLoop | Out-Null; [System.Threading.Thread]::Sleep(500); throw 'the compute never served' }
+                It 'fails' {
+                    New-E2ECompute -Name broken -Simulate CrashLoop | Out-Null
+                    Wait-E2EResource pod/broken-0 -For 'jsonpath={.status.containerStatuses[0].restartCount}=3' -TimeoutSec 30 | Out-Null
+                    throw 'the compute never served'
+                }
             }
             Invoke-PesterLite | ForEach-Object { $_.Name + '=' + $_.Result }
             """).ShouldSucceed();

@@ -3,6 +3,8 @@ using System.Management.Automation;
 
 namespace E2E.Module.Tests;
 
+// Both classes set E2E_EXPORT_TEST_ARTIFACTS, a process-wide variable: they must not run at the same time.
+[Collection("artifact export environment")]
 public sealed class WaitAndExportCmdletTests : IDisposable
 {
     private readonly Pwsh _pwsh = new();

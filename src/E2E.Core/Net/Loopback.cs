@@ -10,10 +10,25 @@ public static class Loopback
     /// <summary>A port that was free a moment ago (the OS picks it); callers retry if another process takes it first.</summary>
     public static int FreePort()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
+        // The OS may hand the same ephemeral port to two probes in a row once each has closed; two servers of
+        // this process then race for it (and managed HttpListener shares one socket per port, so the loser can
+        // break the winner's shutdown). Never hand out a port twice in one process.
+        lock (Given)
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                using var probe = new TcpListener(IPAddress.Loopback, 0);
+                probe.Start();
+                var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+                if (Given.Add(port) || attempt >= 50)
+                {
+                    return port;
+                }
+            }
+        }
     }
+
+    private static readonly HashSet<int> Given = new();
 
     /// <summary>Starts <paramref name="listener"/> on 127.0.0.1:<paramref name="port"/>; port 0 picks a free one (HttpListener cannot bind 0 itself).</summary>
     public static int Start(HttpListener listener, int port, string what)

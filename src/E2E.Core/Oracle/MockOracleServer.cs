@@ -103,8 +103,15 @@ public sealed class MockOracleServer : IDisposable
             return;
         }
         _stop.Cancel();
-        _listener.Stop();
-        _listener.Close();
+        try
+        {
+            _listener.Stop();
+            _listener.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // Managed HttpListener can fail to look its endpoint up again while closing; the socket goes with the process.
+        }
         Task.WaitAll(_workers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray(), TimeSpan.FromSeconds(5));
         _stop.Dispose();
     }

@@ -5,6 +5,8 @@ using E2E.Core.Scopes;
 
 namespace E2E.Core.Tests.Kubernetes;
 
+// The sweep also reads kind cluster markers from E2E_STATE_DIR, which KindProviderTests points elsewhere.
+[Collection("process environment")]
 public sealed class ManifestAndSweepTests : IDisposable
 {
     private readonly FakeApiServer _server = new();
