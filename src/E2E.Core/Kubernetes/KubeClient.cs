@@ -437,7 +437,20 @@ public sealed class KubeClient : IDisposable
     public async Task<JsonObject> GetJsonAsync(string path, CancellationToken cancellation)
     {
         using var response = await SendAsync(HttpMethod.Get, path, null, null, streaming: false, path, cancellation).ConfigureAwait(false);
-        return ParseAnswer(await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false), path);
+        return ParseAnswer(await ReadBodyAsync(response, path, cancellation).ConfigureAwait(false), path);
+    }
+
+    /// <summary>A body cut off by a dropped connection is an unreachable server, like a refused connection.</summary>
+    private async Task<string> ReadBodyAsync(HttpResponseMessage response, object target, CancellationToken cancellation)
+    {
+        try
+        {
+            return await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellation.IsCancellationRequested)
+        {
+            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} dropped the connection while answering: {ex.Message}", target, ex);
+        }
     }
 
     /// <summary>A success whose body is not a JSON object (a proxy's page, a connection cut short) is an API failure, not a crash.</summary>
@@ -457,13 +470,13 @@ public sealed class KubeClient : IDisposable
     public async Task<string> GetTextAsync(string path, CancellationToken cancellation)
     {
         using var response = await SendAsync(HttpMethod.Get, path, null, null, streaming: false, path, cancellation).ConfigureAwait(false);
-        return await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
+        return await ReadBodyAsync(response, path, cancellation).ConfigureAwait(false);
     }
 
     private async Task<JsonObject> SendJsonAsync(HttpMethod method, string path, JsonObject body, string contentType, object target, CancellationToken cancellation)
     {
         using var response = await SendAsync(method, path, KubeObjects.Compact(body), contentType, streaming: false, target, cancellation).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
+        var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
         return text.Length == 0 ? new JsonObject() : ParseAnswer(text, target);
     }
 
@@ -512,7 +525,7 @@ public sealed class KubeClient : IDisposable
                     await Task.Delay(wait > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : wait, cancellation).ConfigureAwait(false);
                     continue;
                 }
-                var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
+                var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
                 JsonObject? status = null;
                 try
                 {

@@ -129,8 +129,10 @@ public sealed class SkyTorchSimulator : IDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is E2E.Core.Errors.E2EException or IOException or HttpRequestException)
+            catch (Exception ex) when (!cancellation.IsCancellationRequested)
             {
+                // Whatever broke the watch, a controller starts it again.
+                _errors.Enqueue($"{DateTime.UtcNow:O} watch: {ex.Message}");
                 await Task.Delay(200, cancellation).ConfigureAwait(false);
             }
         }
@@ -170,12 +172,13 @@ public sealed class SkyTorchSimulator : IDisposable
                 _reconcile.Release();
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
+            // The simulator is stopping.
         }
-        catch (Exception ex) when (ex is E2E.Core.Errors.E2EException or IOException or HttpRequestException)
+        catch (Exception ex)
         {
-            // Usually a race with a deletion; the next event reconciles again. Kept for diagnostics.
+            // Usually a race with a deletion or an API restart. Kept for diagnostics, and requeued below.
             _errors.Enqueue($"{DateTime.UtcNow:O} reconcile {@namespace}/{name}: {ex.Message}");
             while (_errors.Count > 100)
             {
@@ -296,9 +299,15 @@ public sealed class SkyTorchSimulator : IDisposable
                     ["spec"] = PodSpec(image, spec),
                     ["status"] = new JsonObject { ["phase"] = "Pending", ["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" }) },
                 }, cancellation).ConfigureAwait(false);
+                // The start is scheduled before anything else can fail, or a failed reconcile would leave the pod never started.
+                _running[key] = false;
+                _ = StartPodLater(key, @namespace, name);
                 await Event(@namespace, podName, KubeObjects.Uid(pod), "Scheduled", $"Successfully assigned {@namespace}/{podName} to e2e-local-node", "Normal", cancellation).ConfigureAwait(false);
                 await Event(@namespace, podName, KubeObjects.Uid(pod), "Pulling", $"Pulling image \"{image}\"", "Normal", cancellation).ConfigureAwait(false);
-                _running[key] = false;
+            }
+            else if (_running.TryAdd(key, false))
+            {
+                // A pod this simulator did not start (an earlier reconcile failed after creating it): start it now.
                 _ = StartPodLater(key, @namespace, name);
             }
             var started = _running.TryGetValue(key, out var running) && running;

@@ -119,7 +119,8 @@ public sealed class LocalClusterTests : IAsyncLifetime
         await Create("crashy", behaviour: "CrashLoop");
         var computes = await Computes.ResourceAsync(Client, Soon);
         await ResourceWaiter.WaitAsync(Client, computes, "default", "crashy", WaitCondition.Parse("jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=StatefulSetNotReady"), Timeout, Soon);
-        await Task.Delay(300); // The pod's status lands with its first run.
+        var pods = await Client.ResolveAsync("v1", "Pod", Soon);
+        await ResourceWaiter.WaitAsync(Client, pods, "default", "crashy-0", WaitCondition.Parse("jsonpath={.status.containerStatuses[0].restartCount}=3"), Timeout, Soon);
         var report = await Diagnostics.CollectAsync(Client, computes, "default", "crashy", Soon);
         Assert.Contains(report.Causes, c => c.Contains("CrashLoopBackOff", StringComparison.Ordinal));
         Assert.Contains("ImportError: libcuda.so.1", report.Files["logs/crashy-0-server.previous.log"]);
