@@ -27,6 +27,18 @@ public abstract class ClusterCmdletBase : AsyncE2ECmdlet
         return SessionClusters.ForCurrentRunspace().Current ?? throw new E2EException(ErrorCatalog.ClusterNotFound, "No cluster in this session: create one with New-E2ECluster, or pass -Cluster.", null);
     }
 
+    /// <summary>Resolves "kind/name" as kubectl does (kind, plural, short name, with or without group) and the namespace it lives in.</summary>
+    protected async Task<(ApiResource Resource, string? Namespace, string Name)> ResolveKindNameAsync(KubeClient client, string kindName, string? @namespace)
+    {
+        var slash = kindName.IndexOf('/');
+        if (slash <= 0 || slash == kindName.Length - 1)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, $"'{kindName}' is not kind/name (for example deployment/skytorch-operator).", kindName);
+        }
+        var resource = await client.FindAsync(kindName[..slash], CancelToken).ConfigureAwait(false);
+        return (resource, resource.Namespaced ? @namespace ?? client.DefaultNamespace : null, kindName[(slash + 1)..]);
+    }
+
     protected static TimeSpan Seconds(double seconds) => double.IsFinite(seconds) && seconds > 0
         ? TimeSpan.FromSeconds(seconds)
         : throw new E2EException(ErrorCatalog.InvalidTimeout, $"A timeout must be a positive number of seconds, not {seconds}.", seconds);

@@ -282,15 +282,14 @@ public sealed class GetE2EComputeCommand : ClusterCmdletBase
     protected override async Task ProcessAsync()
     {
         var client = TargetCluster.Client;
-        var computes = await Computes.ResourceAsync(client, CancelToken).ConfigureAwait(false);
         var ns = AllNamespaces ? string.Empty : Namespace ?? client.DefaultNamespace;
         if (Name is not null)
         {
-            var o = await client.GetAsync(computes, ns.Length == 0 ? client.DefaultNamespace : ns, Name, CancelToken).ConfigureAwait(false)
-                ?? throw new E2EException(ErrorCatalog.KubeResourceNotFound, $"Compute {ns}/{Name} does not exist in cluster {TargetCluster.Name}.", Name);
+            var o = await Computes.GetAsync(client, ns.Length == 0 ? client.DefaultNamespace : ns, Name, CancelToken).ConfigureAwait(false);
             Output(ComputeInfo.From(o, TargetCluster.Name));
             return;
         }
+        var computes = await Computes.ResourceAsync(client, CancelToken).ConfigureAwait(false);
         foreach (var o in (await client.ListAsync(computes, ns, Selector, cancellation: CancelToken).ConfigureAwait(false)).Items)
         {
             Output(ComputeInfo.From(o, TargetCluster.Name));
@@ -433,9 +432,7 @@ public sealed class GetE2EComputeEndpointCommand : ComputeCmdletBase
 
     protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
     {
-        var computes = await Computes.ResourceAsync(cluster.Client, CancelToken).ConfigureAwait(false);
-        var o = await cluster.Client.GetAsync(computes, ns, name, CancelToken).ConfigureAwait(false)
-            ?? throw new E2EException(ErrorCatalog.KubeResourceNotFound, $"Compute {ns}/{name} does not exist.", name);
+        var o = await Computes.GetAsync(cluster.Client, ns, name, CancelToken).ConfigureAwait(false);
         Output(Computes.Endpoint(o, Port ?? cluster.GatewayPort));
     });
 }
@@ -473,9 +470,7 @@ public sealed class TestE2EComputeCommand : ComputeCmdletBase
 
     protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
     {
-        var computes = await Computes.ResourceAsync(cluster.Client, CancelToken).ConfigureAwait(false);
-        var o = await cluster.Client.GetAsync(computes, ns, name, CancelToken).ConfigureAwait(false)
-            ?? throw new E2EException(ErrorCatalog.KubeResourceNotFound, $"Compute {ns}/{name} does not exist.", name);
+        var o = await Computes.GetAsync(cluster.Client, ns, name, CancelToken).ConfigureAwait(false);
         var endpoint = Computes.Endpoint(o, Port ?? cluster.GatewayPort);
         if (Quiet)
         {

@@ -112,15 +112,9 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
     protected override async Task ProcessAsync()
     {
         var condition = WaitCondition.Parse(For!);
-        var slash = Resource!.IndexOf('/');
-        if (slash <= 0 || slash == Resource.Length - 1)
-        {
-            throw new E2EException(ErrorCatalog.InvalidArgument, $"'{Resource}' is not kind/name (for example deployment/skytorch-operator).", Resource);
-        }
         var client = TargetCluster.Client;
-        var resource = await client.FindAsync(Resource[..slash], CancelToken).ConfigureAwait(false);
-        var ns = resource.Namespaced ? Namespace ?? client.DefaultNamespace : null;
-        var o = await ResourceWaiter.WaitAsync(client, resource, ns, Resource[(slash + 1)..], condition, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var (resource, ns, name) = await ResolveKindNameAsync(client, Resource!, Namespace).ConfigureAwait(false);
+        var o = await ResourceWaiter.WaitAsync(client, resource, ns, name, condition, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);
         if (o is not null)
         {
             Output(KubeResourceInfo.From(o));
@@ -183,13 +177,7 @@ public sealed class GetE2EEventCommand : ClusterCmdletBase
         }
         else
         {
-            var slash = Resource!.IndexOf('/');
-            if (slash <= 0 || slash == Resource.Length - 1)
-            {
-                throw new E2EException(ErrorCatalog.InvalidArgument, $"'{Resource}' is not kind/name (for example compute/test-managed).", Resource);
-            }
-            var resource = await client.FindAsync(Resource[..slash], CancelToken).ConfigureAwait(false);
-            (ns, name) = (resource.Namespaced ? Namespace ?? client.DefaultNamespace : null, Resource[(slash + 1)..]);
+            (_, ns, name) = await ResolveKindNameAsync(client, Resource!, Namespace).ConfigureAwait(false);
         }
         var events = await Diagnostics.EventsAsync(client, ns, new[] { name }, int.MaxValue, CancelToken).ConfigureAwait(false);
         foreach (var e in events.Where(e => Type is null || string.Equals(e.Type, Type, StringComparison.OrdinalIgnoreCase)).TakeLast(Last))
@@ -283,13 +271,8 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
             }
             else if (Resource is not null)
             {
-                var slash = Resource.IndexOf('/');
-                if (slash <= 0)
-                {
-                    throw new E2EException(ErrorCatalog.InvalidArgument, $"'{Resource}' is not kind/name.", Resource);
-                }
-                var resource = await client.FindAsync(Resource[..slash], CancelToken).ConfigureAwait(false);
-                report = await Diagnostics.CollectAsync(client, resource, resource.Namespaced ? Namespace ?? client.DefaultNamespace : null, Resource[(slash + 1)..], CancelToken).ConfigureAwait(false);
+                var (resource, ns, name) = await ResolveKindNameAsync(client, Resource, Namespace).ConfigureAwait(false);
+                report = await Diagnostics.CollectAsync(client, resource, ns, name, CancelToken).ConfigureAwait(false);
             }
             else
             {

@@ -165,10 +165,17 @@ public static class Computes
         return o;
     }
 
-    /// <summary>The openAPIV3Schema of the Compute CRD in a CRD file.</summary>
-    public static JsonObject LoadSchema(string crdPath) =>
-        KubeObjects.ParseYaml(File.ReadAllText(crdPath), crdPath).Select(c => c["spec"]?["versions"]?[0]?["schema"]?["openAPIV3Schema"]).OfType<JsonObject>().FirstOrDefault()
-        ?? throw new E2EException(ErrorCatalog.ManifestInvalid, $"{crdPath} holds no CRD with an openAPIV3Schema.", crdPath);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonObject> Schemas = new(StringComparer.Ordinal);
+
+    /// <summary>The openAPIV3Schema of the Compute CRD in a CRD file, parsed once per file (it is 269 KB; callers only read it).</summary>
+    public static JsonObject LoadSchema(string crdPath) => Schemas.GetOrAdd(Path.GetFullPath(crdPath), path =>
+        KubeObjects.ParseYaml(File.ReadAllText(path), path).Select(c => c["spec"]?["versions"]?[0]?["schema"]?["openAPIV3Schema"]).OfType<JsonObject>().FirstOrDefault()
+        ?? throw new E2EException(ErrorCatalog.ManifestInvalid, $"{path} holds no CRD with an openAPIV3Schema.", path));
+
+    /// <summary>The live Compute; KubeResourceNotFound when it does not exist.</summary>
+    public static async Task<JsonObject> GetAsync(KubeClient client, string @namespace, string name, CancellationToken cancellation) =>
+        await client.GetAsync(await ResourceAsync(client, cancellation).ConfigureAwait(false), @namespace, name, cancellation).ConfigureAwait(false)
+        ?? throw new E2EException(ErrorCatalog.KubeResourceNotFound, $"Compute {@namespace}/{name} does not exist on {client.Server}.", name);
 
     public static async Task<ApiResource> ResourceAsync(KubeClient client, CancellationToken cancellation) =>
         await client.ResolveAsync(ApiVersion, "Compute", cancellation).ConfigureAwait(false);

@@ -64,7 +64,7 @@ public sealed class FakeApiServer : IDisposable
         Url = $"http://127.0.0.1:{Port}";
         foreach (var ns in new[] { "default", "kube-system", "kube-public" })
         {
-            var namespaceObject = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["uid"] = Guid.NewGuid().ToString(), ["creationTimestamp"] = Now() }, ["status"] = new JsonObject { ["phase"] = "Active" } };
+            var namespaceObject = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["uid"] = Guid.NewGuid().ToString(), ["creationTimestamp"] = KubeObjects.Timestamp() }, ["status"] = new JsonObject { ["phase"] = "Active" } };
             Store(namespaceObject, BuiltIn[0], null);
         }
         StartWorkers();
@@ -498,7 +498,7 @@ public sealed class FakeApiServer : IDisposable
             }
             Validate(target.Resource, o);
             metadata["uid"] = Guid.NewGuid().ToString();
-            metadata["creationTimestamp"] = Now();
+            metadata["creationTimestamp"] = KubeObjects.Timestamp();
             metadata["generation"] = 1L;
             return Store(o, target.Resource, "ADDED");
         }
@@ -544,7 +544,7 @@ public sealed class FakeApiServer : IDisposable
                 created.Remove("status");
                 KubeObjects.Metadata(created)["name"] = target.Name;
                 var owners = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal) { [manager] = FieldOwnership.Leaves(created).Keys.ToHashSet(StringComparer.Ordinal) };
-                KubeObjects.Metadata(created)["managedFields"] = FieldOwnership.ManagedFields(owners, target.Resource.ApiVersion, Now());
+                KubeObjects.Metadata(created)["managedFields"] = FieldOwnership.ManagedFields(owners, target.Resource.ApiVersion, KubeObjects.Timestamp());
                 var result = Create(target with { Name = null }, created);
                 _fieldOwners[key] = owners;
                 return (201, result);
@@ -591,7 +591,7 @@ public sealed class FakeApiServer : IDisposable
                 ownership.Remove(empty);
             }
             var patched = (JsonObject)KubeObjects.MergePatch(start, patch)!;
-            KubeObjects.Metadata(patched)["managedFields"] = FieldOwnership.ManagedFields(ownership, target.Resource.ApiVersion, Now());
+            KubeObjects.Metadata(patched)["managedFields"] = FieldOwnership.ManagedFields(ownership, target.Resource.ApiVersion, KubeObjects.Timestamp());
             KubeObjects.Metadata(patched)["resourceVersion"] = null;
             var stored = Replace(target, live, patched);
             _fieldOwners[key] = ownership; // Only once the write passed validation.
@@ -678,7 +678,7 @@ public sealed class FakeApiServer : IDisposable
         if (resource.Kind == "Namespace")
         {
             var terminating = (JsonObject)live.DeepClone();
-            KubeObjects.Metadata(terminating)["deletionTimestamp"] ??= Now();
+            KubeObjects.Metadata(terminating)["deletionTimestamp"] ??= KubeObjects.Timestamp();
             terminating["status"] = new JsonObject { ["phase"] = "Terminating" };
             Store(terminating, resource, "MODIFIED");
             foreach (var inside in _objects.Values.Where(v => KubeObjects.Namespace(v.Object) == KubeObjects.Name(live)).ToArray())
@@ -698,7 +698,7 @@ public sealed class FakeApiServer : IDisposable
                 return (JsonObject)live.DeepClone();
             }
             var marked = (JsonObject)live.DeepClone();
-            KubeObjects.Metadata(marked)["deletionTimestamp"] = Now();
+            KubeObjects.Metadata(marked)["deletionTimestamp"] = KubeObjects.Timestamp();
             KubeObjects.Metadata(marked)["deletionGracePeriodSeconds"] = 0;
             return Store(marked, resource, "MODIFIED");
         }
@@ -879,8 +879,8 @@ public sealed class FakeApiServer : IDisposable
         established["status"] = new JsonObject
         {
             ["conditions"] = new JsonArray(
-                new JsonObject { ["type"] = "NamesAccepted", ["status"] = "True", ["reason"] = "NoConflicts", ["message"] = "no conflicts found", ["lastTransitionTime"] = Now() },
-                new JsonObject { ["type"] = "Established", ["status"] = "True", ["reason"] = "InitialNamesAccepted", ["message"] = "the initial names have been accepted", ["lastTransitionTime"] = Now() }),
+                new JsonObject { ["type"] = "NamesAccepted", ["status"] = "True", ["reason"] = "NoConflicts", ["message"] = "no conflicts found", ["lastTransitionTime"] = KubeObjects.Timestamp() },
+                new JsonObject { ["type"] = "Established", ["status"] = "True", ["reason"] = "InitialNamesAccepted", ["message"] = "the initial names have been accepted", ["lastTransitionTime"] = KubeObjects.Timestamp() }),
             ["acceptedNames"] = names.DeepClone(),
             ["storedVersions"] = new JsonArray((spec["versions"] as JsonArray ?? new JsonArray()).OfType<JsonObject>().Where(v => (bool?)v["storage"] == true).Select(v => (JsonNode?)JsonValue.Create((string?)v["name"])).ToArray()),
         };
@@ -1048,7 +1048,6 @@ public sealed class FakeApiServer : IDisposable
 
     private static string Key(ApiResource resource, string? @namespace, string name) => $"{resource.FullName}/{@namespace}/{name}";
 
-    private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static JsonObject Status(int code, string reason, string message, IReadOnlyList<(string Field, string Message)>? causes = null, JsonObject? details = null)
     {

@@ -189,6 +189,9 @@ public static class KubeObjects
         : v.TryGetValue<JsonElement>(out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble()
         : null;
 
+    /// <summary>Now, as the API server writes timestamps (RFC 3339, UTC, whole seconds).</summary>
+    public static string Timestamp() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
     public static string Compact(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 }
 

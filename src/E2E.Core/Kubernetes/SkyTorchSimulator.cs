@@ -71,7 +71,7 @@ public sealed class SkyTorchSimulator : IDisposable
         var deployments = await _client.ResolveAsync("apps/v1", "Deployment", cancellation).ConfigureAwait(false);
         await _client.PatchAsync(deployments, OperatorNamespace, "skytorch-operator", KubeObjects.Parse(Fill("""
             {"status":{"replicas":1,"readyReplicas":1,"availableReplicas":1,"conditions":[{"type":"Available","status":"True","reason":"MinimumReplicasAvailable","message":"Deployment has minimum availability.","lastTransitionTime":"@now@"}]}}
-            """, ("@now@", Now()))), "status", cancellation).ConfigureAwait(false);
+            """, ("@now@", KubeObjects.Timestamp()))), "status", cancellation).ConfigureAwait(false);
         var gateway = KubeObjects.Parse(Fill("""
             {"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"@gateway@","namespace":"@namespace@"},
              "spec":{"gatewayClassName":"contour","listeners":[{"name":"grpc","protocol":"HTTP","port":50051,"allowedRoutes":{"namespaces":{"from":"All"}}}]}}
@@ -80,7 +80,7 @@ public sealed class SkyTorchSimulator : IDisposable
         var gateways = await _client.ResolveAsync("gateway.networking.k8s.io/v1", "Gateway", cancellation).ConfigureAwait(false);
         await _client.PatchAsync(gateways, OperatorNamespace, GatewayName, KubeObjects.Parse(Fill("""
             {"status":{"addresses":[{"type":"IPAddress","value":"127.0.0.1"}],"conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":"simulated","lastTransitionTime":"@now@"},{"type":"Programmed","status":"True","reason":"Programmed","message":"simulated Gateway on 127.0.0.1:@port@","lastTransitionTime":"@now@"}]}}
-            """, ("@now@", Now()), ("@port@", GatewayPort))), "status", cancellation).ConfigureAwait(false);
+            """, ("@now@", KubeObjects.Timestamp()), ("@port@", GatewayPort))), "status", cancellation).ConfigureAwait(false);
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -383,7 +383,7 @@ public sealed class SkyTorchSimulator : IDisposable
                 }
                 break;
             case "neverready":
-                containerStatus = KubeObjects.Parse(Fill("""{"name":"server","image":"@image@","ready":false,"restartCount":0,"started":true,"state":{"running":{"startedAt":"@now@"}}}""", ("@now@", Now()), ("@image@", image)));
+                containerStatus = KubeObjects.Parse(Fill("""{"name":"server","image":"@image@","ready":false,"restartCount":0,"started":true,"state":{"running":{"startedAt":"@now@"}}}""", ("@now@", KubeObjects.Timestamp()), ("@image@", image)));
                 if (firstRun)
                 {
                     _server.SetPodLog(ns, name, "server", "Starting SkyTorch server on [::]:50051\nHealth: skytorch.torch.Service NOT_SERVING (device initialisation pending)\n");
@@ -392,7 +392,7 @@ public sealed class SkyTorchSimulator : IDisposable
                 break;
             default:
                 ready = true;
-                containerStatus = KubeObjects.Parse(Fill("""{"name":"server","image":"@image@","ready":true,"restartCount":0,"started":true,"state":{"running":{"startedAt":"@now@"}}}""", ("@now@", Now()), ("@image@", image)));
+                containerStatus = KubeObjects.Parse(Fill("""{"name":"server","image":"@image@","ready":true,"restartCount":0,"started":true,"state":{"running":{"startedAt":"@now@"}}}""", ("@now@", KubeObjects.Timestamp()), ("@image@", image)));
                 if (firstRun)
                 {
                     _server.SetPodLog(ns, name, "server", "Starting SkyTorch server on [::]:50051\nServing skytorch.torch.Service, skytorch.metrics.v1.Metrics, grpc.health.v1.Health\n");
@@ -447,7 +447,7 @@ public sealed class SkyTorchSimulator : IDisposable
 
     private async Task Event(string @namespace, string pod, string? uid, string reason, string message, string type, CancellationToken cancellation)
     {
-        var now = Now();
+        var now = KubeObjects.Timestamp();
         var number = Interlocked.Increment(ref _eventCounter);
         await _client.CreateAsync(new JsonObject
         {
@@ -508,7 +508,7 @@ public sealed class SkyTorchSimulator : IDisposable
     private static JsonObject Condition(JsonArray? previous, string type, string status, string reason, string message)
     {
         var before = previous?.OfType<JsonObject>().FirstOrDefault(c => (string?)c["type"] == type);
-        var since = before is not null && (string?)before["status"] == status ? (string?)before["lastTransitionTime"] : Now();
+        var since = before is not null && (string?)before["status"] == status ? (string?)before["lastTransitionTime"] : KubeObjects.Timestamp();
         return new JsonObject { ["type"] = type, ["status"] = status, ["reason"] = reason, ["message"] = message, ["lastTransitionTime"] = since, ["observedGeneration"] = 1L };
     }
 
@@ -531,5 +531,4 @@ public sealed class SkyTorchSimulator : IDisposable
 
     private static string Key(JsonObject o) => $"{KubeObjects.Namespace(o)}/{KubeObjects.Name(o)}";
 
-    private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }
