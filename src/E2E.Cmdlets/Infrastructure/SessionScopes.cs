@@ -1,5 +1,4 @@
 using System.Management.Automation.Runspaces;
-using System.Runtime.CompilerServices;
 using E2E.Core.Scopes;
 
 namespace E2E.Cmdlets.Infrastructure;
@@ -11,19 +10,10 @@ namespace E2E.Cmdlets.Infrastructure;
 /// </summary>
 public static class SessionScopes
 {
-    private static readonly ConditionalWeakTable<Runspace, ScopeRegistry> Registries = new();
-    private static readonly ScopeRegistry NoRunspace = new();
+    private static readonly RunspaceLocal<ScopeRegistry> Registries = new(Attach, new ScopeRegistry());
 
     /// <summary>The registry of the calling thread's runspace (call on the pipeline thread).</summary>
-    public static ScopeRegistry ForCurrentRunspace()
-    {
-        var runspace = Runspace.DefaultRunspace;
-        if (runspace is null)
-        {
-            return NoRunspace;
-        }
-        return Registries.GetValue(runspace, Attach);
-    }
+    public static ScopeRegistry ForCurrentRunspace() => Registries.Current;
 
     private static ScopeRegistry Attach(Runspace runspace)
     {
