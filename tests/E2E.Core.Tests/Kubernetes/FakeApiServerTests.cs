@@ -337,18 +337,8 @@ public sealed class FakeApiServerTests : IDisposable
     {
         var kubeconfig = Path.Combine(_root, "kubeconfig");
         File.WriteAllText(kubeconfig, _server.Kubeconfig());
-        string Kubectl(params string[] args)
-        {
-            var start = new ProcessStartInfo("kubectl", args) { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.Environment["KUBECONFIG"] = kubeconfig;
-            start.Environment["HOME"] = _root; // kubectl's discovery cache goes here, not into the real home.
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var errors = process.StandardError.ReadToEndAsync();
-            Assert.True(process.WaitForExit(60_000), "kubectl hung");
-            Assert.True(process.ExitCode == 0, $"kubectl {string.Join(' ', args)} failed: {errors.Result}{output.Result}");
-            return output.Result;
-        }
+        // kubectl's discovery cache goes under HOME: the test's folder, not the real home.
+        string Kubectl(params string[] args) => KubeTestTools.Kubectl(kubeconfig, _root, args);
 
         Assert.Contains("default", Kubectl("get", "namespaces"));
         Kubectl("apply", "--server-side", "-f", ComputeCrd);

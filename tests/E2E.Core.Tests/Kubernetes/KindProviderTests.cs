@@ -21,7 +21,7 @@ public sealed class KindProviderTests : IDisposable
         _log = Path.Combine(_root, "kind.log");
         var bin = Directory.CreateDirectory(Path.Combine(_root, "bin")).FullName;
         var kubeconfig = _server.Kubeconfig("kind-fake").Replace("\n", "\\n", StringComparison.Ordinal);
-        File.WriteAllText(Path.Combine(bin, "kind"), $$"""
+        KubeTestTools.WriteExecutable(Path.Combine(bin, "kind"), $$"""
             #!/bin/sh
             echo "$*" >> '{{_log}}'
             if [ "$1 $2" = "create cluster" ]; then
@@ -30,10 +30,6 @@ public sealed class KindProviderTests : IDisposable
             fi
             exit 0
             """);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(Path.Combine(bin, "kind"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
         Environment.SetEnvironmentVariable("PATH", bin + Path.PathSeparator + _path);
         Environment.SetEnvironmentVariable("E2E_STATE_DIR", Path.Combine(_root, "state"));
     }

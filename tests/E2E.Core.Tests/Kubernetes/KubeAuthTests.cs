@@ -88,12 +88,7 @@ public sealed class KubeAuthTests : IDisposable
 
         Assert.Equal("Bearer static-token", await Authorization(new KubeUser("t", "static-token", null, null, null, null, null, null)));
         Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")), await Authorization(new KubeUser("b", null, null, null, null, "admin", "s3cret", null)));
-        var plugin = Path.Combine(_root, "plugin.sh");
-        File.WriteAllText(plugin, "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-exec\"}}'\n");
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
-        }
+        var plugin = KubeTestTools.WriteExecutable(Path.Combine(_root, "plugin.sh"), "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-exec\"}}'\n");
         var exec = new ExecConfig("client.authentication.k8s.io/v1beta1", plugin, Array.Empty<string>(), new Dictionary<string, string>(), false, null);
         Assert.Equal("Bearer from-exec", await Authorization(new KubeUser("e", null, null, null, null, null, null, exec)));
         Assert.Null(await Authorization(new KubeUser("anonymous", null, null, null, null, null, null, null)));

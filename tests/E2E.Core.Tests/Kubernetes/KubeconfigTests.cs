@@ -98,24 +98,9 @@ public sealed class KubeconfigTests : IDisposable
         Assert.Equal(config.Context("prod").Namespace, Kubectl(list, "config", "view", "--minify", "--context", "prod", "-o", "jsonpath={.contexts[0].context.namespace}"));
     }
 
-    private static string Kubectl(string kubeconfig, params string[] args)
-    {
-        var start = new ProcessStartInfo("kubectl", args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["KUBECONFIG"] = kubeconfig;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        var errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, errors);
-        return output.Trim();
-    }
+    private static string Kubectl(string kubeconfig, params string[] args) => KubeTestTools.Kubectl(kubeconfig, null, args);
 
-    private string Plugin(string body)
-    {
-        var path = Write($"plugin-{Guid.NewGuid():N}.sh", "#!/bin/sh\n" + body + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
-    }
+    private string Plugin(string body) => KubeTestTools.WriteExecutable(Path.Combine(_root, $"plugin-{Guid.NewGuid():N}.sh"), "#!/bin/sh\n" + body + "\n");
 
     [Fact]
     public void Exec_plugins_give_tokens_cached_until_they_expire()
