@@ -208,40 +208,9 @@ public sealed class FakeApiServer : IDisposable
 
     private void StartWorkers()
     {
-        _workers = Enumerable.Range(0, 8).Select(_ => Task.Run(ServeAsync)).ToList();
-    }
-
-    private async Task ServeAsync()
-    {
+        // Watches hold their connection open, so each request gets its own task.
         var listener = _listener;
-        while (!_stop.IsCancellationRequested && listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-            // Watches hold their connection open, so each request gets its own task.
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await HandleAsync(context).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
-                {
-                    // The client went away, or the server is restarting.
-                }
-            });
-        }
+        _workers = Enumerable.Range(0, 8).Select(_ => Task.Run(() => Loopback.ServeAsync(listener, HandleAsync, eachOnItsOwnTask: true, _stop.Token))).ToList();
     }
 
     private bool TakeFailure()

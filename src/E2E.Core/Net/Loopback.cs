@@ -30,6 +30,49 @@ public static class Loopback
 
     private static readonly HashSet<int> Given = new();
 
+    /// <summary>
+    /// One accept loop of an HttpListener server: takes requests until the listener stops or <paramref name="stop"/>
+    /// is cancelled, and treats a client that went away mid-response as nothing to report. With
+    /// <paramref name="eachOnItsOwnTask"/>, requests that hold their connection (watches) do not block the loop.
+    /// </summary>
+    public static async Task ServeAsync(HttpListener listener, Func<HttpListenerContext, Task> handle, bool eachOnItsOwnTask, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested && listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception) when (stop.IsCancellationRequested || !listener.IsListening)
+            {
+                return;
+            }
+            catch (HttpListenerException)
+            {
+                continue;
+            }
+            var handled = HandleQuietly(handle, context);
+            if (!eachOnItsOwnTask)
+            {
+                await handled.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task HandleQuietly(Func<HttpListenerContext, Task> handle, HttpListenerContext context)
+    {
+        try
+        {
+            await Task.Yield(); // Off the accept loop's stack, so a long request never holds it.
+            await handle(context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The client went away mid-response, or the server is stopping.
+        }
+    }
+
     /// <summary>Starts <paramref name="listener"/> on 127.0.0.1:<paramref name="port"/>; port 0 picks a free one (HttpListener cannot bind 0 itself).</summary>
     public static int Start(HttpListener listener, int port, string what)
     {

@@ -58,7 +58,7 @@ public sealed class MockOracleServer : IDisposable
         Url = $"http://127.0.0.1:{Port}";
         for (var i = 0; i < Math.Max(1, _options.Concurrency); i++)
         {
-            _workers.Add(Task.Run(ServeAsync));
+            _workers.Add(Task.Run(() => Loopback.ServeAsync(_listener, HandleAsync, eachOnItsOwnTask: false, _stop.Token)));
         }
     }
 
@@ -114,34 +114,6 @@ public sealed class MockOracleServer : IDisposable
         }
         Task.WaitAll(_workers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray(), TimeSpan.FromSeconds(5));
         _stop.Dispose();
-    }
-
-    private async Task ServeAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-            try
-            {
-                await HandleAsync(context).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
-            {
-                // The client went away mid-response; nothing to record beyond what HandleAsync did.
-            }
-        }
     }
 
     private async Task HandleAsync(HttpListenerContext context)
