@@ -38,8 +38,4 @@ public abstract class ClusterCmdletBase : AsyncE2ECmdlet
         var resource = await client.FindAsync(kindName[..slash], CancelToken).ConfigureAwait(false);
         return (resource, resource.Namespaced ? @namespace ?? client.DefaultNamespace : null, kindName[(slash + 1)..]);
     }
-
-    protected static TimeSpan Seconds(double seconds) => double.IsFinite(seconds) && seconds > 0
-        ? TimeSpan.FromSeconds(seconds)
-        : throw new E2EException(ErrorCatalog.InvalidTimeout, $"A timeout must be a positive number of seconds, not {seconds}.", seconds);
 }

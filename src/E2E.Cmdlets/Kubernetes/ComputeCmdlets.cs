@@ -199,7 +199,7 @@ public sealed class NewE2EComputeCommand : ClusterCmdletBase
                 var applied = await Computes.ApplyAsync(cluster.Client, o, CancelToken).ConfigureAwait(false);
                 if (Wait)
                 {
-                    applied = await Computes.WaitReadyAsync(cluster.Client, ns, name, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+                    applied = await Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
                 }
                 return (Info: ComputeInfo.From(applied, cluster.Name), Error: (E2EException?)null);
             }
@@ -316,7 +316,7 @@ public sealed class WaitE2EComputeCommand : ComputeCmdletBase
 
     protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
     {
-        var ready = await Computes.WaitReadyAsync(cluster.Client, ns, name, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var ready = await Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
         Output(ComputeInfo.From(ready, cluster.Name));
     });
 }
@@ -407,7 +407,7 @@ public sealed class RemoveE2EComputeCommand : ComputeCmdletBase
     {
         if (await ShouldProcessAsync($"Compute {ns}/{name}", $"Delete from cluster {cluster.Name}").ConfigureAwait(false))
         {
-            var claims = await Computes.RemoveAsync(cluster.Client, ns, name, Seconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken, RemoveFinalizers).ConfigureAwait(false);
+            var claims = await Computes.RemoveAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken, RemoveFinalizers).ConfigureAwait(false);
             Verbose($"Removed Compute {ns}/{name}{(claims.Count > 0 ? " and PVCs " + string.Join(", ", claims) : string.Empty)}");
         }
     });
@@ -476,7 +476,7 @@ public sealed class TestE2EComputeCommand : ComputeCmdletBase
         {
             try
             {
-                Output((await Computes.CheckHealthAsync(endpoint, Service, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false)).Healthy);
+                Output((await Computes.CheckHealthAsync(endpoint, Service, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false)).Healthy);
             }
             catch (E2EException ex) when (ex.Error == ErrorCatalog.GrpcCallFailed)
             {
@@ -485,6 +485,6 @@ public sealed class TestE2EComputeCommand : ComputeCmdletBase
             }
             return;
         }
-        Output(await Computes.CheckHealthAsync(endpoint, Service, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false));
+        Output(await Computes.CheckHealthAsync(endpoint, Service, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false));
     });
 }

@@ -63,7 +63,7 @@ public sealed class InstallE2EManifestCommand : ClusterCmdletBase
         {
             return;
         }
-        var applied = await Manifests.ApplyAsync(TargetCluster.Client, documents, Namespace, FieldManager, Seconds(TimeoutSec), Verbose, CancelToken).ConfigureAwait(false);
+        var applied = await Manifests.ApplyAsync(TargetCluster.Client, documents, Namespace, FieldManager, TimeSpan.FromSeconds(TimeoutSec), Verbose, CancelToken).ConfigureAwait(false);
         foreach (var item in applied)
         {
             Output(item);
@@ -114,7 +114,7 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
         var condition = WaitCondition.Parse(For!);
         var client = TargetCluster.Client;
         var (resource, ns, name) = await ResolveKindNameAsync(client, Resource!, Namespace).ConfigureAwait(false);
-        var o = await ResourceWaiter.WaitAsync(client, resource, ns, name, condition, Seconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var o = await ResourceWaiter.WaitAsync(client, resource, ns, name, condition, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
         if (o is not null)
         {
             Output(KubeResourceInfo.From(o));

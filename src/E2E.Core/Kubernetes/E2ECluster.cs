@@ -151,7 +151,7 @@ public sealed partial class E2ECluster : IDisposable
                 $"The context '{context.Name}' (server {context.Cluster.Server}) does not look like a test cluster: tests create and delete resources. Use -Force if it is one.", context.Name);
         }
         var name = context.Name;
-        var path = config.Files.Count == 1 ? config.Files[0] : kubeconfigPath ?? config.Files[0];
+        var path = config.Files[0];
         var host = gatewayHost ?? new Uri(context.Cluster.Server).Host;
         return new E2ECluster(name, ClusterProvider.Existing, path, context, host, gatewayPort);
     }
