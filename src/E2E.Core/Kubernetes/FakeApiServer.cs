@@ -469,7 +469,9 @@ public sealed class FakeApiServer : IDisposable
             metadata["uid"] = Guid.NewGuid().ToString();
             metadata["creationTimestamp"] = KubeObjects.Timestamp();
             metadata["generation"] = 1L;
-            return Store(o, target.Resource, "ADDED");
+            var created = Store(o, target.Resource, "ADDED");
+            CollectIfOwnersGone(target.Resource, o);
+            return created;
         }
     }
 
@@ -608,6 +610,10 @@ public sealed class FakeApiServer : IDisposable
         {
             Remove(target.Resource, next);
         }
+        else
+        {
+            CollectIfOwnersGone(target.Resource, next);
+        }
         return stored;
 
         static JsonNode Comparable(JsonObject o)
@@ -700,6 +706,19 @@ public sealed class FakeApiServer : IDisposable
             }
         }
         FinishNamespaces();
+    }
+
+    /// <summary>
+    /// The garbage collector's other half: an object written with owner references none of which exists any more
+    /// (a controller that reconciled a just-deleted owner) is deleted, as the real collector deletes dangling dependents.
+    /// </summary>
+    private void CollectIfOwnersGone(ApiResource resource, JsonObject o)
+    {
+        var owners = (o["metadata"]?["ownerReferences"] as JsonArray)?.OfType<JsonObject>().Select(r => (string?)r["uid"]).OfType<string>().ToArray() ?? Array.Empty<string>();
+        if (owners.Length > 0 && !_objects.Values.Any(v => KubeObjects.Uid(v.Object) is { } uid && owners.Contains(uid)) && !KubeObjects.IsDeleting(o))
+        {
+            DeleteObject(resource, o, "Background");
+        }
     }
 
     private IEnumerable<(ApiResource Resource, JsonObject Object)> Dependents(JsonObject owner) =>

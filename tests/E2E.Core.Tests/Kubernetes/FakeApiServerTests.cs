@@ -138,6 +138,10 @@ public sealed class FakeApiServerTests : IDisposable
 
         await _client.PatchAsync(configMaps, "default", "held", KubeObjects.Parse("""{"metadata":{"finalizers":null}}"""), cancellation: Soon);
         Assert.Null(await _client.GetAsync(configMaps, "default", "held", Soon));
+
+        // A dependent written after its owner went (a late reconcile) is collected too.
+        await _client.CreateAsync(ConfigMap("late-child", ownerRef, null), Soon);
+        Assert.Null(await _client.GetAsync(configMaps, "default", "late-child", Soon));
     }
 
     private static JsonObject ConfigMap(string name, string ownerReferences, string? finalizer)
