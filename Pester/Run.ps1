@@ -1,52 +1,88 @@
 #Requires -Version 7.4
 <#
 .SYNOPSIS
-    Runs the E2E Pester suites against the module folder that 'dotnet build' assembled.
+    Runs the E2E Pester suites, under a pinned Pester, against the module folder that 'dotnet build' assembled.
 .DESCRIPTION
-    By default runs every suite on the embedded default (tag 'local' and untagged tests) and leaves out
-    tests tagged 'gpu' or 'slow'. Results go to out/pester/ as NUnit XML for CI.
+    Imports Pester -PesterVersion from the NuGet packages folder, where 'dotnet restore' puts the versions that
+    tools/PesterPackages pins (restoring it first when that version is missing). One Pester major per pwsh
+    process: run this script once per version.
+
+    By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow'. Results go
+    to out/pester/<major>/results.xml as NUnit XML. Prints one line per suite ('Pester 5.7.1 SkyTorch: 16
+    passed, 0 failed, 2 skipped') and exits non-zero when a test or a container failed, or a suite ran no test.
 .EXAMPLE
-    ./Pester/Run.ps1
+    ./tools/pwsh ./Pester/Run.ps1
 .EXAMPLE
-    ./Pester/Run.ps1 -Path ./Pester/Foundation.Tests.ps1 -Tag local
+    ./tools/pwsh ./Pester/Run.ps1 -PesterVersion 6.2.0 -Path ./Pester/Foundation.Tests.ps1
 #>
 [CmdletBinding()]
 param(
     [string[]] $Path = @($PSScriptRoot),
     [string[]] $Tag = @(),
     [string[]] $ExcludeTag = @('gpu', 'slow'),
+    [string] $PesterVersion = '5.7.1',
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
-    [string] $ResultDirectory = (Join-Path $PSScriptRoot '..' 'out' 'pester')
+    [string] $ResultDirectory = '',
+    [string] $Verbosity = 'Normal'
 )
 
 $ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
 
 # 'pwsh -File' passes '-ExcludeTag gpu,slow' as one string; accept comma-separated lists either way.
 $Tag = @($Tag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $ExcludeTag = @($ExcludeTag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$repo = Split-Path -Parent $PSScriptRoot
 
 if (-not (Test-Path -LiteralPath $ModulePath)) {
     throw "No module at '$ModulePath'. Run 'dotnet build' first."
 }
-if (-not (Get-Module -ListAvailable -Name Pester | Where-Object { $_.Version -ge [version]'5.5.0' })) {
-    throw "Pester 5.5 or later is required: Install-Module Pester -MinimumVersion 5.5.0 -Scope CurrentUser"
-}
-Import-Module Pester -MinimumVersion 5.5.0
 
+function Find-PesterManifest([string] $Version) {
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
+    Join-Path $packages.Trim() 'pester' $Version 'tools' 'Pester.psd1'
+}
+
+$pesterManifest = Find-PesterManifest $PesterVersion
+if (-not (Test-Path -LiteralPath $pesterManifest)) {
+    & dotnet restore (Join-Path $repo 'tools' 'PesterPackages') -nologo -v quiet | Out-Host
+    if (-not (Test-Path -LiteralPath $pesterManifest)) {
+        throw "Pester $PesterVersion is not pinned in tools/PesterPackages/PesterPackages.csproj (looked for '$pesterManifest')."
+    }
+}
+Import-Module $pesterManifest -Force
+
+$major = ([version]$PesterVersion).Major
+if (-not $ResultDirectory) {
+    $ResultDirectory = Join-Path $repo 'out' 'pester' $major
+}
 $null = New-Item -ItemType Directory -Path $ResultDirectory -Force
 
+$suites = @(Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse -File)
 $configuration = New-PesterConfiguration
-$configuration.Run.Container = @(
-    foreach ($file in (Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse)) {
-        New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath }
-    }
-)
-$configuration.Run.Exit = $true
+$configuration.Run.Container = @(foreach ($file in $suites) { New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath } })
+$configuration.Run.PassThru = $true
 $configuration.Filter.Tag = $Tag
 $configuration.Filter.ExcludeTag = $ExcludeTag
-$configuration.Output.Verbosity = 'Detailed'
+$configuration.Output.Verbosity = $Verbosity
 $configuration.TestResult.Enabled = $true
 $configuration.TestResult.OutputFormat = 'NUnitXml'
 $configuration.TestResult.OutputPath = Join-Path $ResultDirectory 'results.xml'
 
-Invoke-Pester -Configuration $configuration
+$run = Invoke-Pester -Configuration $configuration
+
+$problems = 0
+foreach ($container in $run.Containers) {
+    $name = [IO.Path]::GetFileName($container.Item) -replace '\.Tests\.ps1$', ''
+    $passed = $container.PassedCount; $failed = $container.FailedCount; $skipped = $container.SkippedCount
+    $note = ''
+    if ($container.Result -ne 'Passed') { $problems++; $note = " (container $($container.Result))" }
+    elseif ($passed -eq 0) { $problems++; $note = ' (ran no test)' }
+    Write-Host "Pester $PesterVersion ${name}: $passed passed, $failed failed, $skipped skipped$note"
+}
+if ($run.Containers.Count -ne $suites.Count) {
+    $problems++
+    Write-Host "Pester ${PesterVersion}: $($suites.Count) suites found, $($run.Containers.Count) run"
+}
+Write-Host "Pester ${PesterVersion}: $($run.PassedCount) passed, $($run.FailedCount + $problems) failed, $($run.SkippedCount) skipped"
+exit ([Math]::Min(255, $run.FailedCount + $problems))

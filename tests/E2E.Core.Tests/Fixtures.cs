@@ -1,6 +1,6 @@
 namespace E2E.Core.Tests;
 
-/// <summary>The shared fixture tree (../shared/fixtures beside the repository).</summary>
+/// <summary>The repository's vendored test data (tests/fixtures), each set with its SOURCE.txt and LICENSE.</summary>
 public static class Fixtures
 {
     public static string Root { get; } = Find();
@@ -9,14 +9,14 @@ public static class Fixtures
 
     private static string Find()
     {
+        // Only inside this clone: the tests must pass with nothing beside the repository.
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = System.IO.Path.Combine(dir.FullName, "shared", "fixtures");
-            if (Directory.Exists(candidate))
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "E2E.psd1")))
             {
-                return candidate;
+                return System.IO.Path.Combine(dir.FullName, "tests", "fixtures");
             }
         }
-        throw new DirectoryNotFoundException("shared/fixtures was not found above " + AppContext.BaseDirectory);
+        throw new DirectoryNotFoundException("The repository root (E2E.psd1) was not found above " + AppContext.BaseDirectory);
     }
 }

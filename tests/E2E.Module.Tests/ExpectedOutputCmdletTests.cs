@@ -3,7 +3,7 @@ namespace E2E.Module.Tests;
 /// <summary>The Venvstacks cmdlets in a real engine, on copies of the venvstacks sample project's committed outputs.</summary>
 public sealed class ExpectedOutputCmdletTests : IDisposable
 {
-    private static readonly string Sample = Path.Combine(Path.GetDirectoryName(Repo.Root)!, "shared", "fixtures", "venvstacks", "tests", "sample_project");
+    private static readonly string Sample = Path.Combine(Repo.Root, "tests", "fixtures", "venvstacks", "tests", "sample_project");
     private readonly Pwsh _pwsh = new();
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-expected-").FullName;
 

@@ -173,7 +173,7 @@ public sealed class SkyTorchCmdletTests : IDisposable
     [Fact]
     public void The_shipped_Compute_CRD_is_the_fixture_byte_for_byte()
     {
-        var fixture = Path.Combine(Repo.Root, "..", "shared", "fixtures", "skytorch", "config", "base", "crds", "compute.skytorch.dev_computes.yaml");
+        var fixture = Path.Combine(Repo.Root, "tests", "fixtures", "skytorch", "config", "base", "crds", "compute.skytorch.dev_computes.yaml");
         Assert.Equal(File.ReadAllBytes(fixture), File.ReadAllBytes(Path.Combine(Repo.ModuleDir, "kubernetes", "compute.skytorch.dev_computes.yaml")));
     }
 

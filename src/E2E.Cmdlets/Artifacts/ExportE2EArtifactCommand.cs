@@ -8,13 +8,13 @@ namespace E2E.Cmdlets.Artifacts;
 /// <remarks>
 /// <para>Copies each -Path (file or directory) into $env:E2E_EXPORT_TEST_ARTIFACTS/&lt;Suite&gt;/&lt;Test&gt;/. By default only when the test failed; when $env:E2E_FORCE_TEST_EXPORT is non-empty, always. Suite and test names are made safe as single folder names.</para>
 /// <para>Problems never become errors, because a cleanup step must not mask the test's own result: when the export folder is not configured the cmdlet says so on the verbose stream; when it does not exist (ArtifactExportDirMissing), a source is missing (ArtifactSourceNotFound) or a copy fails (ArtifactExportFailed), it writes a warning that starts with the error id. -PassThru returns one result per path.</para>
-/// <para>Whether the test failed comes from -Failed. Without it, the cmdlet reads Pester's current test (its recorded errors) when it runs inside Pester, and otherwise treats the test as passed.</para>
+/// <para>Whether the test failed comes from -Failed. Without it, inside a Pester AfterEach the cmdlet asks Pester whether the running test has failed so far (an assertion, an exception, a failing BeforeEach; skipped and pending tests have not), and outside Pester it treats the test as passed. -Test defaults to the running test's name.</para>
 /// </remarks>
 /// <example>
 /// <code>AfterEach {
-///     Export-E2EArtifact -Suite Venvstacks -Test $____Pester.CurrentTest.Name -Path $outputDir -Failed:$testFailed
+///     Export-E2EArtifact -Suite Venvstacks -Path $outputDir
 /// }</code>
-/// <para>Exports the test's output folder when the test set $testFailed.</para>
+/// <para>Exports the test's output folder to a folder named after the test, only when the test failed.</para>
 /// </example>
 /// <example>
 /// <code>$env:E2E_EXPORT_TEST_ARTIFACTS = './export'; $env:E2E_FORCE_TEST_EXPORT = '1'
@@ -38,8 +38,8 @@ public sealed class ExportE2EArtifactCommand : E2ECmdlet
     [ValidateNotNullOrEmpty]
     public string? Suite { get; set; }
 
-    /// <summary>The test's name: the second folder level.</summary>
-    [Parameter(Mandatory = true)]
+    /// <summary>The test's name: the second folder level. Inside Pester, the running test's expanded name by default; "manual" outside it.</summary>
+    [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Test { get; set; }
 
@@ -65,7 +65,7 @@ public sealed class ExportE2EArtifactCommand : E2ECmdlet
         var failed = MyInvocation.BoundParameters.ContainsKey(nameof(Failed)) ? Failed.IsPresent : PesterTestFailed();
         var settings = ArtifactExportSettings.FromEnvironment(Environment.GetEnvironmentVariable);
         var wanted = _paths.Where(p => ShouldProcess(p, $"Export artifact to {settings.ExportRoot ?? "(not configured)"}")).ToArray();
-        foreach (var result in ArtifactExporter.Export(wanted, Suite!, Test!, failed, settings))
+        foreach (var result in ArtifactExporter.Export(wanted, Suite!, Test ?? PesterTestName() ?? "manual", failed, settings))
         {
             if (result.Error is { } error)
             {

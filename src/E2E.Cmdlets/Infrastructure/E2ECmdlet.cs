@@ -53,30 +53,11 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
         return force && !whatIf || ShouldProcess(target, action);
     }
 
-    /// <summary>
-    /// Whether the Pester test now running has failed, read from Pester's own state ($____Pester.CurrentTest);
-    /// false outside Pester. That variable is Pester-internal, so this is the one place that reads it.
-    /// </summary>
-    protected bool PesterTestFailed()
-    {
-        var test = PesterCurrentTest();
-        var errors = test is null ? null : PSObject.AsPSObject(test).Properties["ErrorRecord"]?.Value;
-        return errors is System.Collections.ICollection { Count: > 0 };
-    }
+    /// <summary>Whether the Pester test now running has failed (see <see cref="PesterState"/>); false outside Pester.</summary>
+    protected bool PesterTestFailed() => PesterState.CurrentTestFailed(SessionState);
 
     /// <summary>The expanded name of the Pester test now running, or null outside Pester.</summary>
-    protected string? PesterTestName()
-    {
-        var test = PesterCurrentTest();
-        var properties = test is null ? null : PSObject.AsPSObject(test).Properties;
-        return (properties?["ExpandedName"]?.Value ?? properties?["Name"]?.Value)?.ToString();
-    }
-
-    private object? PesterCurrentTest()
-    {
-        var state = SessionState.PSVariable.GetValue("____Pester");
-        return state is null ? null : PSObject.AsPSObject(state).Properties["CurrentTest"]?.Value;
-    }
+    protected string? PesterTestName() => PesterState.CurrentTestName(SessionState);
 
     /// <summary>Signals the pipeline to stop without an error record, as PowerShell does for Ctrl-C.</summary>
     protected void StopCancelled() => throw new PipelineStoppedException();
