@@ -1,5 +1,5 @@
-# Should operators for Pester 5 and 6, dot-sourced by E2E.psm1 only when Pester is loaded,
-# so the module never depends on Pester.
+# Should operators for Pester 5 and 6, dot-sourced by E2E.psm1; registered with Pester by the hook that
+# E2E.psm1 installs (src/E2E.Cmdlets/Infrastructure/PesterShouldOperators.cs), so the module never depends on Pester.
 
 function Test-E2EMatchExpectedOutput {
     param(
@@ -14,7 +14,7 @@ function Test-E2EMatchExpectedOutput {
         throw 'Should -MatchExpectedOutput needs -ExpectedPath.'
     }
     $actualPath = if ($ActualValue -is [System.IO.FileSystemInfo]) { $ActualValue.FullName } else { [string] $ActualValue }
-    $rows = @(Compare-ExpectedOutput -Path $actualPath -ExpectedPath $ExpectedPath -IgnorePath $IgnorePath -ErrorAction Stop)
+    $rows = @(E2E\Compare-ExpectedOutput -Path $actualPath -ExpectedPath $ExpectedPath -IgnorePath $IgnorePath -ErrorAction Stop)
     $different = @($rows | Where-Object { $_.Status -ne 'Equal' })
     $matched = $different.Count -eq 0
     $succeeded = if ($Negate) { -not $matched } else { $matched }
@@ -43,10 +43,12 @@ function Test-E2EMatchExpectedOutput {
     }
 }
 
-try {
-    Add-ShouldOperator -Name MatchExpectedOutput -InternalName 'Should-MatchExpectedOutput' -Test ${function:Test-E2EMatchExpectedOutput}
-}
-catch {
-    # Pester refuses a second registration when the module is imported again with -Force; the first one stands.
-    Write-Verbose "Should -MatchExpectedOutput was not registered again: $_"
+function Register-E2EShouldOperator {
+    # Runs inside the given Pester module instance, so it reaches that instance's operator table. Pester
+    # ignores a registration identical to one it has (same name and test text), e.g. after E2E's -Force re-import.
+    param([System.Management.Automation.PSModuleInfo] $Pester)
+    & $Pester {
+        param($test)
+        Add-ShouldOperator -Name MatchExpectedOutput -InternalName 'Should-MatchExpectedOutput' -Test $test
+    } ${function:Test-E2EMatchExpectedOutput}
 }

@@ -27,7 +27,12 @@ if ($innerModule) {
     }
 }
 
-# Should operators for Pester (Should -MatchExpectedOutput), only when Pester is loaded: the module never requires it.
-if (Get-Module -Name Pester) {
-    . ([System.IO.Path]::Combine($PSScriptRoot, 'E2E.Pester.ps1'))
-}
+# Should operators for Pester (Should -MatchExpectedOutput). The module never requires Pester; the hook
+# registers the operators with each Pester instance the first time its Should is looked up, so import order
+# and -Force re-imports of either module do not matter.
+. ([System.IO.Path]::Combine($PSScriptRoot, 'E2E.Pester.ps1'))
+$shouldOperators = $cmdletAssembly.GetType('E2E.Cmdlets.Infrastructure.PesterShouldOperators', $true)
+$shouldHook = $shouldOperators::Install($ExecutionContext, ${function:Register-E2EShouldOperator})
+$ExecutionContext.SessionState.Module.OnRemove = {
+    $shouldOperators::Uninstall($ExecutionContext, $shouldHook)
+}.GetNewClosure()

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace E2E.Module.Tests;
+
+/// <summary>
+/// The real pwsh (the pinned dotnet tool, through tools/pwsh) as a child process, with the real Pester the
+/// repository pins. One Pester major per process, as Pester requires.
+/// </summary>
+public static class RealPwsh
+{
+    /// <summary>The Pester versions tools/PesterPackages pins, read from its PackageDownload item.</summary>
+    public static IReadOnlyList<string> PinnedPesterVersions { get; } = ReadPinnedPesterVersions();
+
+    public static TheoryData<string> PesterVersions()
+    {
+        var data = new TheoryData<string>();
+        foreach (var version in PinnedPesterVersions)
+        {
+            data.Add(version);
+        }
+        return data;
+    }
+
+    public sealed record Result(int ExitCode, string Output, string Error)
+    {
+        public Result ShouldSucceed() => ExitCode == 0 ? this : throw new Xunit.Sdk.XunitException($"pwsh exited {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}");
+    }
+
+    /// <summary>Runs a script in a fresh pwsh with the given environment additions; times out after two minutes.</summary>
+    public static Result Run(string script, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"e2e-pwsh-{Guid.NewGuid():N}.ps1");
+        File.WriteAllText(file, script);
+        try
+        {
+            var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh"))
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", file })
+            {
+                start.ArgumentList.Add(argument);
+            }
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            {
+                start.Environment[name] = value;
+            }
+            using var process = Process.Start(start)!;
+            var output = new StringBuilder();
+            var error = new StringBuilder();
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (error) { error.AppendLine(e.Data); } } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"pwsh did not finish in two minutes:\n{output}\n{error}");
+            }
+            process.WaitForExit();
+            return new Result(process.ExitCode, output.ToString(), error.ToString());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>PowerShell that imports the pinned Pester of this version, restored in the NuGet packages folder.</summary>
+    public static string ImportPester(string version) => $$"""
+        $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
+        Import-Module (Join-Path $packages.Trim() 'pester' '{{version}}' 'tools' 'Pester.psd1') -Force -ErrorAction Stop
+        """;
+
+    private static string[] ReadPinnedPesterVersions()
+    {
+        var project = System.Xml.Linq.XDocument.Load(Path.Combine(Repo.Root, "tools", "PesterPackages", "PesterPackages.csproj"));
+        var versions = project.Descendants("PackageDownload").Single(e => (string?)e.Attribute("Include") == "Pester").Attribute("Version")!.Value;
+        return versions.Split(';').Select(v => v.Trim('[', ']', ' ')).ToArray();
+    }
+}
