@@ -1,26 +1,35 @@
 #Requires -Version 7.4
 <#
 .SYNOPSIS
-    Builds, tests and packages the E2E module.
+    Builds, tests and packages the E2E module, and runs its Pester suites.
 .DESCRIPTION
     Build:   dotnet build, which assembles the importable module in out/E2E.
-    Test:    Build, the xunit tests and the static check of .ps1 files, then the Pester suites in a
-             fresh pwsh (so the module's assemblies are loaded anew). The suites need python3 (UDF
-             workers) and node/npm (ganache for the chain scenarios, installed here).
+    Suites:  Build, then every Pester suite on the embedded default, in a fresh pwsh under Pester
+             -PesterVersion (default: the first version tools/PesterPackages pins). The suites need python3
+             (UDF workers) and node/npm (ganache for the chain scenarios, installed here).
+    Test:    Build, the xunit tests, the static check of every PowerShell file, the suites under every
+             pinned Pester, and the README's PowerShell blocks; ends with one 'N passed, N failed' line.
     Package: a Release build zipped as out/E2E-<version>.zip.
-    Without pwsh, '.ci/run' does the Build and Test steps except Pester.
+    On a machine without pwsh, './tools/pwsh ./build.ps1' runs this with the pinned PowerShell (and './test.sh'
+    is './build.ps1 -Task Test').
 .EXAMPLE
-    ./build.ps1 -Task Test
+    ./tools/pwsh ./build.ps1 -Task Suites
+.EXAMPLE
+    ./tools/pwsh ./build.ps1 -Task Suites -PesterVersion 6.2.0 -Path ./Pester/SkyTorch.Tests.ps1
 .EXAMPLE
     ./build.ps1 -Task Package -Configuration Release
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package')]
+    [ValidateSet('Build', 'Suites', 'Test', 'Package')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Debug',
+
+    [string[]] $PesterVersion = @(),
+
+    [string[]] $Path = @(),
 
     [string[]] $ExcludeTag = @('gpu', 'slow')
 )
@@ -31,33 +40,105 @@ Set-StrictMode -Version Latest
 function Invoke-Native {
     param(
         [Parameter(Mandatory)] [string] $FilePath,
-        [string[]] $ArgumentList = @()
+        [string[]] $ArgumentList = @(),
+        [switch] $NoThrow
     )
     & $FilePath @ArgumentList
-    if ($LASTEXITCODE -ne 0) {
+    if ($LASTEXITCODE -ne 0 -and -not $NoThrow) {
         throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE."
     }
 }
 
-$solution = Join-Path $PSScriptRoot 'E2E.sln'
-$pscheck = Join-Path $PSScriptRoot 'tools' 'pscheck'
-
-if ($Task -contains 'Build' -or $Task -contains 'Test') {
-    Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', $Configuration)
+# A fresh pwsh: the same engine as this one. Under the dotnet tool the process is 'dotnet pwsh.dll'.
+function Invoke-FreshPwsh([string[]] $ArgumentList) {
+    $process = [Environment]::ProcessPath
+    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+    & $process @prefix -NoProfile -NonInteractive @ArgumentList | Out-Host
+    $LASTEXITCODE
 }
 
-if ($Task -contains 'Test') {
-    Invoke-Native -FilePath 'dotnet' -ArgumentList @('test', $solution, '-c', $Configuration, '--no-build')
-    Invoke-Native -FilePath 'npm' -ArgumentList @('ci', '--prefix', $pscheck, '--no-audit', '--no-fund')
-    Invoke-Native -FilePath 'node' -ArgumentList @((Join-Path $pscheck 'check.mjs'), '--self-test')
+$solution = Join-Path $PSScriptRoot 'E2E.sln'
+$pinned = @(([xml](Get-Content -Raw (Join-Path $PSScriptRoot 'tools' 'PesterPackages' 'PesterPackages.csproj'))).Project.ItemGroup.PackageDownload |
+    Where-Object Include -eq 'Pester' | ForEach-Object { $_.Version -split ';' } | ForEach-Object { $_.Trim('[', ']', ' ') })
+
+function Install-Ganache {
     # The PlumisePetals chain scenarios start a real local chain; use the repository's ganache unless one is configured.
     $ganache = Join-Path $PSScriptRoot 'tools' 'ganache'
-    Invoke-Native -FilePath 'npm' -ArgumentList @('ci', '--prefix', $ganache, '--no-audit', '--no-fund')
+    if (-not (Test-Path (Join-Path $ganache 'node_modules'))) {
+        Invoke-Native -FilePath 'npm' -ArgumentList @('ci', '--prefix', $ganache, '--no-audit', '--no-fund', '--loglevel=error')
+    }
     if (-not $env:E2E_GANACHE) {
         $env:E2E_GANACHE = Join-Path $ganache 'node_modules' '.bin' 'ganache'
     }
+}
+
+# Runs the suites under each version in its own pwsh; returns the summary lines Run.ps1 printed.
+function Invoke-Suites([string[]] $Versions) {
+    Install-Ganache
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'
-    Invoke-Native -FilePath (Join-Path $PSHOME 'pwsh') -ArgumentList @('-NoProfile', '-NonInteractive', '-File', $runner, '-ExcludeTag', ($ExcludeTag -join ','))
+    $pathArguments = if ($Path) { @('-Path', ($Path -join ',')) } else { @() }
+    foreach ($version in $Versions) {
+        $log = Join-Path ([IO.Path]::GetTempPath()) "e2e-pester-$version-$PID.log"
+        $status = Invoke-FreshPwsh (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-SummaryPath', $log) + $pathArguments)
+        $summary = if (Test-Path $log) { Get-Content $log; Remove-Item $log } else { "Pester ${version}: 0 passed, 1 failed (the run ended before its summary)" }
+        [pscustomobject]@{ Version = $version; ExitCode = $status; Summary = @($summary) }
+    }
+}
+
+if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Test') {
+    Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', $Configuration, '-nologo', '-v', 'quiet', '-clp:ErrorsOnly')
+}
+
+if ($Task -contains 'Suites' -and $Task -notcontains 'Test') {
+    $versions = if ($PesterVersion) { $PesterVersion } else { @($pinned[0]) }
+    $runs = @(Invoke-Suites $versions)
+    $runs.Summary | Write-Host
+    if ($runs | Where-Object ExitCode -ne 0) { exit 1 }
+}
+
+if ($Task -contains 'Test') {
+    $passed = 0; $failed = 0
+    $lines = [System.Collections.Generic.List[string]]::new()
+
+    # xunit: Core, cmdlet contracts, the module in a hosted engine, real-pwsh meta-tests of the Pester hooks.
+    Install-Ganache
+    $xunitLog = [IO.Path]::GetTempFileName()
+    Remove-Item -Recurse -Force (Join-Path $PSScriptRoot 'out' 'test-summaries') -ErrorAction SilentlyContinue
+    & dotnet test $solution -c $Configuration --no-build -nologo 2>&1 | Tee-Object -FilePath $xunitLog | Out-Host
+    $xunitStatus = $LASTEXITCODE
+    $xunitText = Get-Content -Raw $xunitLog; Remove-Item $xunitLog
+    $xunitPassed = ([regex]::Matches($xunitText, 'Passed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
+    $xunitFailed = ([regex]::Matches($xunitText, 'Failed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
+    if ($xunitStatus -ne 0 -and $xunitFailed -eq 0) { $xunitFailed = 1 }
+    $passed += $xunitPassed; $failed += $xunitFailed
+    $lines.Add("xunit: $xunitPassed passed, $xunitFailed failed")
+    # Conformance counts written by the tests (toml-test, Ethereum vectors, ...).
+    Get-ChildItem (Join-Path $PSScriptRoot 'out' 'test-summaries') -Filter '*.txt' -ErrorAction SilentlyContinue | ForEach-Object { Get-Content $_ } | ForEach-Object { $lines.Add($_) }
+
+    # The static check of every PowerShell file, with PowerShell's own parser and binder.
+    $checkStatus = Invoke-FreshPwsh @('-File', (Join-Path $PSScriptRoot 'tools' 'scriptcheck' 'Test-E2EScript.ps1'), '-SelfTest')
+    if ($checkStatus -eq 0) { $passed++; $lines.Add('static check: passed') } else { $failed++; $lines.Add('static check: FAILED') }
+
+    # Every suite under every pinned Pester.
+    foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned })) {
+        $run.Summary | ForEach-Object { $lines.Add($_) }
+        $total = $run.Summary[-1]
+        if ($total -match ': (\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
+        if ($run.ExitCode -ne 0 -and $total -match ', 0 failed') { $failed++ }
+    }
+
+    # The README's PowerShell blocks, as a newcomer pastes them.
+    $readmeLog = Join-Path ([IO.Path]::GetTempPath()) "e2e-readme-$PID.log"
+    $null = Invoke-FreshPwsh @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ','), '-SummaryPath', $readmeLog)
+    $readme = if (Test-Path $readmeLog) { Get-Content $readmeLog -Raw; Remove-Item $readmeLog } else { 'README blocks: 0 passed, 1 failed' }
+    $lines.Add($readme.Trim())
+    if ($readme -match '(\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
+
+    Write-Host ''
+    $lines | Write-Host
+    # The one closing line CI reads.
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0) { exit 1 }
 }
 
 if ($Task -contains 'Package') {

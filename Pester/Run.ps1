@@ -23,7 +23,9 @@ param(
     [string] $PesterVersion = '5.7.1',
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $ResultDirectory = '',
-    [string] $Verbosity = 'Normal'
+    [string] $Verbosity = 'Normal',
+    # Also write the summary lines to this file (build.ps1 collects them).
+    [string] $SummaryPath = ''
 )
 
 $ErrorActionPreference = 'Stop'
@@ -32,6 +34,7 @@ Set-StrictMode -Version Latest
 # 'pwsh -File' passes '-ExcludeTag gpu,slow' as one string; accept comma-separated lists either way.
 $Tag = @($Tag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $ExcludeTag = @($ExcludeTag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$Path = @($Path | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $repo = Split-Path -Parent $PSScriptRoot
 
 if (-not (Test-Path -LiteralPath $ModulePath)) {
@@ -72,17 +75,20 @@ $configuration.TestResult.OutputPath = Join-Path $ResultDirectory 'results.xml'
 $run = Invoke-Pester -Configuration $configuration
 
 $problems = 0
+$summary = [System.Collections.Generic.List[string]]::new()
 foreach ($container in $run.Containers) {
     $name = [IO.Path]::GetFileName($container.Item) -replace '\.Tests\.ps1$', ''
     $passed = $container.PassedCount; $failed = $container.FailedCount; $skipped = $container.SkippedCount
     $note = ''
     if ($container.Result -ne 'Passed') { $problems++; $note = " (container $($container.Result))" }
     elseif ($passed -eq 0) { $problems++; $note = ' (ran no test)' }
-    Write-Host "Pester $PesterVersion ${name}: $passed passed, $failed failed, $skipped skipped$note"
+    $summary.Add("Pester $PesterVersion ${name}: $passed passed, $failed failed, $skipped skipped$note")
 }
 if ($run.Containers.Count -ne $suites.Count) {
     $problems++
-    Write-Host "Pester ${PesterVersion}: $($suites.Count) suites found, $($run.Containers.Count) run"
+    $summary.Add("Pester ${PesterVersion}: $($suites.Count) suites found, $($run.Containers.Count) run")
 }
-Write-Host "Pester ${PesterVersion}: $($run.PassedCount) passed, $($run.FailedCount + $problems) failed, $($run.SkippedCount) skipped"
+$summary.Add("Pester ${PesterVersion}: $($run.PassedCount) passed, $($run.FailedCount + $problems) failed, $($run.SkippedCount) skipped")
+$summary | Write-Host
+if ($SummaryPath) { Set-Content -LiteralPath $SummaryPath -Value $summary }
 exit ([Math]::Min(255, $run.FailedCount + $problems))

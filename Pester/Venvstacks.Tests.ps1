@@ -59,7 +59,7 @@ Describe 'Committed expected output' -Tag 'local', 'expected_output' {
     }
 
     AfterEach {
-        Export-E2EArtifact -Path $actual -Suite 'Venvstacks' -Test 'committed-output'
+        Export-E2EArtifact -Path $actual -Suite 'Venvstacks'      # only for a failed test, in a folder named after it
     }
 
     It 'compares unchanged copies as Equal' {
@@ -98,7 +98,7 @@ Describe 'Reviewed changes' -Tag 'local', 'expected_output' {
     }
 
     AfterEach {
-        Export-E2EArtifact -Path $actual, $expected -Suite 'Venvstacks' -Test 'reviewed-changes'
+        Export-E2EArtifact -Path $actual, $expected -Suite 'Venvstacks'
     }
 
     It 'reports exactly the three changed files' {

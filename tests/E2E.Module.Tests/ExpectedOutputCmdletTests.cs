@@ -18,8 +18,7 @@ public sealed class ExpectedOutputCmdletTests : IDisposable
                 File.Copy(file, to);
             }
         }
-        // Set-Location lives in Microsoft.PowerShell.Management, which the hosted engine lacks; the engine API does the same.
-        _pwsh.Run("$null = $ExecutionContext.SessionState.Path.SetLocation($root)", new Dictionary<string, object?> { ["root"] = _root }).ShouldSucceed();
+        _pwsh.Run("Set-Location -LiteralPath $root", new Dictionary<string, object?> { ["root"] = _root }).ShouldSucceed();
     }
 
     public void Dispose()
@@ -145,29 +144,24 @@ public sealed class ExpectedOutputCmdletTests : IDisposable
     }
 
     [Fact]
-    public void Should_MatchExpectedOutput_operator_passes_and_fails_with_a_readable_message()
+    public void Should_MatchExpectedOutput_passes_and_fails_with_a_readable_message_in_real_Pester()
     {
         using var pwsh = new Pwsh(importModule: false);
-        // A stand-in for Pester's registration function: it keeps the operator so the test can call it as Pester would.
         var result = pwsh.Run($$"""
-            $global:operators = @{}
-            New-Module -Name Pester -ScriptBlock {
-                function Add-ShouldOperator { param($Name, $InternalName, $Test) $global:operators[$Name] = $Test }
-                Export-ModuleMember -Function Add-ShouldOperator
-            } | Import-Module
+            {{RealPwsh.ImportPester(RealPwsh.PinnedPesterVersions[0])}}
             Import-Module '{{Repo.Manifest}}'
-            $op = $global:operators['MatchExpectedOutput']
-            (& $op -ActualValue '{{_root}}/actual' -ExpectedPath '{{_root}}/expected').Succeeded
-            (& $op -ActualValue '{{_root}}/actual' -ExpectedPath '{{_root}}/expected' -Negate).Succeeded
+            '{{_root}}/actual' | Should -MatchExpectedOutput -ExpectedPath '{{_root}}/expected'
+            'equal folders matched'
+            try { '{{_root}}/actual' | Should -Not -MatchExpectedOutput -ExpectedPath '{{_root}}/expected' } catch { 'negated: ' + $_.Exception.Message }
             [System.IO.File]::AppendAllText('{{_root}}/actual/requirements/framework-scipy/packages-framework-scipy.txt', "extra==1`n")
-            $failed = & $op -ActualValue '{{_root}}/actual' -ExpectedPath '{{_root}}/expected' -Because 'locks are committed'
-            $failed.Succeeded
-            $failed.FailureMessage
+            try { '{{_root}}/actual' | Should -MatchExpectedOutput -ExpectedPath '{{_root}}/expected' -Because 'locks are committed' } catch { 'changed: ' + $_.Exception.Message }
             """).ShouldSucceed();
         var lines = result.Strings.ToArray();
-        Assert.Equal(new[] { "True", "False", "False" }, lines[..3]);
-        Assert.Contains("because locks are committed, but 1 of", lines[3]);
-        Assert.Contains("Changed requirements/framework-scipy/packages-framework-scipy.txt", lines[3]);
-        Assert.Contains("+extra==1", lines[3]);
+        Assert.Equal("equal folders matched", lines[0]);
+        Assert.StartsWith("negated: Expected '", lines[1]);
+        Assert.Contains("not to match the expected output", lines[1]);
+        Assert.Contains("because locks are committed, but 1 of", lines[2]);
+        Assert.Contains("Changed requirements/framework-scipy/packages-framework-scipy.txt", lines[2]);
+        Assert.Contains("+extra==1", lines[2]);
     }
 }

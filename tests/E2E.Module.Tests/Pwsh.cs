@@ -76,29 +76,6 @@ public sealed class Pwsh : IDisposable
         return new Result(output, ps.Streams.Error.ToArray(), ps.Streams.Warning.Select(w => w.Message).ToArray(), ps.Streams.Verbose.Select(v => v.Message).ToArray(), null);
     }
 
-    /// <summary>
-    /// Binds a command's parameters statically, as PowerShell's binder would, with this session's commands;
-    /// returns the parameters it could not bind (unknown or ambiguous) with the binder's reason.
-    /// </summary>
-    public IReadOnlyList<(string Parameter, string Reason)> Bind(System.Management.Automation.Language.CommandAst command)
-    {
-        var previous = Runspace.DefaultRunspace;
-        Runspace.DefaultRunspace = _runspace;
-        try
-        {
-            var result = System.Management.Automation.Language.StaticParameterBinder.BindCommand(command, resolve: true);
-
-            return result.BindingExceptions
-                .Where(e => e.Value.BindingException is ParameterBindingException { ErrorId: "NamedParameterNotFound" or "AmbiguousParameter" })
-                .Select(e => (e.Key, e.Value.BindingException.Message))
-                .ToArray();
-        }
-        finally
-        {
-            Runspace.DefaultRunspace = previous;
-        }
-    }
-
     public void Dispose() => _runspace.Dispose();
 
     public sealed record Result(Collection<PSObject> Output, ErrorRecord[] Errors, string[] Warnings, string[] Verbose, RuntimeException? Terminating)

@@ -70,10 +70,17 @@ public static class RealPwsh
     }
 
     /// <summary>PowerShell that imports the pinned Pester of this version, restored in the NuGet packages folder.</summary>
-    public static string ImportPester(string version) => $$"""
-        $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
-        Import-Module (Join-Path $packages.Trim() 'pester' '{{version}}' 'tools' 'Pester.psd1') -Force -ErrorAction Stop
-        """;
+    public static string ImportPester(string version) => $"Import-Module '{PesterManifest(version)}' -Force -ErrorAction Stop";
+
+    /// <summary>Pester.psd1 of a pinned version in the NuGet packages folder ($NUGET_PACKAGES, else the default one).</summary>
+    public static string PesterManifest(string version)
+    {
+        var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var manifest = Path.Combine(packages, "pester", version, "tools", "Pester.psd1");
+        return File.Exists(manifest) ? manifest : throw new FileNotFoundException($"Pester {version} is not restored: run 'dotnet restore tools/PesterPackages'.", manifest);
+    }
 
     private static string[] ReadPinnedPesterVersions()
     {

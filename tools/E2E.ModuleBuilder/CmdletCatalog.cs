@@ -55,8 +55,8 @@ public sealed record CmdletDoc(
 
 /// <summary>
 /// Reads every cmdlet of an assembly: attributes by reflection (as PowerShell reads them) and help text
-/// from the compiler's XML documentation file beside the assembly. One reader serves the MAML writer,
-/// the command table and the contract tests.
+/// from the compiler's XML documentation file beside the assembly. One reader serves the MAML writer
+/// and the contract tests.
 /// </summary>
 public static partial class CmdletCatalog
 {

@@ -28,8 +28,6 @@ public static partial class ModuleAssembler
         var help = Directory.CreateDirectory(Path.Combine(staging, "en-US")).FullName;
         MamlWriter.Write(cmdlets).Save(Path.Combine(help, "E2E.Cmdlets.dll-Help.xml"));
 
-        File.WriteAllText(Path.Combine(Path.GetDirectoryName(outDir.TrimEnd(Path.DirectorySeparatorChar))!, "commands.json"), CommandTable.ToJson(cmdlets, options.Version));
-
         if (Directory.Exists(outDir))
         {
             Directory.Delete(outDir, recursive: true);
