@@ -19,7 +19,7 @@ internal static class CryptoRates
         var hashes = Enumerable.Range(0, 4096).Select(i => PersonalSign.Hash($"{{\"agent\":\"{key.Address}\",\"processed_tokens\":{i},\"timestamp\":1770000000}}")).ToArray();
         var signatures = hashes.Select(h => key.Sign(h)).ToArray();
 
-        // Warm up the JIT and BouncyCastle's precomputed tables before measuring.
+        // Warm up the JIT and libsecp256k1's precomputed tables before measuring.
         for (var i = 0; i < 200; i++)
         {
             Secp256k1.Recover(hashes[i], signatures[i]);

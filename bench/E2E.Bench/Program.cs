@@ -9,6 +9,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["backfill-rate"] = BackfillRate.Run,
     ["backfill-driver"] = BackfillTrials.Driver,
     ["waits"] = WaitLatency.Run,
+    ["grpc"] = GrpcLatency.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

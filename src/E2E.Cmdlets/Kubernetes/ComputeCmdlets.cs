@@ -439,7 +439,7 @@ public sealed class GetE2EComputeEndpointCommand : ComputeCmdletBase
 
 /// <summary>Checks that Computes answer gRPC health checks through the Gateway.</summary>
 /// <remarks>
-/// <para>Calls grpc.health.v1.Health/Check for -Service (skytorch.torch.Service, the service the operator's readiness probe checks) at the Compute's endpoint over HTTP/2 with the compute-id header. Returns the result (Status Serving, NotServing, ServiceUnknown; elapsed time); a transport failure or a gRPC error status (UNAVAILABLE from the Gateway while the Compute is not ready, UNIMPLEMENTED when no route matches) is GrpcCallFailed. -Quiet returns only $true or $false.</para>
+/// <para>Calls grpc.health.v1.Health/Check for -Service (skytorch.torch.Service, the service the operator's readiness probe checks) at the Compute's endpoint over HTTP/2 with the compute-id header. Returns the result (Status Serving, NotServing, ServiceUnknown; elapsed time); a transport failure or a gRPC error status (UNAVAILABLE from the Gateway while the Compute is not ready, UNIMPLEMENTED when no route matches) is GrpcCallFailed; no answer within -TimeoutSec is GrpcDeadlineExceeded, UNAUTHENTICATED or PERMISSION_DENIED is GrpcPermissionDenied. -Quiet returns only $true or $false.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2ECompute test-managed | Test-E2ECompute -Quiet | Should -BeTrue</code>
@@ -478,7 +478,7 @@ public sealed class TestE2EComputeCommand : ComputeCmdletBase
             {
                 Output((await Computes.CheckHealthAsync(endpoint, Service, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false)).Healthy);
             }
-            catch (E2EException ex) when (ex.Error == ErrorCatalog.GrpcCallFailed)
+            catch (E2EException ex) when (ex.Error == ErrorCatalog.GrpcCallFailed || ex.Error == ErrorCatalog.GrpcDeadlineExceeded || ex.Error == ErrorCatalog.GrpcPermissionDenied)
             {
                 Verbose(ex.Message);
                 Output(false);

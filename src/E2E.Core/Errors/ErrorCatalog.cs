@@ -169,7 +169,11 @@ public static class ErrorCatalog
     public static readonly ErrorId DeletionBlocked = new("DeletionBlocked", ErrorKind.OperationTimeout,
         "An object was deleted but is still there after the timeout, held by finalizers the message names.");
     public static readonly ErrorId GrpcCallFailed = new("GrpcCallFailed", ErrorKind.ConnectionError,
-        "A gRPC call failed: transport error, non-200 HTTP status, or a grpc-status other than OK.");
+        "A gRPC call failed: transport error (UNAVAILABLE), or a status other than OK, DEADLINE_EXCEEDED and the permission ones.");
+    public static readonly ErrorId GrpcDeadlineExceeded = new("GrpcDeadlineExceeded", ErrorKind.OperationTimeout,
+        "A gRPC call did not answer within its deadline (DEADLINE_EXCEEDED).");
+    public static readonly ErrorId GrpcPermissionDenied = new("GrpcPermissionDenied", ErrorKind.PermissionDenied,
+        "A gRPC call was refused: UNAUTHENTICATED or PERMISSION_DENIED.");
 
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,

@@ -436,9 +436,9 @@ public sealed class SkyTorchSimulator : IDisposable
         {
             return GrpcReply.Fail(12, $"the simulated SkyTorch server implements only grpc.health.v1.Health/Check, not {request.Path}");
         }
-        var service = GrpcHealthClient.ReadStringField(request.Message, 1);
+        var service = global::Grpc.Health.V1.HealthCheckRequest.Parser.ParseFrom(request.Message).Service;
         return service is "" or "skytorch.torch.Service" or "skytorch.metrics.v1.Metrics"
-            ? GrpcReply.Ok(GrpcHealthClient.EncodeVarint(1, (ulong)HealthStatus.Serving))
+            ? GrpcReply.Ok(Google.Protobuf.MessageExtensions.ToByteArray(new global::Grpc.Health.V1.HealthCheckResponse { Status = global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving }))
             : GrpcReply.Fail(5, $"unknown service {service}");
     }
 

@@ -17,8 +17,8 @@ public sealed class GrpcTests
         {
             return GrpcReply.Fail(14, "no healthy upstream");
         }
-        var service = GrpcHealthClient.ReadStringField(request.Message, 1);
-        return service is "" or "skytorch.torch.Service" ? GrpcReply.Ok(GrpcHealthClient.EncodeVarint(1, 1)) : GrpcReply.Fail(5, $"unknown service {service}");
+        var service = global::Grpc.Health.V1.HealthCheckRequest.Parser.ParseFrom(request.Message).Service;
+        return service is "" or "skytorch.torch.Service" ? GrpcReply.Ok(Google.Protobuf.MessageExtensions.ToByteArray(new global::Grpc.Health.V1.HealthCheckResponse { Status = global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving })) : GrpcReply.Fail(5, $"unknown service {service}");
     }
 
     [Fact]
@@ -68,5 +68,32 @@ public sealed class GrpcTests
         Assert.Equal(new[] { (":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"), ("custom-key", "custom-value") },
             decoder.Decode(Hex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65")));
         Assert.Throws<InvalidDataException>(() => new HpackDecoder().Decode(Hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff")));
+    }
+}
+
+public sealed class GrpcStatusMappingTests
+{
+    [Fact]
+    public async Task A_call_past_its_deadline_is_GrpcDeadlineExceeded()
+    {
+        using var server = new H2cGrpcServer(_ =>
+        {
+            Thread.Sleep(1500);
+            return GrpcReply.Fail(14, "too late");
+        });
+        var ex = await Assert.ThrowsAsync<E2EException>(() => GrpcHealthClient.CheckAsync(server.Url, "", new Dictionary<string, string>(), TimeSpan.FromMilliseconds(200), CancellationToken.None));
+        Assert.Same(ErrorCatalog.GrpcDeadlineExceeded, ex.Error);
+        Assert.Contains("DEADLINE_EXCEEDED", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(16, "UNAUTHENTICATED")]
+    [InlineData(7, "PERMISSION_DENIED")]
+    public async Task Refusals_are_GrpcPermissionDenied(int status, string name)
+    {
+        using var server = new H2cGrpcServer(_ => GrpcReply.Fail(status, "no token"));
+        var ex = await Assert.ThrowsAsync<E2EException>(() => GrpcHealthClient.CheckAsync(server.Url, "", new Dictionary<string, string>(), TimeSpan.FromSeconds(10), CancellationToken.None));
+        Assert.Same(ErrorCatalog.GrpcPermissionDenied, ex.Error);
+        Assert.Contains($"{name}: no token", ex.Message);
     }
 }
