@@ -87,3 +87,40 @@ public sealed class PesterOperatorTests
         Assert.Equal(string.Empty, run.Error.Trim());
     }
 }
+
+/// <summary>The module's dependencies live in its own AssemblyLoadContext, beside other versions of the same assemblies.</summary>
+public sealed class DependencyIsolationTests
+{
+    [Fact]
+    public void A_pwsh_that_loaded_another_YamlDotNet_uses_both()
+    {
+        var other = Path.Combine(RealPwsh.PackagesFolder, "yamldotnet", "16.3.0", "lib", "net8.0", "YamlDotNet.dll");
+        var manifest = Path.Combine(Path.GetTempPath(), $"e2e-yaml-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: isolation\n  namespace: default\ndata:\n  answer: \"42\"\n");
+        try
+        {
+            var run = RealPwsh.Run($$"""
+                $ErrorActionPreference = 'Stop'
+                Add-Type -Path '{{other}}'
+                $theirs = [YamlDotNet.Serialization.DeserializerBuilder]::new().Build().Deserialize([string] "k: v")
+                Import-Module '{{Repo.Manifest}}'
+                $scope = New-E2EScope -Name yaml
+                $null = New-E2ECluster -Name ('yaml' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+                $null = Install-E2EManifest -Path '{{manifest}}'
+                (Wait-E2EResource 'configmap/isolation' -Namespace default -For 'jsonpath={.data.answer}=42' -TimeoutSec 30) -ne $null
+                "theirs: $($theirs['k'])"
+                [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'YamlDotNet' } |
+                    ForEach-Object { '{0} in {1}' -f $_.GetName().Version.Major, [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name } | Sort-Object
+                Remove-E2EScope $scope
+                """).ShouldSucceed();
+            var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.Contains("theirs: v", lines);
+            Assert.Contains("16 in Default", lines);
+            Assert.Contains("18 in E2E", lines);
+        }
+        finally
+        {
+            File.Delete(manifest);
+        }
+    }
+}

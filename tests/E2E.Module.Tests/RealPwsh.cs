@@ -72,13 +72,15 @@ public static class RealPwsh
     /// <summary>PowerShell that imports the pinned Pester of this version, restored in the NuGet packages folder.</summary>
     public static string ImportPester(string version) => $"Import-Module '{PesterManifest(version)}' -Force -ErrorAction Stop";
 
+    /// <summary>The NuGet packages folder restores fill: $NUGET_PACKAGES, else the default one.</summary>
+    public static string PackagesFolder { get; } = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+        ? configured
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
     /// <summary>Pester.psd1 of a pinned version in the NuGet packages folder ($NUGET_PACKAGES, else the default one).</summary>
     public static string PesterManifest(string version)
     {
-        var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
-            ? configured
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        var manifest = Path.Combine(packages, "pester", version, "tools", "Pester.psd1");
+        var manifest = Path.Combine(PackagesFolder, "pester", version, "tools", "Pester.psd1");
         return File.Exists(manifest) ? manifest : throw new FileNotFoundException($"Pester {version} is not restored: run 'dotnet restore tools/PesterPackages'.", manifest);
     }
 
