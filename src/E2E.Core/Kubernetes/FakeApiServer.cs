@@ -267,6 +267,11 @@ public sealed class FakeApiServer : IDisposable
                 await RespondAsync(context.Response, 200, PodLog(target, query), "text/plain").ConfigureAwait(false);
                 return;
             }
+            // As the real server, the patch type is checked before the body is read: a JSON patch is 415, not a parse error.
+            if (request.HttpMethod == "PATCH" && (request.ContentType ?? string.Empty).StartsWith("application/json-patch+json", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new FakeApiError(415, "UnsupportedMediaType", "the fake API server does not implement JSON patch; use a merge patch or server-side apply");
+            }
             var (code, answer) = request.HttpMethod switch
             {
                 "GET" when target.Name is null => (200, List(target, query)),
@@ -274,7 +279,7 @@ public sealed class FakeApiServer : IDisposable
                 "POST" when target.Name is null => (201, Create(target, Body(body, request.ContentType))),
                 "PUT" when target.Name is not null => (200, Update(target, Body(body, request.ContentType))),
                 "PATCH" when target.Name is not null => Patch(target, Body(body, request.ContentType), request.ContentType ?? string.Empty, query),
-                "DELETE" when target.Name is not null => (200, Delete(target, body.Length == 0 ? new JsonObject() : Body(body, "application/json"))),
+                "DELETE" when target.Name is not null => (200, Delete(target, body.Length == 0 ? new JsonObject() : Body(body, "application/json"), query)),
                 _ => throw new FakeApiError(405, "MethodNotAllowed", $"{request.HttpMethod} is not supported on {path}"),
             };
             await RespondAsync(context.Response, code, answer).ConfigureAwait(false);
@@ -469,6 +474,10 @@ public sealed class FakeApiServer : IDisposable
             metadata["uid"] = Guid.NewGuid().ToString();
             metadata["creationTimestamp"] = KubeObjects.Timestamp();
             metadata["generation"] = 1L;
+            if (target.Resource.Kind == "Namespace")
+            {
+                o["status"] = new JsonObject { ["phase"] = "Active" }; // The namespace controller's part.
+            }
             var created = Store(o, target.Resource, "ADDED");
             CollectIfOwnersGone(target.Resource, o);
             return created;
@@ -494,10 +503,6 @@ public sealed class FakeApiServer : IDisposable
     {
         lock (_gate)
         {
-            if (contentType.StartsWith("application/json-patch+json", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new FakeApiError(415, "UnsupportedMediaType", "the fake API server does not implement JSON patch; use a merge patch or server-side apply");
-            }
             var apply = contentType.StartsWith("application/apply-patch", StringComparison.OrdinalIgnoreCase);
             if (apply && string.IsNullOrEmpty(query["fieldManager"]))
             {
@@ -625,12 +630,18 @@ public sealed class FakeApiServer : IDisposable
         }
     }
 
-    private JsonObject Delete(Target target, JsonObject options)
+    private JsonObject Delete(Target target, JsonObject options, System.Collections.Specialized.NameValueCollection query)
     {
         lock (_gate)
         {
             var live = Existing(target);
-            var policy = (string?)options["propagationPolicy"] ?? (options["orphanDependents"]?.GetValue<bool>() == true ? "Orphan" : "Background");
+            // DeleteOptions come in the body or, as client-go and KubernetesClient send them, as query parameters.
+            var orphan = options["orphanDependents"]?.GetValue<bool>() ?? (query["orphanDependents"] is { } q ? q is "true" or "1" : null);
+            var policy = (string?)options["propagationPolicy"] ?? query["propagationPolicy"] ?? (orphan == true ? "Orphan" : "Background");
+            if (policy is not ("Orphan" or "Background" or "Foreground"))
+            {
+                throw new FakeApiError(400, "BadRequest", $"DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\"");
+            }
             return DeleteObject(target.Resource, live, policy);
         }
     }
@@ -665,6 +676,31 @@ public sealed class FakeApiServer : IDisposable
             }
             FinishNamespaces();
             return terminating;
+        }
+        if (policy == "Foreground" && Dependents(live).Any())
+        {
+            // Foreground: the owner stays, marked and held by the foregroundDeletion finalizer, until the garbage
+            // collector has deleted its dependents (in the foreground too); FinishForegroundDeletions lets it go.
+            var held = (JsonObject)live.DeepClone();
+            var metadata = KubeObjects.Metadata(held);
+            metadata["deletionTimestamp"] ??= KubeObjects.Timestamp();
+            metadata["deletionGracePeriodSeconds"] = 0;
+            if (!KubeObjects.Finalizers(held).Contains(ForegroundFinalizer))
+            {
+                var finalizers = metadata["finalizers"] as JsonArray ?? new JsonArray();
+                finalizers.Add(ForegroundFinalizer);
+                metadata["finalizers"] = finalizers;
+            }
+            held = Store(held, resource, "MODIFIED");
+            foreach (var dependent in Dependents(held).ToArray())
+            {
+                if (!KubeObjects.IsDeleting(dependent.Object))
+                {
+                    DeleteObject(dependent.Resource, dependent.Object, "Foreground");
+                }
+            }
+            FinishForegroundDeletions();
+            return _objects.TryGetValue(Key(resource, KubeObjects.Namespace(held), KubeObjects.Name(held)), out var still) ? (JsonObject)still.Object.DeepClone() : held;
         }
         if (KubeObjects.Finalizers(live).Count > 0)
         {
@@ -705,6 +741,7 @@ public sealed class FakeApiServer : IDisposable
                 DeleteObject(dependent.Resource, dependent.Object, "Background");
             }
         }
+        FinishForegroundDeletions();
         FinishNamespaces();
     }
 
@@ -723,6 +760,34 @@ public sealed class FakeApiServer : IDisposable
 
     private IEnumerable<(ApiResource Resource, JsonObject Object)> Dependents(JsonObject owner) =>
         _objects.Values.Where(v => (v.Object["metadata"]?["ownerReferences"] as JsonArray)?.OfType<JsonObject>().Any(r => (string?)r["uid"] == KubeObjects.Uid(owner)) == true);
+
+    private const string ForegroundFinalizer = "foregroundDeletion";
+
+    /// <summary>Owners held by foregroundDeletion whose dependents are all gone lose that finalizer (and go, if it was the last).</summary>
+    private void FinishForegroundDeletions()
+    {
+        foreach (var held in _objects.Values.Where(v => KubeObjects.IsDeleting(v.Object) && KubeObjects.Finalizers(v.Object).Contains(ForegroundFinalizer)).ToArray())
+        {
+            if (Dependents(held.Object).Any())
+            {
+                continue;
+            }
+            var released = (JsonObject)held.Object.DeepClone();
+            var finalizers = (JsonArray)KubeObjects.Metadata(released)["finalizers"]!;
+            foreach (var f in finalizers.Where(f => (string?)f == ForegroundFinalizer).ToArray())
+            {
+                finalizers.Remove(f);
+            }
+            if (finalizers.Count == 0)
+            {
+                Remove(held.Resource, released);
+            }
+            else
+            {
+                Store(released, held.Resource, "MODIFIED");
+            }
+        }
+    }
 
     private void FinishNamespaces()
     {

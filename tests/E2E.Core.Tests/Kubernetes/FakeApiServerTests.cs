@@ -156,6 +156,75 @@ public sealed class FakeApiServerTests : IDisposable
         return o;
     }
 
+    private async Task<HttpResponseMessage> Raw(HttpMethod method, string path, string? body = null, string contentType = "application/json")
+    {
+        using var http = new HttpClient();
+        var request = new HttpRequestMessage(method, _server.Url + path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8);
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        }
+        return await http.SendAsync(request, Soon);
+    }
+
+    private async Task<JsonObject> OwnerWithChild(string owner, string? childFinalizer = null)
+    {
+        var created = await _client.CreateAsync(KubeObjects.Parse($$$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{{owner}}}"}}"""), Soon);
+        var ownerRef = $$$"""[{"apiVersion":"v1","kind":"ConfigMap","name":"{{{owner}}}","uid":"{{{KubeObjects.Uid(created)}}}","blockOwnerDeletion":true}]""";
+        await _client.CreateAsync(ConfigMap(owner + "-child", ownerRef, childFinalizer), Soon);
+        return created;
+    }
+
+    [Theory]
+    [InlineData("?propagationPolicy=Orphan")]
+    [InlineData("?orphanDependents=true")]
+    public async Task Delete_options_sent_as_query_parameters_are_honoured(string query)
+    {
+        var configMaps = await _client.ResolveAsync("v1", "ConfigMap", Soon);
+        await OwnerWithChild("owner");
+        Assert.Equal(HttpStatusCode.OK, (await Raw(HttpMethod.Delete, "/api/v1/namespaces/default/configmaps/owner" + query)).StatusCode);
+        var orphan = (await _client.GetAsync(configMaps, "default", "owner-child", Soon))!;
+        Assert.False(KubeObjects.IsDeleting(orphan));
+        Assert.Empty((JsonArray)orphan["metadata"]!["ownerReferences"]!);
+        var bad = await Raw(HttpMethod.Delete, "/api/v1/namespaces/default/configmaps/owner-child?propagationPolicy=Sometimes");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task Foreground_deletion_holds_the_owner_until_its_dependents_are_gone()
+    {
+        var configMaps = await _client.ResolveAsync("v1", "ConfigMap", Soon);
+        await OwnerWithChild("owner", childFinalizer: "e2e.dev/hold");
+        Assert.Equal(HttpStatusCode.OK, (await Raw(HttpMethod.Delete, "/api/v1/namespaces/default/configmaps/owner?propagationPolicy=Foreground")).StatusCode);
+        var owner = (await _client.GetAsync(configMaps, "default", "owner", Soon))!;
+        Assert.True(KubeObjects.IsDeleting(owner));
+        Assert.Equal(new[] { "foregroundDeletion" }, KubeObjects.Finalizers(owner));
+        Assert.True(KubeObjects.IsDeleting((await _client.GetAsync(configMaps, "default", "owner-child", Soon))!));
+
+        await _client.PatchAsync(configMaps, "default", "owner-child", KubeObjects.Parse("""{"metadata":{"finalizers":null}}"""), cancellation: Soon);
+        Assert.Null(await _client.GetAsync(configMaps, "default", "owner-child", Soon));
+        Assert.Null(await _client.GetAsync(configMaps, "default", "owner", Soon));
+
+        // With no dependents, foreground deletion is immediate.
+        await _client.CreateAsync(KubeObjects.Parse("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"alone"}}"""), Soon);
+        await Raw(HttpMethod.Delete, "/api/v1/namespaces/default/configmaps/alone?propagationPolicy=Foreground");
+        Assert.Null(await _client.GetAsync(configMaps, "default", "alone", Soon));
+    }
+
+    [Fact]
+    public async Task A_JSON_patch_is_415_before_its_body_is_read_and_new_namespaces_are_Active()
+    {
+        await _client.CreateAsync(KubeObjects.Parse("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"target"}}"""), Soon);
+        var patch = await Raw(HttpMethod.Patch, "/api/v1/namespaces/default/configmaps/target", """[{"op":"add","path":"/data","value":{"a":"b"}}]""", "application/json-patch+json");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, patch.StatusCode);
+        Assert.Contains("\"reason\":\"UnsupportedMediaType\"", await patch.Content.ReadAsStringAsync());
+
+        var namespaces = await _client.ResolveAsync("v1", "Namespace", Soon);
+        await _client.CreateAsync(KubeObjects.Parse("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"fresh"}}"""), Soon);
+        Assert.Equal("Active", (string?)(await _client.GetAsync(namespaces, null, "fresh", Soon))!["status"]!["phase"]);
+    }
+
     [Fact]
     public async Task Deleting_a_namespace_removes_its_contents_then_itself()
     {
@@ -366,6 +435,20 @@ public sealed class FakeApiServerTests : IDisposable
         await ready;
         Assert.Contains("\"AllComponentsReady\"", Kubectl("get", "compute", "test-managed", "-o", "json"));
         Assert.Contains("deleted", Kubectl("delete", "-f", manifest, "--wait=true", "--timeout=20s"));
+
+        // Cascades as kubectl sends them, and a JSON patch refused with 415.
+        var parent = Path.Combine(_root, "parent.json");
+        File.WriteAllText(parent, """{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"parent"}}""");
+        Kubectl("create", "-f", parent);
+        var parentUid = Kubectl("get", "configmap", "parent", "-o", "jsonpath={.metadata.uid}").Trim();
+        var child = Path.Combine(_root, "child.json");
+        File.WriteAllText(child, $$$"""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kid","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"parent","uid":"{{{parentUid}}}"}]}}""");
+        Kubectl("create", "-f", child);
+        Kubectl("delete", "configmap", "parent", "--cascade=orphan");
+        Assert.Contains("kid", Kubectl("get", "configmap", "kid", "-o", "name"));
+        var refused = Assert.ThrowsAny<Exception>(() => Kubectl("patch", "configmap", "kid", "--type=json", "-p", "[{\"op\":\"add\",\"path\":\"/data\",\"value\":{}}]"));
+        Assert.True(refused.Message.Contains("JSON patch", StringComparison.Ordinal), refused.Message);
+        Assert.Contains("Active", Kubectl("get", "namespace", "default", "-o", "jsonpath={.status.phase}"));
         Assert.Null(await _client.GetAsync(computes, "default", "test-managed", Soon));
     }
 }
