@@ -168,6 +168,11 @@ public static class ErrorCatalog
         "A Compute did not become Ready in time (or was deleted while waited for); the message shows its conditions and recent events.");
     public static readonly ErrorId DeletionBlocked = new("DeletionBlocked", ErrorKind.OperationTimeout,
         "An object was deleted but is still there after the timeout, held by finalizers the message names.");
+    // Containers (Docker Engine API).
+    public static readonly ErrorId DockerEngineUnreachable = new("DockerEngineUnreachable", ErrorKind.ConnectionError,
+        "Nothing answered at the Docker engine's address ($DOCKER_HOST or the local socket).");
+    public static readonly ErrorId DockerApiFailed = new("DockerApiFailed", ErrorKind.InvalidOperation,
+        "The Docker engine refused a request (its status and message are in the error).");
     public static readonly ErrorId GrpcCallFailed = new("GrpcCallFailed", ErrorKind.ConnectionError,
         "A gRPC call failed: transport error (UNAVAILABLE), or a status other than OK, DEADLINE_EXCEEDED and the permission ones.");
     public static readonly ErrorId GrpcDeadlineExceeded = new("GrpcDeadlineExceeded", ErrorKind.OperationTimeout,
