@@ -49,17 +49,9 @@ function Invoke-Native {
     }
 }
 
-# A fresh pwsh: the same engine as this one. Under the dotnet tool the process is 'dotnet pwsh.dll'.
-function Invoke-FreshPwsh([string[]] $ArgumentList) {
-    $process = [Environment]::ProcessPath
-    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
-    & $process @prefix -NoProfile -NonInteractive @ArgumentList | Out-Host
-    $LASTEXITCODE
-}
-
 $solution = Join-Path $PSScriptRoot 'E2E.sln'
-$pinned = @(([xml](Get-Content -Raw (Join-Path $PSScriptRoot 'tools' 'PesterPackages' 'PesterPackages.csproj'))).Project.ItemGroup.PackageDownload |
-    Where-Object Include -eq 'Pester' | ForEach-Object { $_.Version -split ';' } | ForEach-Object { $_.Trim('[', ']', ' ') })
+Import-Module (Join-Path $PSScriptRoot 'tools' 'BuildTools.psm1') -Force
+$pinned = Get-PinnedPesterVersion
 
 function Install-Ganache {
     # The PlumisePetals chain scenarios start a real local chain; use the repository's ganache unless one is configured.

@@ -41,19 +41,8 @@ if (-not (Test-Path -LiteralPath $ModulePath)) {
     throw "No module at '$ModulePath'. Run 'dotnet build' first."
 }
 
-function Find-PesterManifest([string] $Version) {
-    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
-    Join-Path $packages.Trim() 'pester' $Version 'tools' 'Pester.psd1'
-}
-
-$pesterManifest = Find-PesterManifest $PesterVersion
-if (-not (Test-Path -LiteralPath $pesterManifest)) {
-    & dotnet restore (Join-Path $repo 'tools' 'PesterPackages') -nologo -v quiet | Out-Host
-    if (-not (Test-Path -LiteralPath $pesterManifest)) {
-        throw "Pester $PesterVersion is not pinned in tools/PesterPackages/PesterPackages.csproj (looked for '$pesterManifest')."
-    }
-}
-Import-Module $pesterManifest -Force
+Import-Module (Join-Path $repo 'tools' 'BuildTools.psm1') -Force
+Import-Module (Get-PesterManifest $PesterVersion) -Force
 
 $major = ([version]$PesterVersion).Major
 if (-not $ResultDirectory) {

@@ -24,14 +24,13 @@ $ErrorActionPreference = 'Stop'
 $PesterVersion = @($PesterVersion | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $repo = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
 
+Import-Module (Join-Path $PSScriptRoot 'BuildTools.psm1') -Force
 if (-not $InSession) {
     # One fresh session per Pester version, as one major per process is all Pester allows.
-    $process = [Environment]::ProcessPath
-    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
     $passed = 0; $failed = 0
     foreach ($version in $PesterVersion) {
         $log = Join-Path ([IO.Path]::GetTempPath()) "e2e-readme-$version-$PID.log"
-        & $process @prefix -NoProfile -NonInteractive -File $PSCommandPath -InSession -PesterVersion $version -ReadmePath $ReadmePath -SummaryPath $log | Out-Host
+        $null = Invoke-FreshPwsh @('-File', $PSCommandPath, '-InSession', '-PesterVersion', $version, '-ReadmePath', $ReadmePath, '-SummaryPath', $log)
         $line = if (Test-Path $log) { Get-Content $log -Raw; Remove-Item $log } else { '0 passed, 1 failed' }
         if ($line -match '(\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
     }
@@ -41,8 +40,7 @@ if (-not $InSession) {
     exit ([int] ($failed -gt 0))
 }
 
-$packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
-Import-Module (Join-Path $packages.Trim() 'pester' $PesterVersion[0] 'tools' 'Pester.psd1') -Force
+Import-Module (Get-PesterManifest $PesterVersion[0]) -Force
 
 $__readme_blocks = [System.Collections.Generic.List[object]]::new()
 $heading = ''; $current = $null; $number = 0

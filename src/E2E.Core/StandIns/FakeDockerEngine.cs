@@ -43,6 +43,7 @@ public sealed class FakeDockerEngine : IDisposable
     public int MalformedRequests => _malformed;
 
     private int _malformed;
+    private long _created;
 
     private async Task AcceptAsync()
     {
@@ -155,6 +156,7 @@ public sealed class FakeDockerEngine : IDisposable
                 ["Labels"] = spec["Labels"]?.DeepClone() ?? new JsonObject(),
                 ["State"] = "created",
                 ["Created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                ["Sequence"] = Interlocked.Increment(ref _created),
             };
         }
         return (201, new JsonObject { ["Id"] = id, ["Warnings"] = new JsonArray() });
@@ -184,7 +186,8 @@ public sealed class FakeDockerEngine : IDisposable
             wanted.AddRange(label is JsonObject map ? map.Select(p => p.Key) : label.AsArray().Select(v => (string?)v ?? string.Empty));
         }
         var result = new JsonArray();
-        foreach (var container in _containers.Values.OrderBy(c => (long?)c["Created"]))
+        // Newest first, as the engine lists them.
+        foreach (var container in _containers.Values.OrderByDescending(c => (long?)c["Sequence"]))
         {
             var labels = container["Labels"] as JsonObject ?? new JsonObject();
             if (!all && (string?)container["State"] != "running")

@@ -40,7 +40,7 @@ public sealed class DockerEngineTests : IDisposable
         await _engine.RunAsync("redis:7", "someone-elses", new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-other" }, null, Soon);
 
         var ours = await _engine.ListAsync(new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-0123456789" }, Soon);
-        Assert.Equal(new[] { "node-a", "node-b" }, ours.Select(c => c.Name));
+        Assert.Equal(new[] { "node-b", "node-a" }, ours.Select(c => c.Name)); // newest first, as the engine lists them
         Assert.All(ours, c => Assert.Equal("running", c.State));
         Assert.All(ours, c => Assert.Equal("petals", c.Labels["suite"]));
 
