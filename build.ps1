@@ -84,7 +84,6 @@ if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Te
 if ($Task -contains 'Suites' -and $Task -notcontains 'Test') {
     $versions = if ($PesterVersion) { $PesterVersion } else { @($pinned[0]) }
     $runs = @(Invoke-Suites $versions)
-    $runs.Summary | Write-Host
     if ($runs | Where-Object ExitCode -ne 0) { exit 1 }
 }
 

@@ -53,7 +53,7 @@ public sealed partial class E2ECluster : IDisposable
 
     public string ContextName => Context.Name;
 
-    public string Server => Context.Cluster.Server;
+    public string Server => Context.Server;
 
     public string Namespace => Context.Namespace;
 
@@ -148,11 +148,11 @@ public sealed partial class E2ECluster : IDisposable
         if (!force && !LooksLikeTestCluster(context))
         {
             throw new E2EException(ErrorCatalog.ClusterNotTestCluster,
-                $"The context '{context.Name}' (server {context.Cluster.Server}) does not look like a test cluster: tests create and delete resources. Use -Force if it is one.", context.Name);
+                $"The context '{context.Name}' (server {context.Server}) does not look like a test cluster: tests create and delete resources. Use -Force if it is one.", context.Name);
         }
         var name = context.Name;
         var path = config.Files[0];
-        var host = gatewayHost ?? new Uri(context.Cluster.Server).Host;
+        var host = gatewayHost ?? new Uri(context.Server).Host;
         return new E2ECluster(name, ClusterProvider.Existing, path, context, host, gatewayPort);
     }
 
@@ -162,9 +162,9 @@ public sealed partial class E2ECluster : IDisposable
     /// <summary>Loopback servers, local distributions (kind-, k3d-, minikube...) and names with test/e2e/ci/dev/sandbox count as test clusters.</summary>
     public static bool LooksLikeTestCluster(KubeContext context)
     {
-        var host = Uri.TryCreate(context.Cluster.Server, UriKind.Absolute, out var uri) ? uri.Host : string.Empty;
+        var host = Uri.TryCreate(context.Server, UriKind.Absolute, out var uri) ? uri.Host : string.Empty;
         var loopback = host is "localhost" or "127.0.0.1" or "[::1]" or "::1" || host.StartsWith("127.", StringComparison.Ordinal) || host.EndsWith(".localhost", StringComparison.Ordinal);
-        return loopback || TestClusterName().IsMatch(context.Name) || TestClusterName().IsMatch(context.Cluster.Name);
+        return loopback || TestClusterName().IsMatch(context.Name) || TestClusterName().IsMatch(context.ClusterName);
     }
 
     /// <summary>Polls /readyz until the API server answers ok (kind returns before the API is up when --wait 0s).</summary>

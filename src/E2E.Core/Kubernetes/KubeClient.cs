@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -35,7 +34,9 @@ public sealed record WatchEvent(string Type, JsonObject Object)
 public sealed record ListResult(IReadOnlyList<JsonObject> Items, string ResourceVersion);
 
 /// <summary>
-/// A small Kubernetes REST client: discovery maps kinds to resources; get, list (selectors, paging), create,
+/// The module's Kubernetes client, on KubernetesClient's transport (its HttpClient for TLS and client
+/// certificates, its credentials for tokens, basic auth and exec plugins). What it adds on top is what
+/// KubernetesClient lacks or what untyped objects need: discovery maps kinds to resources; get, list (selectors, paging), create,
 /// server-side apply, merge patch, delete and the status subresource; watch with bookmarks, and an observer
 /// that relists on 410 Gone and resumes after a dropped stream, as client-go's reflector does.
 /// 429 and 503 answers are retried after Retry-After (at most <see cref="MaxRetries"/> times).
@@ -43,25 +44,28 @@ public sealed record ListResult(IReadOnlyList<JsonObject> Items, string Resource
 public sealed class KubeClient : IDisposable
 {
     public const string DefaultFieldManager = "e2e";
+    private readonly k8s.Kubernetes _kubernetes;
     private readonly HttpClient _http;
-    private readonly KubeUser _user;
-    private readonly ExecCredentialCache _execCache;
     private readonly Dictionary<string, IReadOnlyList<ApiResource>> _discovery = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _discoveryLock = new(1, 1);
 
-    public KubeClient(KubeContext context, ExecCredentialCache? execCache = null)
+    /// <summary>
+    /// A client over KubernetesClient's transport for <paramref name="context"/>: its HttpClient (TLS, client
+    /// certificates) and its credentials (tokens, basic auth, exec plugins), with <see cref="RetryAfterHandler"/>
+    /// in its handler chain.
+    /// </summary>
+    public KubeClient(KubeContext context)
     {
         Context = context;
-        _user = context.User;
-        _execCache = execCache ?? new ExecCredentialCache();
-        var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromSeconds(10) };
-        ConfigureTls(handler, context);
-        _http = new HttpClient(handler) { BaseAddress = new Uri(context.Cluster.Server.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
+        // Per-request timeouts are ours (RequestTimeout); watches stream for as long as they are wanted.
+        context.Configuration.HttpClientTimeout = Timeout.InfiniteTimeSpan;
+        _kubernetes = new k8s.Kubernetes(context.Configuration, new RetryAfterHandler(() => MaxRetries));
+        _http = _kubernetes.HttpClient;
     }
 
     public KubeContext Context { get; }
 
-    public string Server => Context.Cluster.Server;
+    public string Server => Context.Server;
 
     public string DefaultNamespace => Context.Namespace;
 
@@ -71,12 +75,13 @@ public sealed class KubeClient : IDisposable
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A client for an unauthenticated http:// server such as the fake API server.</summary>
-    public static KubeClient ForUrl(string server, string @namespace = "default") =>
-        new(new KubeContext("direct", new KubeCluster("direct", server, null, false, null), new KubeUser("anonymous", null, null, null, null, null, null, null), @namespace));
+    public static KubeClient ForUrl(string server, string @namespace = "default") => new(Kubeconfig.Direct(server, @namespace));
 
     /// <summary>
-    /// The in-cluster context, as client-go builds it: KUBERNETES_SERVICE_HOST/PORT, the service account's
-    /// token (re-read on each request, since it rotates), CA and namespace from <paramref name="accountDirectory"/>.
+    /// The in-cluster context, as client-go and KubernetesClient build it: KUBERNETES_SERVICE_HOST/PORT, the
+    /// service account's token (KubernetesClient's TokenFileAuth re-reads it, since it rotates), CA and namespace
+    /// from <paramref name="accountDirectory"/>. (KubernetesClient's InClusterConfig reads a fixed directory;
+    /// this is the same configuration with the directory as a parameter, so that it is tested.)
     /// </summary>
     public static KubeContext InClusterContext(Func<string, string?> environment, string accountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount")
     {
@@ -91,13 +96,27 @@ public sealed class KubeClient : IDisposable
         var namespaceFile = Path.Combine(accountDirectory, "namespace");
         var server = "https://" + (host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host) + ":" + port;
         var ns = File.Exists(namespaceFile) ? File.ReadAllText(namespaceFile).Trim() : "default";
-        return new KubeContext("in-cluster", new KubeCluster("in-cluster", server, File.Exists(ca) ? File.ReadAllBytes(ca) : null, false, null),
-            new KubeUser("service-account", null, tokenFile, null, null, null, null, null), ns.Length == 0 ? "default" : ns);
+        ns = ns.Length == 0 ? "default" : ns;
+        var configuration = new k8s.KubernetesClientConfiguration
+        {
+            Host = server,
+            Namespace = ns,
+            TokenProvider = new k8s.Authentication.TokenFileAuth(tokenFile),
+            SslCaCerts = File.Exists(ca) ? LoadPem(ca) : null,
+        };
+        return new KubeContext("in-cluster", "in-cluster", server, ns, configuration);
+    }
+
+    private static X509Certificate2Collection LoadPem(string path)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(path);
+        return roots;
     }
 
     public void Dispose()
     {
-        _http.Dispose();
+        _kubernetes.Dispose();
         _discoveryLock.Dispose();
     }
 
@@ -482,61 +501,59 @@ public sealed class KubeClient : IDisposable
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body, string? contentType, bool streaming, object target, CancellationToken cancellation)
     {
-        for (var attempt = 0; ; attempt++)
+        using var request = new HttpRequestMessage(method, new Uri(_kubernetes.BaseUri, path.TrimStart('/')));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        request.Headers.UserAgent.ParseAdd("e2e-powershell/1.0");
+        if (body is not null)
         {
-            using var request = new HttpRequestMessage(method, path.TrimStart('/'));
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-            request.Headers.UserAgent.ParseAdd("e2e-powershell/1.0");
-            Authorize(request);
-            if (body is not null)
+            request.Content = new StringContent(body, Encoding.UTF8);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType ?? "application/json");
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        if (!streaming)
+        {
+            timeout.CancelAfter(RequestTimeout);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            if (_kubernetes.Credentials is { } credentials)
             {
-                request.Content = new StringContent(body, Encoding.UTF8);
-                request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType ?? "application/json");
+                await credentials.ProcessHttpRequestAsync(request, timeout.Token).ConfigureAwait(false);
             }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            if (!streaming)
-            {
-                timeout.CancelAfter(RequestTimeout);
-            }
-            HttpResponseMessage response;
+            response = await _http.SendAsync(request, streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} did not answer {method} {path} within {RequestTimeout.TotalSeconds:0} s.", target);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} cannot be reached: {ex.Message}", target, ex);
+        }
+        catch (Exception ex) when (ex is k8s.Exceptions.KubeConfigException or System.ComponentModel.Win32Exception)
+        {
+            // An exec plugin refreshing an expired credential.
+            throw Kubeconfig.Translate(ex, null, Context.Name);
+        }
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+        using (response)
+        {
+            var code = (int)response.StatusCode;
+            var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
+            JsonObject? status = null;
             try
             {
-                response = await _http.SendAsync(request, streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+                status = JsonNode.Parse(text) as JsonObject;
             }
-            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+            catch (System.Text.Json.JsonException)
             {
-                throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} did not answer {method} {path} within {RequestTimeout.TotalSeconds:0} s.", target);
+                status = new JsonObject { ["message"] = text.Length > 500 ? text[..500] : text };
             }
-            catch (HttpRequestException ex)
-            {
-                throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} cannot be reached: {ex.Message}", target, ex);
-            }
-            if (response.IsSuccessStatusCode)
-            {
-                return response;
-            }
-            using (response)
-            {
-                var code = (int)response.StatusCode;
-                if (code is 429 or 503 && attempt < MaxRetries)
-                {
-                    // Both are how an API server sheds load; Retry-After says when to come back.
-                    var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
-                    await Task.Delay(wait > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : wait, cancellation).ConfigureAwait(false);
-                    continue;
-                }
-                var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
-                JsonObject? status = null;
-                try
-                {
-                    status = JsonNode.Parse(text) as JsonObject;
-                }
-                catch (System.Text.Json.JsonException)
-                {
-                    status = new JsonObject { ["message"] = text.Length > 500 ? text[..500] : text };
-                }
-                throw StatusError(code, status ?? new JsonObject(), target);
-            }
+            throw StatusError(code, status ?? new JsonObject(), target);
         }
     }
 
@@ -557,74 +574,6 @@ public sealed class KubeClient : IDisposable
         };
         var text = $"{code} {reason ?? "Error"}: {message}" + (causes.Length > 0 && !causes.All(c => message.Contains(c, StringComparison.Ordinal)) ? " [" + string.Join("; ", causes) + "]" : string.Empty);
         return new KubeApiException(id, text, code, reason, status, target);
-    }
-
-    private void Authorize(HttpRequestMessage request)
-    {
-        if (_user.Token is { Length: > 0 } token)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        else if (_user.TokenFile is { } file && File.Exists(file))
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(file).Trim());
-        }
-        else if (_user.Exec is { } exec && _execCache.Get(exec, Context.Cluster).Token is { Length: > 0 } execToken)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", execToken);
-        }
-        else if (_user.Username is { } username)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(username + ":" + _user.Password)));
-        }
-    }
-
-    private void ConfigureTls(SocketsHttpHandler handler, KubeContext context)
-    {
-        var cluster = context.Cluster;
-        var ssl = handler.SslOptions;
-        if (cluster.TlsServerName is { Length: > 0 } serverName)
-        {
-            ssl.TargetHost = serverName;
-        }
-        var (certificate, key) = (context.User.ClientCertificateData, context.User.ClientKeyData);
-        if (certificate is null && context.User.Exec is { } exec && cluster.Server.StartsWith("https", StringComparison.OrdinalIgnoreCase) && context.User.Token is null)
-        {
-            // Exec plugins may answer with a client certificate instead of a token; it has to be in the handler.
-            var credential = _execCache.Get(exec, cluster);
-            if (credential.ClientCertificateData is { } pem && credential.ClientKeyData is { } keyPem)
-            {
-                certificate = Encoding.UTF8.GetBytes(pem);
-                key = Encoding.UTF8.GetBytes(keyPem);
-            }
-        }
-        if (certificate is not null && key is not null)
-        {
-            using var loaded = X509Certificate2.CreateFromPem(Encoding.UTF8.GetString(certificate), Encoding.UTF8.GetString(key));
-            // Export and re-import: on some platforms an ephemeral PEM key cannot be used for TLS client auth.
-            ssl.ClientCertificates = new X509CertificateCollection { new X509Certificate2(loaded.Export(X509ContentType.Pkcs12)) };
-        }
-        if (cluster.InsecureSkipTlsVerify)
-        {
-            ssl.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-        }
-        else if (cluster.CertificateAuthorityData is { } caData)
-        {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPem(Encoding.UTF8.GetString(caData));
-            ssl.RemoteCertificateValidationCallback = (_, presented, _, errors) =>
-            {
-                if (presented is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                {
-                    return false;
-                }
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(new X509Certificate2(presented));
-            };
-        }
     }
 
     private string? Ns(ApiResource resource, string? @namespace) => resource.Namespaced ? @namespace ?? DefaultNamespace : null;

@@ -1,44 +1,43 @@
-using System.Diagnostics;
-using System.Text.Json;
 using E2E.Core.Errors;
-using YamlDotNet.RepresentationModel;
+using k8s;
+using k8s.Exceptions;
+using k8s.KubeConfigModels;
 
 namespace E2E.Core.Kubernetes;
 
-public sealed record KubeCluster(string Name, string Server, byte[]? CertificateAuthorityData, bool InsecureSkipTlsVerify, string? TlsServerName);
-
-public sealed record ExecConfig(string ApiVersion, string Command, IReadOnlyList<string> Args, IReadOnlyDictionary<string, string> Env, bool ProvideClusterInfo, string? InstallHint);
-
-/// <summary>How a context authenticates. Secrets are never shown: <see cref="ToString"/> names only the kinds present.</summary>
-public sealed record KubeUser(string Name, string? Token, string? TokenFile, byte[]? ClientCertificateData, byte[]? ClientKeyData, string? Username, string? Password, ExecConfig? Exec)
+/// <summary>
+/// A resolved context: its name, the cluster's name and server, the namespace (the context's, else "default"),
+/// and the KubernetesClient configuration that carries TLS and credentials. <see cref="ToString"/> shows no secret.
+/// </summary>
+public sealed record KubeContext(string Name, string ClusterName, string Server, string Namespace, KubernetesClientConfiguration Configuration)
 {
-    public override string ToString()
-    {
-        var kinds = new[] { Token is null ? null : "token", TokenFile is null ? null : "token file", ClientCertificateData is null ? null : "client certificate", Username is null ? null : "basic", Exec is null ? null : "exec" }.OfType<string>();
-        return $"{Name} ({string.Join(", ", kinds.DefaultIfEmpty("anonymous"))})";
-    }
+    public override string ToString() => $"{Name} ({Server}, namespace {Namespace})";
 }
 
-/// <summary>A resolved context: the cluster, the user and the namespace (the context's, else "default").</summary>
-public sealed record KubeContext(string Name, KubeCluster Cluster, KubeUser User, string Namespace);
-
 /// <summary>
-/// Kubeconfig loading as kubectl does it: files from an explicit path, else every file in KUBECONFIG
-/// (path-separator list, missing files skipped), else ~/.kube/config; merged with the first file that names a
-/// cluster, user or context winning and the first non-empty current-context winning; relative file paths
-/// resolved against the file that holds them; certificate files read into data.
+/// Kubeconfig loading through KubernetesClient, with kubectl's file rules on top: files from an explicit path,
+/// else every file in KUBECONFIG (path-separator list, missing files skipped), else ~/.kube/config; merged with
+/// the first file that names a cluster, user or context winning and the first non-empty current-context
+/// winning. KubernetesClient 21 reads one file at a time (its merge is internal) and resolves relative paths
+/// against one file only, so each file's relative paths are made absolute before the merge.
+/// KubernetesClient builds the context: CA data and files, client certificates, insecure-skip-tls-verify,
+/// tls-server-name, tokens, basic auth, exec plugins (refreshed when their credential expires).
 /// </summary>
 public sealed class Kubeconfig
 {
-    private readonly Dictionary<string, KubeCluster> _clusters = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, KubeUser> _users = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (string Cluster, string User, string? Namespace)> _contexts = new(StringComparer.Ordinal);
+    private readonly K8SConfiguration _merged;
 
-    public string? CurrentContext { get; private set; }
+    private Kubeconfig(K8SConfiguration merged, IReadOnlyList<string> files)
+    {
+        _merged = merged;
+        Files = files;
+    }
 
-    public IReadOnlyList<string> Files { get; private set; } = Array.Empty<string>();
+    public string? CurrentContext => string.IsNullOrEmpty(_merged.CurrentContext) ? null : _merged.CurrentContext;
 
-    public IReadOnlyCollection<string> ContextNames => _contexts.Keys;
+    public IReadOnlyList<string> Files { get; }
+
+    public IReadOnlyCollection<string> ContextNames => _merged.Contexts.Select(c => c.Name).ToArray();
 
     /// <summary>The files kubectl would read: <paramref name="explicitPath"/>, else KUBECONFIG, else ~/.kube/config.</summary>
     public static IReadOnlyList<string> DefaultFiles(string? explicitPath, Func<string, string?> environment)
@@ -60,213 +59,136 @@ public sealed class Kubeconfig
 
     public static Kubeconfig Load(IReadOnlyList<string> files)
     {
-        var config = new Kubeconfig { Files = files };
+        var clusters = new List<Cluster>();
+        var users = new List<User>();
+        var contexts = new List<Context>();
+        string? current = null;
         foreach (var file in files)
         {
-            config.Merge(file);
+            K8SConfiguration one;
+            try
+            {
+                one = KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(file), useRelativePaths: false);
+            }
+            catch (Exception ex) when (ex is KubeConfigException or YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException)
+            {
+                throw new E2EException(ErrorCatalog.KubeconfigInvalid, $"{file}: {ex.Message}", file, ex);
+            }
+            var directory = Path.GetDirectoryName(Path.GetFullPath(file))!;
+            foreach (var cluster in one.Clusters ?? Enumerable.Empty<Cluster>())
+            {
+                if (cluster.ClusterEndpoint is { } endpoint)
+                {
+                    endpoint.CertificateAuthority = Absolute(directory, endpoint.CertificateAuthority);
+                }
+                AddFirst(clusters, cluster, c => c.Name);
+            }
+            foreach (var user in one.Users ?? Enumerable.Empty<User>())
+            {
+                if (user.UserCredentials is { } credentials)
+                {
+                    credentials.ClientCertificate = Absolute(directory, credentials.ClientCertificate);
+                    credentials.ClientKey = Absolute(directory, credentials.ClientKey);
+                    // kubectl: an exec command with a path separator is relative to its kubeconfig; a bare name is looked up on PATH.
+                    if (credentials.ExternalExecution is { Command: { } command } exec && command.Contains('/', StringComparison.Ordinal))
+                    {
+                        exec.Command = Absolute(directory, command);
+                    }
+                }
+                AddFirst(users, user, u => u.Name);
+            }
+            foreach (var context in one.Contexts ?? Enumerable.Empty<Context>())
+            {
+                AddFirst(contexts, context, c => c.Name);
+            }
+            current ??= string.IsNullOrEmpty(one.CurrentContext) ? null : one.CurrentContext;
         }
-        return config;
+        var merged = new K8SConfiguration { ApiVersion = "v1", Kind = "Config", Clusters = clusters, Users = users, Contexts = contexts, CurrentContext = current };
+        return new Kubeconfig(merged, files);
     }
 
     public static Kubeconfig Load(string? explicitPath = null) => Load(DefaultFiles(explicitPath, Environment.GetEnvironmentVariable));
 
-    /// <summary>Resolves a context by name, or the current context.</summary>
+    /// <summary>Resolves a context by name, or the current context. An exec plugin runs here the first time (KubernetesClient's way).</summary>
     public KubeContext Context(string? name = null)
     {
         var contextName = name ?? CurrentContext
-            ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"The kubeconfig has no current-context; name one of: {string.Join(", ", _contexts.Keys.Order())}.");
-        if (!_contexts.TryGetValue(contextName, out var context))
-        {
-            throw new E2EException(ErrorCatalog.ContextNotFound, $"The kubeconfig has no context '{contextName}'; it has: {string.Join(", ", _contexts.Keys.Order())}.", contextName);
-        }
-        var cluster = _clusters.GetValueOrDefault(context.Cluster)
-            ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"Context '{contextName}' names cluster '{context.Cluster}', which the kubeconfig does not define.", contextName);
-        var user = _users.GetValueOrDefault(context.User) ?? new KubeUser(context.User, null, null, null, null, null, null, null);
-        return new KubeContext(contextName, cluster, user, string.IsNullOrEmpty(context.Namespace) ? "default" : context.Namespace);
-    }
-
-    private void Merge(string file)
-    {
-        YamlMappingNode root;
+            ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"The kubeconfig has no current-context; name one of: {string.Join(", ", ContextNames.Order())}.");
+        var context = _merged.Contexts.FirstOrDefault(c => c.Name == contextName)
+            ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"The kubeconfig has no context '{contextName}'; it has: {string.Join(", ", ContextNames.Order())}.", contextName);
+        var clusterName = context.ContextDetails?.Cluster ?? string.Empty;
+        var cluster = _merged.Clusters.FirstOrDefault(c => c.Name == clusterName)
+            ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"Context '{contextName}' names cluster '{clusterName}', which the kubeconfig does not define.", contextName);
+        KubernetesClientConfiguration configuration;
         try
         {
-            var yaml = new YamlStream();
-            using (var reader = new StreamReader(file))
-            {
-                yaml.Load(reader);
-            }
-            if (yaml.Documents.Count == 0)
-            {
-                return;
-            }
-            root = yaml.Documents[0].RootNode as YamlMappingNode ?? throw new E2EException(ErrorCatalog.KubeconfigInvalid, $"{file} is not a kubeconfig (its top level is not a mapping).", file);
+            var user = _merged.Users.FirstOrDefault(u => u.Name == context.ContextDetails?.User);
+            configuration = HasCredentials(user?.UserCredentials)
+                ? KubernetesClientConfiguration.BuildConfigFromConfigObject(_merged, contextName)
+                : Anonymous(cluster.ClusterEndpoint ?? new ClusterEndpoint());
         }
-        catch (YamlDotNet.Core.YamlException ex)
+        catch (Exception ex) when (ex is KubeConfigException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException or FormatException)
         {
-            throw new E2EException(ErrorCatalog.KubeconfigInvalid, $"{file}: line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}", file, ex);
+            var exec = _merged.Users.FirstOrDefault(u => u.Name == context.ContextDetails?.User)?.UserCredentials?.ExternalExecution;
+            throw Translate(ex, exec, contextName);
         }
-        var directory = Path.GetDirectoryName(file)!;
-        CurrentContext ??= Text(root, "current-context") is { Length: > 0 } current ? current : null;
-        foreach (var (name, cluster) in NamedItems(root, "clusters", "cluster"))
-        {
-            _clusters.TryAdd(name, new KubeCluster(name, Text(cluster, "server") ?? string.Empty,
-                Data(cluster, "certificate-authority-data") ?? FileData(directory, Text(cluster, "certificate-authority")),
-                Text(cluster, "insecure-skip-tls-verify") == "true", Text(cluster, "tls-server-name")));
-        }
-        foreach (var (name, user) in NamedItems(root, "users", "user"))
-        {
-            _users.TryAdd(name, new KubeUser(name, Text(user, "token"), ResolvePath(directory, Text(user, "tokenFile")),
-                Data(user, "client-certificate-data") ?? FileData(directory, Text(user, "client-certificate")),
-                Data(user, "client-key-data") ?? FileData(directory, Text(user, "client-key")),
-                Text(user, "username"), Text(user, "password"), Exec(directory, user)));
-        }
-        foreach (var (name, context) in NamedItems(root, "contexts", "context"))
-        {
-            _contexts.TryAdd(name, (Text(context, "cluster") ?? string.Empty, Text(context, "user") ?? string.Empty, Text(context, "namespace")));
-        }
+        var ns = context.ContextDetails?.Namespace;
+        configuration.Namespace = string.IsNullOrEmpty(ns) ? "default" : ns;
+        return new KubeContext(contextName, clusterName, cluster.ClusterEndpoint?.Server ?? string.Empty, configuration.Namespace, configuration);
     }
 
-    private static ExecConfig? Exec(string directory, YamlMappingNode user)
+    /// <summary>A context built by hand, for a server that needs no credentials (the local cluster, tests).</summary>
+    public static KubeContext Direct(string server, string @namespace = "default") =>
+        new("direct", "direct", server, @namespace, new KubernetesClientConfiguration { Host = server, Namespace = @namespace });
+
+    private static bool HasCredentials(UserCredentials? credentials) =>
+        credentials is not null && (!string.IsNullOrEmpty(credentials.Token) || !string.IsNullOrEmpty(credentials.UserName)
+            || !string.IsNullOrEmpty(credentials.ClientCertificateData) || !string.IsNullOrEmpty(credentials.ClientCertificate)
+            || credentials.ExternalExecution is not null || credentials.AuthProvider is not null);
+
+    /// <summary>
+    /// A context whose user has no credentials, which kubectl accepts (anonymous requests) and KubernetesClient 21
+    /// refuses ("does not have appropriate auth credentials"): the cluster's TLS settings, no user.
+    /// </summary>
+    private static KubernetesClientConfiguration Anonymous(ClusterEndpoint endpoint)
     {
-        if (user.Children.TryGetValue(new YamlScalarNode("exec"), out var node) is false || node is not YamlMappingNode exec)
+        var configuration = new KubernetesClientConfiguration { Host = endpoint.Server, SkipTlsVerify = endpoint.SkipTlsVerify, TlsServerName = endpoint.TlsServerName };
+        var pem = !string.IsNullOrEmpty(endpoint.CertificateAuthorityData) ? System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(endpoint.CertificateAuthorityData))
+            : !string.IsNullOrEmpty(endpoint.CertificateAuthority) ? File.ReadAllText(endpoint.CertificateAuthority) : null;
+        if (pem is not null)
         {
-            return null;
+            configuration.SslCaCerts = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            configuration.SslCaCerts.ImportFromPem(pem);
         }
-        var command = Text(exec, "command") ?? string.Empty;
-        // A command with a path separator is relative to the kubeconfig; a bare name is looked up on PATH.
-        if (command.Contains('/', StringComparison.Ordinal) && !Path.IsPathRooted(command))
-        {
-            command = Path.GetFullPath(Path.Combine(directory, command));
-        }
-        var args = exec.Children.TryGetValue(new YamlScalarNode("args"), out var a) && a is YamlSequenceNode list ? list.Children.OfType<YamlScalarNode>().Select(s => s.Value ?? string.Empty).ToArray() : Array.Empty<string>();
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (exec.Children.TryGetValue(new YamlScalarNode("env"), out var e) && e is YamlSequenceNode entries)
-        {
-            foreach (var entry in entries.Children.OfType<YamlMappingNode>())
-            {
-                env[Text(entry, "name") ?? string.Empty] = Text(entry, "value") ?? string.Empty;
-            }
-        }
-        return new ExecConfig(Text(exec, "apiVersion") ?? "client.authentication.k8s.io/v1", command, args, env, Text(exec, "provideClusterInfo") == "true", Text(exec, "installHint"));
+        return configuration;
     }
 
-    private static IEnumerable<(string Name, YamlMappingNode Body)> NamedItems(YamlMappingNode root, string list, string body)
+    /// <summary>
+    /// An exec plugin that fails is ExecPluginFailed, with the command, its install hint and KubernetesClient's
+    /// message, redacted (plugins print tokens). KubernetesClient 21 reports neither the plugin's exit code nor
+    /// its stderr (a failing plugin shows as "failed deserialization"), so "run login" hints a plugin prints are lost.
+    /// </summary>
+    internal static E2EException Translate(Exception ex, ExternalExecution? exec, string target)
     {
-        if (!root.Children.TryGetValue(new YamlScalarNode(list), out var node) || node is not YamlSequenceNode items)
+        var message = SecretText.Redact(ex.Message);
+        var isExec = ex.Message.StartsWith("external exec failed", StringComparison.OrdinalIgnoreCase) || ex is System.ComponentModel.Win32Exception;
+        if (!isExec)
         {
-            yield break;
+            return new E2EException(ErrorCatalog.KubeconfigInvalid, $"Context '{target}' cannot be used: {message}", target, ex);
         }
-        foreach (var item in items.Children.OfType<YamlMappingNode>())
-        {
-            if (Text(item, "name") is { } name && item.Children.TryGetValue(new YamlScalarNode(body), out var inner) && inner is YamlMappingNode mapping)
-            {
-                yield return (name, mapping);
-            }
-        }
+        var command = exec?.Command is { } c ? $" '{c}'" : string.Empty;
+        var hint = exec?.InstallHint is { Length: > 0 } h ? " " + h.Trim() : string.Empty;
+        return new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin{command} of context '{target}' failed: {message}{hint}", target, ex);
     }
 
-    private static string? Text(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar ? scalar.Value : null;
+    private static string? Absolute(string directory, string? path) =>
+        string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(directory, path));
 
-    private static byte[]? Data(YamlMappingNode node, string key) => Text(node, key) is { Length: > 0 } text ? Convert.FromBase64String(text) : null;
-
-    private static string? ResolvePath(string directory, string? path) => path is null ? null : Path.GetFullPath(Path.Combine(directory, path));
-
-    /// <summary>Reads a referenced file; a missing one is kept as null so contexts that do not use it still load.</summary>
-    private static byte[]? FileData(string directory, string? path) => ResolvePath(directory, path) is { } full && File.Exists(full) ? File.ReadAllBytes(full) : null;
-}
-
-/// <summary>A credential from an exec plugin: a token or a client certificate, and when it expires.</summary>
-public sealed record ExecCredential(string? Token, string? ClientCertificateData, string? ClientKeyData, DateTimeOffset? Expires)
-{
-    public override string ToString() => $"exec credential ({(Token is null ? "certificate" : "token")}, expires {Expires?.ToString("u") ?? "never"})";
-}
-
-/// <summary>
-/// Runs exec credential plugins (client.authentication.k8s.io v1 and v1beta1) and caches each credential until
-/// it expires, as client-go does. A failing plugin is ExecPluginFailed with its stderr and install hint; the
-/// credential itself never appears in messages.
-/// </summary>
-public sealed class ExecCredentialCache
-{
-    private readonly Dictionary<string, ExecCredential> _cache = new(StringComparer.Ordinal);
-    private readonly TimeProvider _time;
-
-    public ExecCredentialCache(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
-
-    public int Runs { get; private set; }
-
-    public ExecCredential Get(ExecConfig exec, KubeCluster cluster)
+    private static void AddFirst<T>(List<T> items, T item, Func<T, string> name)
     {
-        // Same plugin with different arguments or environment can mean a different identity.
-        var key = string.Join("\0", exec.Args.Prepend(exec.Command).Concat(exec.Env.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + e.Value)).Append(cluster.Server));
-        lock (_cache)
+        if (!items.Any(existing => name(existing) == name(item)))
         {
-            if (_cache.TryGetValue(key, out var cached) && (cached.Expires is null || cached.Expires > _time.GetUtcNow().AddSeconds(10)))
-            {
-                return cached;
-            }
-            var credential = Run(exec, cluster);
-            _cache[key] = credential;
-            return credential;
-        }
-    }
-
-    private ExecCredential Run(ExecConfig exec, KubeCluster cluster)
-    {
-        Runs++;
-        var start = new ProcessStartInfo(exec.Command) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in exec.Args)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        foreach (var (name, value) in exec.Env)
-        {
-            start.Environment[name] = value;
-        }
-        var input = new Dictionary<string, object?> { ["apiVersion"] = exec.ApiVersion, ["kind"] = "ExecCredential", ["spec"] = new Dictionary<string, object?> { ["interactive"] = false } };
-        if (exec.ProvideClusterInfo)
-        {
-            ((Dictionary<string, object?>)input["spec"]!)["cluster"] = new Dictionary<string, object?> { ["server"] = cluster.Server, ["insecure-skip-tls-verify"] = cluster.InsecureSkipTlsVerify };
-        }
-        start.Environment["KUBERNETES_EXEC_INFO"] = JsonSerializer.Serialize(input);
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' could not start: {ex.Message}.{(exec.InstallHint is null ? string.Empty : " " + exec.InstallHint)}", exec.Command, ex);
-        }
-        using (process)
-        {
-            var output = process.StandardOutput.ReadToEndAsync();
-            var errors = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(30_000))
-            {
-                process.Kill(entireProcessTree: true);
-                throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' did not finish within 30 s.", exec.Command);
-            }
-            if (process.ExitCode != 0)
-            {
-                throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' failed with exit code {process.ExitCode}: {SecretText.Redact(errors.Result.Trim())}", exec.Command);
-            }
-            try
-            {
-                using var document = JsonDocument.Parse(output.Result);
-                var status = document.RootElement.GetProperty("status");
-                string? Field(string name) => status.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-                var expires = Field("expirationTimestamp") is { } stamp ? DateTimeOffset.Parse(stamp, System.Globalization.CultureInfo.InvariantCulture) : (DateTimeOffset?)null;
-                var credential = new ExecCredential(Field("token"), Field("clientCertificateData"), Field("clientKeyData"), expires);
-                return credential.Token is not null || (credential.ClientCertificateData is not null && credential.ClientKeyData is not null)
-                    ? credential
-                    : throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' returned neither a token nor a client certificate and key.", exec.Command);
-            }
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-            {
-                throw new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' did not print an ExecCredential: {ex.GetType().Name}.", exec.Command, ex);
-            }
+            items.Add(item);
         }
     }
 }

@@ -340,15 +340,20 @@ public sealed class FakeApiServerTests : IDisposable
         File.WriteAllText(Path.Combine(account, "namespace"), "skytorch-system");
         var env = new Dictionary<string, string?> { ["KUBERNETES_SERVICE_HOST"] = "127.0.0.1", ["KUBERNETES_SERVICE_PORT"] = "6443" };
         var context = KubeClient.InClusterContext(n => env.GetValueOrDefault(n), account);
-        Assert.Equal(("https://127.0.0.1:6443", "skytorch-system"), (context.Cluster.Server, context.Namespace));
+        Assert.Equal(("https://127.0.0.1:6443", "skytorch-system"), (context.Server, context.Namespace));
         Assert.Same(ErrorCatalog.NotInCluster, Assert.Throws<E2EException>(() => KubeClient.InClusterContext(_ => null, account)).Error);
 
-        // The token file is re-read per request (service account tokens rotate).
+        // The token file is re-read (service account tokens rotate): KubernetesClient's TokenFileAuth, like client-go,
+        // keeps a token for a minute; the test ends that minute early.
         const string ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
         using var capture = new RawHttpServer(ok, ok);
-        using var client = new KubeClient(context with { Cluster = context.Cluster with { Server = capture.Url } });
+        context.Configuration.Host = capture.Url;
+        using var client = new KubeClient(context with { Server = capture.Url });
         await client.GetJsonAsync("/version", Soon);
         File.WriteAllText(Path.Combine(account, "token"), "rotating-token-2\n");
+        // (TokenExpiresAt is internal to KubernetesClient: set through reflection instead of waiting a minute.)
+        typeof(k8s.Authentication.TokenFileAuth).GetProperty("TokenExpiresAt", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
+            .SetValue(context.Configuration.TokenProvider, DateTime.UtcNow.AddSeconds(-1));
         await client.GetJsonAsync("/version", Soon);
         Assert.Contains("Authorization: Bearer rotating-token-1", capture.Requests[0]);
         Assert.Contains("Authorization: Bearer rotating-token-2", capture.Requests[1]);

@@ -48,14 +48,27 @@ public sealed class KubeAuthTests : IDisposable
 
     private static string KeyPem(X509Certificate2 certificate) => certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem();
 
+    private static string B64(string text) => Convert.ToBase64String(Encoding.ASCII.GetBytes(text));
+
+    /// <summary>A kubeconfig with one context, written to a file and loaded as a user's would be.</summary>
+    private KubeContext Context(string server, string[] cluster, string[] user)
+    {
+        var lines = new List<string> { "apiVersion: v1", "kind: Config", "current-context: c", "clusters:", "- name: k", "  cluster:", $"    server: \"{server}\"" };
+        lines.AddRange(cluster.Select(l => "    " + l));
+        lines.AddRange(new[] { "contexts:", "- name: c", "  context: {cluster: k, user: u}", "users:", "- name: u" });
+        lines.AddRange(user.Length == 0 ? new[] { "  user: {}" } : new[] { "  user:" }.Concat(user.Select(l => "    " + l)));
+        var path = Path.Combine(_root, $"kubeconfig-{Guid.NewGuid():N}.yaml");
+        File.WriteAllLines(path, lines);
+        return Kubeconfig.Load(new[] { path }).Context();
+    }
+
     [Fact]
     public async Task Tls_trusts_the_kubeconfig_CA_presents_the_client_certificate_and_refuses_other_CAs()
     {
         var (ca, serverCertificate, clientCertificate) = Certificates();
         using var server = new TlsEchoServer(serverCertificate);
-        var user = new KubeUser("admin", null, null, Encoding.ASCII.GetBytes(Pem(clientCertificate)), Encoding.ASCII.GetBytes(KeyPem(clientCertificate)), null, null, null);
-        var cluster = new KubeCluster("tls", server.Url, Encoding.ASCII.GetBytes(Pem(ca)), false, null);
-        using (var client = new KubeClient(new KubeContext("tls", cluster, user, "default")))
+        var user = new[] { $"client-certificate-data: {B64(Pem(clientCertificate))}", $"client-key-data: {B64(KeyPem(clientCertificate))}" };
+        using (var client = new KubeClient(Context(server.Url, new[] { $"certificate-authority-data: {B64(Pem(ca))}" }, user)))
         {
             var answer = await client.GetJsonAsync("/version", Soon);
             Assert.Equal("CN=e2e-user, O=system:masters", (string?)answer["clientCertificate"]);
@@ -63,14 +76,21 @@ public sealed class KubeAuthTests : IDisposable
 
         // Another CA: the TLS handshake fails and the error says the server cannot be reached.
         var (otherCa, _, _) = Certificates();
-        using (var untrusting = new KubeClient(new KubeContext("tls", cluster with { CertificateAuthorityData = Encoding.ASCII.GetBytes(Pem(otherCa)) }, user, "default")))
+        using (var untrusting = new KubeClient(Context(server.Url, new[] { $"certificate-authority-data: {B64(Pem(otherCa))}" }, user)))
         {
             var ex = await Assert.ThrowsAsync<E2EException>(() => untrusting.GetJsonAsync("/version", Soon));
             Assert.Same(ErrorCatalog.KubeApiUnreachable, ex.Error);
         }
 
+        // A CA file beside the kubeconfig, named by a relative path.
+        File.WriteAllText(Path.Combine(_root, "ca.crt"), Pem(ca));
+        using (var fromFile = new KubeClient(Context(server.Url, new[] { "certificate-authority: ca.crt" }, user)))
+        {
+            Assert.NotNull(await fromFile.GetJsonAsync("/version", Soon));
+        }
+
         // insecure-skip-tls-verify accepts any server certificate.
-        using var insecure = new KubeClient(new KubeContext("tls", cluster with { CertificateAuthorityData = null, InsecureSkipTlsVerify = true }, user, "default"));
+        using var insecure = new KubeClient(Context(server.Url, new[] { "insecure-skip-tls-verify: true" }, user));
         Assert.NotNull(await insecure.GetJsonAsync("/version", Soon));
     }
 
@@ -79,19 +99,17 @@ public sealed class KubeAuthTests : IDisposable
     {
         var (_, serverCertificate, _) = Certificates();
         using var server = new TlsEchoServer(serverCertificate);
-        var cluster = new KubeCluster("tls", server.Url, null, true, null);
-        async Task<string?> Authorization(KubeUser user)
+        async Task<string?> Authorization(params string[] user)
         {
-            using var client = new KubeClient(new KubeContext("c", cluster, user, "default"));
+            using var client = new KubeClient(Context(server.Url, new[] { "insecure-skip-tls-verify: true" }, user));
             return (string?)(await client.GetJsonAsync("/version", Soon))["authorization"];
         }
 
-        Assert.Equal("Bearer static-token", await Authorization(new KubeUser("t", "static-token", null, null, null, null, null, null)));
-        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")), await Authorization(new KubeUser("b", null, null, null, null, "admin", "s3cret", null)));
+        Assert.Equal("Bearer static-token", await Authorization("token: static-token"));
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")), await Authorization("username: admin", "password: s3cret"));
         var plugin = KubeTestTools.WriteExecutable(Path.Combine(_root, "plugin.sh"), "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-exec\"}}'\n");
-        var exec = new ExecConfig("client.authentication.k8s.io/v1beta1", plugin, Array.Empty<string>(), new Dictionary<string, string>(), false, null);
-        Assert.Equal("Bearer from-exec", await Authorization(new KubeUser("e", null, null, null, null, null, null, exec)));
-        Assert.Null(await Authorization(new KubeUser("anonymous", null, null, null, null, null, null, null)));
+        Assert.Equal("Bearer from-exec", await Authorization("exec:", "  apiVersion: client.authentication.k8s.io/v1beta1", $"  command: {plugin}"));
+        Assert.Null(await Authorization());
     }
 
     /// <summary>An HTTPS server that asks for a client certificate and answers every request with what it saw.</summary>

@@ -12,29 +12,53 @@ public sealed class KubeconfigTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private static string Asset(string name) => Path.Combine(Assets, name);
+    /// <summary>
+    /// A fixture kubeconfig copied beside stand-ins for the certificate and key files it names by relative paths
+    /// (assets/ca.crt, ...), which were not vendored: KubernetesClient, like kubectl, reads them when a context is built.
+    /// </summary>
+    private string Asset(string name)
+    {
+        var copy = Path.Combine(_root, name);
+        File.Copy(Path.Combine(Assets, name), copy, overwrite: true);
+        var assets = Directory.CreateDirectory(Path.Combine(_root, "assets")).FullName;
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=fixture", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        foreach (var file in new[] { "ca.crt", "client.crt", "elliptic.crt" })
+        {
+            File.WriteAllText(Path.Combine(assets, file), certificate.ExportCertificatePem());
+        }
+        foreach (var file in new[] { "client.key", "elliptic-client.key" })
+        {
+            File.WriteAllText(Path.Combine(assets, file), key.ExportPkcs8PrivateKeyPem());
+        }
+        return copy;
+    }
 
     [Fact]
     public void Current_context_cluster_user_and_namespace_resolve_from_the_fixture()
     {
         var config = Kubeconfig.Load(new[] { Asset("kubeconfig.yml") });
         var current = config.Context();
-        Assert.Equal(("federal-context", "https://horse.org:4443", "chisel-ns", "green-user"), (current.Name, current.Cluster.Server, current.Namespace, current.User.Name));
-        var victorian = config.Context("victorian-context");
-        Assert.StartsWith("-----BEGIN CERTIFICATE-----", Encoding.ASCII.GetString(victorian.Cluster.CertificateAuthorityData!));
-        Assert.StartsWith("-----BEGIN CERTIFICATE-----", Encoding.ASCII.GetString(victorian.User.ClientCertificateData!));
-        Assert.NotNull(victorian.User.ClientKeyData);
-        Assert.True(config.Context("queen-anne-context").Cluster.InsecureSkipTlsVerify);
-        Assert.Equal("black-token", config.Context("queen-anne-context").User.Token);
-        Assert.DoesNotContain("black-token", config.Context("queen-anne-context").User.ToString());
+        // Relative certificate paths resolve against the kubeconfig's folder.
+        Assert.Equal(Path.Combine(_root, "assets", "client.crt"), current.Configuration.ClientCertificateFilePath);
+        Assert.Equal(("federal-context", "https://horse.org:4443", "chisel-ns", "horse-cluster"), (current.Name, current.Server, current.Namespace, current.ClusterName));
+        var victorian = config.Context("victorian-context").Configuration;
+        Assert.NotEmpty(victorian.SslCaCerts!);
+        Assert.StartsWith("-----BEGIN CERTIFICATE-----", Encoding.ASCII.GetString(Convert.FromBase64String(victorian.ClientCertificateData!)));
+        Assert.NotNull(victorian.ClientCertificateKeyData);
+        var queenAnne = config.Context("queen-anne-context");
+        Assert.True(queenAnne.Configuration.SkipTlsVerify);
+        Assert.Equal("black-token", queenAnne.Configuration.AccessToken);
+        Assert.DoesNotContain("black-token", queenAnne.ToString());
     }
 
     [Fact]
     public void Basic_auth_and_missing_contexts()
     {
         var basic = Kubeconfig.Load(new[] { Asset("kubeconfig.user-pass.yml") }).Context();
-        Assert.NotNull(basic.User.Username);
-        Assert.NotNull(basic.User.Password);
+        Assert.NotNull(basic.Configuration.Username);
+        Assert.NotNull(basic.Configuration.Password);
         Assert.Same(ErrorCatalog.ContextNotFound, Assert.Throws<E2EException>(() => Kubeconfig.Load(new[] { Asset("kubeconfig.no-current-context.yml") }).Context()).Error);
         Assert.Same(ErrorCatalog.ContextNotFound, Assert.Throws<E2EException>(() => Kubeconfig.Load(new[] { Asset("kubeconfig.yml") }).Context("nope")).Error);
         Assert.Same(ErrorCatalog.KubeconfigNotFound, Assert.Throws<E2EException>(() => Kubeconfig.DefaultFiles(Path.Combine(_root, "missing"), _ => null)).Error);
@@ -90,11 +114,11 @@ public sealed class KubeconfigTests : IDisposable
         var config = Kubeconfig.Load(files);
         var dev = config.Context();
         // The first file's "dev" wins (cluster shared, user alice, no namespace -> default); current-context comes from the second file.
-        Assert.Equal(("dev", "https://first.example:6443", "first-token", "default"), (dev.Name, dev.Cluster.Server, dev.User.Token, dev.Namespace));
+        Assert.Equal(("dev", "https://first.example:6443", "first-token", "default"), (dev.Name, dev.Server, dev.Configuration.AccessToken, dev.Namespace));
         Assert.Equal("prod-ns", config.Context("prod").Namespace);
 
         Assert.Equal(dev.Name, Kubectl(list, "config", "current-context"));
-        Assert.Equal(dev.Cluster.Server, Kubectl(list, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"));
+        Assert.Equal(dev.Server, Kubectl(list, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"));
         Assert.Equal(config.Context("prod").Namespace, Kubectl(list, "config", "view", "--minify", "--context", "prod", "-o", "jsonpath={.contexts[0].context.namespace}"));
     }
 
@@ -103,13 +127,12 @@ public sealed class KubeconfigTests : IDisposable
     private string Plugin(string body) => KubeTestTools.WriteExecutable(Path.Combine(_root, $"plugin-{Guid.NewGuid():N}.sh"), "#!/bin/sh\n" + body + "\n");
 
     [Fact]
-    public void Exec_plugins_give_tokens_cached_until_they_expire()
+    public async Task Exec_plugins_give_tokens_cached_until_they_expire()
     {
         var calls = Path.Combine(_root, "calls");
         var plugin = Plugin($$$"""
             echo x >> '{{{calls}}}'
-            server=$(printf '%s' "$KUBERNETES_EXEC_INFO" | sed -n 's/.*"server":"\([^"]*\)".*/\1/p')
-            echo "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-$server\",\"expirationTimestamp\":\"$EXPIRES\"}}"
+            echo "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-$EXPIRES\",\"expirationTimestamp\":\"$EXPIRES\"}}"
             """);
         var expires = DateTimeOffset.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
         var config = Kubeconfig.Load(new[] { Write("exec.yml", $$"""
@@ -133,45 +156,64 @@ public sealed class KubeconfigTests : IDisposable
                   - name: EXPIRES
                     value: "{{expires}}"
             """) });
+        // KubernetesClient runs the plugin when the context is built, once more on first use (its token provider
+        // starts empty), then keeps the credential until it expires.
         var context = config.Context();
-        var cache = new ExecCredentialCache();
-        var credential = cache.Get(context.User.Exec!, context.Cluster);
-        Assert.Equal("tok-https://127.0.0.1:6443", credential.Token);
-        Assert.Same(credential, cache.Get(context.User.Exec!, context.Cluster));
-        Assert.Single(File.ReadAllLines(calls));
-        Assert.DoesNotContain("tok-", credential.ToString());
+        var provider = context.Configuration.TokenProvider!;
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal($"Bearer tok-{expires}", (await provider.GetAuthenticationHeaderAsync(CancellationToken.None)).ToString());
+        }
+        Assert.Equal(2, File.ReadAllLines(calls).Length);
+        Assert.DoesNotContain("tok-", context.ToString());
 
-        // An expired credential is fetched again.
-        var expired = context.User.Exec! with { Env = new Dictionary<string, string> { ["EXPIRES"] = "2001-01-01T00:00:00Z" } };
-        cache.Get(expired, context.Cluster);
-        cache.Get(expired, context.Cluster);
+        // An expired credential is fetched again on every use.
+        File.WriteAllText(calls, string.Empty);
+        var expired = ExecConfig(plugin, "      env:\n      - name: EXPIRES\n        value: \"2001-01-01T00:00:00Z\"").Context().Configuration.TokenProvider!;
+        await expired.GetAuthenticationHeaderAsync(CancellationToken.None);
+        await expired.GetAuthenticationHeaderAsync(CancellationToken.None);
         Assert.Equal(3, File.ReadAllLines(calls).Length);
     }
+
+    private Kubeconfig ExecConfig(string plugin, string extra = "") => Kubeconfig.Load(new[] { Write($"exec-{Guid.NewGuid():N}.yml", $$"""
+            apiVersion: v1
+            kind: Config
+            current-context: c
+            clusters:
+            - name: k
+              cluster: {server: "https://127.0.0.1:6443"}
+            contexts:
+            - name: c
+              context: {cluster: k, user: u}
+            users:
+            - name: u
+              user:
+                exec:
+                  apiVersion: client.authentication.k8s.io/v1
+                  command: {{plugin}}
+            {{extra}}
+            """) });
 
     [Fact]
     public void A_plugin_that_prints_its_token_to_stderr_does_not_leak_it()
     {
-        var cluster = new KubeCluster("k", "https://127.0.0.1:6443", null, false, null);
-        var leaky = new ExecConfig("client.authentication.k8s.io/v1", Plugin("echo 'refresh failed for token=s3cr3t-refresh-value, Bearer abcdefghijklmnop, id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl' >&2; exit 1"),
-            Array.Empty<string>(), new Dictionary<string, string>(), false, null);
-        var message = Assert.Throws<E2EException>(() => new ExecCredentialCache().Get(leaky, cluster)).Message;
-        Assert.Contains("refresh failed", message);
-        Assert.DoesNotContain("s3cr3t-refresh-value", message);
-        Assert.DoesNotContain("abcdefghijklmnop", message);
-        Assert.DoesNotContain("eyJhbGciOiJIUzI1NiJ9", message);
+        var leaky = ExecConfig(Plugin("echo 'refresh failed for token=s3cr3t-refresh-value, Bearer abcdefghijklmnop, id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl' >&2; exit 1"));
+        var ex = Assert.Throws<E2EException>(() => leaky.Context());
+        Assert.Same(ErrorCatalog.ExecPluginFailed, ex.Error);
+        Assert.DoesNotContain("s3cr3t-refresh-value", ex.Message);
+        Assert.DoesNotContain("abcdefghijklmnop", ex.Message);
+        Assert.DoesNotContain("eyJhbGciOiJIUzI1NiJ9", ex.Message);
     }
 
     [Fact]
     public void Failing_or_missing_plugins_are_ExecPluginFailed()
     {
-        var cluster = new KubeCluster("k", "https://127.0.0.1:6443", null, false, null);
-        var failing = new ExecConfig("client.authentication.k8s.io/v1", Plugin("echo 'token expired, run login' >&2; exit 3"), Array.Empty<string>(), new Dictionary<string, string>(), false, null);
-        var ex = Assert.Throws<E2EException>(() => new ExecCredentialCache().Get(failing, cluster));
-        Assert.Same(ErrorCatalog.ExecPluginFailed, ex.Error);
-        Assert.Contains("run login", ex.Message);
-        var missing = failing with { Command = "/nonexistent/kubelogin", InstallHint = "Install kubelogin." };
-        Assert.Contains("Install kubelogin.", Assert.Throws<E2EException>(() => new ExecCredentialCache().Get(missing, cluster)).Message);
-        var garbage = failing with { Command = Plugin("echo not json") };
-        Assert.Same(ErrorCatalog.ExecPluginFailed, Assert.Throws<E2EException>(() => new ExecCredentialCache().Get(garbage, cluster)).Error);
+        var failing = Assert.Throws<E2EException>(() => ExecConfig(Plugin("echo 'token expired, run login' >&2; exit 3")).Context());
+        Assert.Same(ErrorCatalog.ExecPluginFailed, failing.Error);
+        var missing = Assert.Throws<E2EException>(() => ExecConfig("/nonexistent/kubelogin", "      installHint: Install kubelogin.").Context());
+        Assert.Same(ErrorCatalog.ExecPluginFailed, missing.Error);
+        Assert.Contains("/nonexistent/kubelogin", missing.Message);
+        Assert.Contains("Install kubelogin.", missing.Message);
+        Assert.Same(ErrorCatalog.ExecPluginFailed, Assert.Throws<E2EException>(() => ExecConfig(Plugin("echo not json")).Context()).Error);
     }
 }

@@ -161,7 +161,7 @@ public sealed class LocalClusterTests : IAsyncLifetime
     [Fact]
     public void Cluster_guard_accepts_test_contexts_and_refuses_others()
     {
-        static KubeContext Context(string name, string server) => new(name, new KubeCluster(name, server, null, false, null), new KubeUser("u", null, null, null, null, null, null, null), "default");
+        static KubeContext Context(string name, string server) => Kubeconfig.Direct(server) with { Name = name, ClusterName = name };
         Assert.True(E2ECluster.LooksLikeTestCluster(Context("kind-skytorch", "https://10.0.0.1:6443")));
         Assert.True(E2ECluster.LooksLikeTestCluster(Context("prod", "https://127.0.0.1:41234")));
         Assert.True(E2ECluster.LooksLikeTestCluster(Context("gke_team_e2e-cluster", "https://34.1.2.3")));
