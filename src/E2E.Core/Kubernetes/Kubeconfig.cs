@@ -26,10 +26,12 @@ public sealed record KubeContext(string Name, string ClusterName, string Server,
 public sealed class Kubeconfig
 {
     private readonly K8SConfiguration _merged;
+    private readonly IReadOnlyDictionary<string, string> _tokenFiles;
 
-    private Kubeconfig(K8SConfiguration merged, IReadOnlyList<string> files)
+    private Kubeconfig(K8SConfiguration merged, IReadOnlyDictionary<string, string> tokenFiles, IReadOnlyList<string> files)
     {
         _merged = merged;
+        _tokenFiles = tokenFiles;
         Files = files;
     }
 
@@ -62,6 +64,7 @@ public sealed class Kubeconfig
         var clusters = new List<Cluster>();
         var users = new List<User>();
         var contexts = new List<Context>();
+        var tokenFiles = new Dictionary<string, string>(StringComparer.Ordinal);
         string? current = null;
         foreach (var file in files)
         {
@@ -82,6 +85,13 @@ public sealed class Kubeconfig
                     endpoint.CertificateAuthority = Absolute(directory, endpoint.CertificateAuthority);
                 }
                 AddFirst(clusters, cluster, c => c.Name);
+            }
+            foreach (var (user, tokenFile) in TokenFiles(file))
+            {
+                if (!users.Any(seen => seen.Name == user)) // the first file that names a user wins, tokenFile included
+                {
+                    tokenFiles.TryAdd(user, Absolute(directory, tokenFile)!);
+                }
             }
             foreach (var user in one.Users ?? Enumerable.Empty<User>())
             {
@@ -104,7 +114,7 @@ public sealed class Kubeconfig
             current ??= string.IsNullOrEmpty(one.CurrentContext) ? null : one.CurrentContext;
         }
         var merged = new K8SConfiguration { ApiVersion = "v1", Kind = "Config", Clusters = clusters, Users = users, Contexts = contexts, CurrentContext = current };
-        return new Kubeconfig(merged, files);
+        return new Kubeconfig(merged, tokenFiles, files);
     }
 
     public static Kubeconfig Load(string? explicitPath = null) => Load(DefaultFiles(explicitPath, Environment.GetEnvironmentVariable));
@@ -122,10 +132,15 @@ public sealed class Kubeconfig
         KubernetesClientConfiguration configuration;
         try
         {
-            var user = _merged.Users.FirstOrDefault(u => u.Name == context.ContextDetails?.User);
+            var userName = context.ContextDetails?.User ?? string.Empty;
+            var user = _merged.Users.FirstOrDefault(u => u.Name == userName);
             configuration = HasCredentials(user?.UserCredentials)
                 ? KubernetesClientConfiguration.BuildConfigFromConfigObject(_merged, contextName)
                 : Anonymous(cluster.ClusterEndpoint ?? new ClusterEndpoint());
+            if (configuration.TokenProvider is null && string.IsNullOrEmpty(configuration.AccessToken) && _tokenFiles.TryGetValue(userName, out var tokenFile))
+            {
+                configuration.TokenProvider = new k8s.Authentication.TokenFileAuth(tokenFile);
+            }
         }
         catch (Exception ex) when (ex is KubeConfigException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException or FormatException)
         {
@@ -140,6 +155,33 @@ public sealed class Kubeconfig
     /// <summary>A context built by hand, for a server that needs no credentials (the local cluster, tests).</summary>
     public static KubeContext Direct(string server, string @namespace = "default") =>
         new("direct", "direct", server, @namespace, new KubernetesClientConfiguration { Host = server, Namespace = @namespace });
+
+    /// <summary>
+    /// users[].user.tokenFile of one file: kubectl reads the token from that file, KubernetesClient 21's kubeconfig
+    /// model has no such field (a user with only a tokenFile would silently become anonymous).
+    /// </summary>
+    private static IEnumerable<(string User, string TokenFile)> TokenFiles(string file)
+    {
+        var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+        using (var reader = new StreamReader(file))
+        {
+            yaml.Load(reader);
+        }
+        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlDotNet.RepresentationModel.YamlMappingNode root
+            || !root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("users"), out var users) || users is not YamlDotNet.RepresentationModel.YamlSequenceNode list)
+        {
+            yield break;
+        }
+        foreach (var entry in list.Children.OfType<YamlDotNet.RepresentationModel.YamlMappingNode>())
+        {
+            if (entry.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("name"), out var name) && name is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { } userName }
+                && entry.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("user"), out var body) && body is YamlDotNet.RepresentationModel.YamlMappingNode user
+                && user.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("tokenFile"), out var path) && path is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { Length: > 0 } tokenFile })
+            {
+                yield return (userName, tokenFile);
+            }
+        }
+    }
 
     private static bool HasCredentials(UserCredentials? credentials) =>
         credentials is not null && (!string.IsNullOrEmpty(credentials.Token) || !string.IsNullOrEmpty(credentials.UserName)

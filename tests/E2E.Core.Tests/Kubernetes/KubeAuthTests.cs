@@ -109,6 +109,9 @@ public sealed class KubeAuthTests : IDisposable
         Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")), await Authorization("username: admin", "password: s3cret"));
         var plugin = KubeTestTools.WriteExecutable(Path.Combine(_root, "plugin.sh"), "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-exec\"}}'\n");
         Assert.Equal("Bearer from-exec", await Authorization("exec:", "  apiVersion: client.authentication.k8s.io/v1beta1", $"  command: {plugin}"));
+        // tokenFile, relative to the kubeconfig (KubernetesClient's model lacks the field; the module reads it).
+        File.WriteAllText(Path.Combine(_root, "token.txt"), "from-file\n");
+        Assert.Equal("Bearer from-file", await Authorization("tokenFile: token.txt"));
         Assert.Null(await Authorization());
     }
 
