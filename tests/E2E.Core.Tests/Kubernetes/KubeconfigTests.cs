@@ -135,27 +135,7 @@ public sealed class KubeconfigTests : IDisposable
             echo "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-$EXPIRES\",\"expirationTimestamp\":\"$EXPIRES\"}}"
             """);
         var expires = DateTimeOffset.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var config = Kubeconfig.Load(new[] { Write("exec.yml", $$"""
-            apiVersion: v1
-            kind: Config
-            current-context: c
-            clusters:
-            - name: k
-              cluster: {server: "https://127.0.0.1:6443"}
-            contexts:
-            - name: c
-              context: {cluster: k, user: u}
-            users:
-            - name: u
-              user:
-                exec:
-                  apiVersion: client.authentication.k8s.io/v1
-                  command: {{plugin}}
-                  provideClusterInfo: true
-                  env:
-                  - name: EXPIRES
-                    value: "{{expires}}"
-            """) });
+        var config = ExecConfig(plugin, $"      env:\n      - name: EXPIRES\n        value: \"{expires}\"");
         // KubernetesClient runs the plugin when the context is built, once more on first use (its token provider
         // starts empty), then keeps the credential until it expires.
         var context = config.Context();
