@@ -71,6 +71,22 @@ public sealed class OxfordPetsCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Stop_Job_returns_once_the_backfill_has_stopped_so_Remove_Job_works()
+    {
+        var result = _pwsh.Run("""
+            $null = Add-E2EColumn -Database $db -Table pets -Name stopped -Udf dimensions -Manifest oxford-pets-simple -Store $bucket
+            foreach ($i in 1..3) {
+                $job = Invoke-Backfill -Database $db -Table pets -Column stopped -BatchSize 1 -AsJob
+                Stop-Job -Job $job
+                $job.State -in 'Stopped', 'Completed'
+                Remove-Job -Job $job
+                @(Get-Job -Id $job.Id -ErrorAction SilentlyContinue).Count
+            }
+            """, _vars).ShouldSucceed();
+        Assert.Equal(new[] { "True", "0", "True", "0", "True", "0" }, result.Strings);
+    }
+
+    [Fact]
     public void Unknown_udfs_and_type_mismatches_are_refused_before_the_table_changes()
     {
         var unknown = _pwsh.Run("Add-E2EColumn -Database $db -Table pets -Name x -Udf no_such_udf -Manifest oxford-pets-simple -Store $bucket", _vars);

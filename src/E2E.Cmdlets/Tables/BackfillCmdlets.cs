@@ -141,8 +141,11 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
 /// <summary>A backfill running in the background, visible to Get-Job, Wait-Job, Receive-Job and Stop-Job.</summary>
 public sealed class BackfillPSJob : Job
 {
+    // How long Stop-Job waits for the backfill to reach its next checkpoint and end.
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     private readonly CancellationTokenSource _stop = new();
     private readonly TableStore _store;
+    private Task _run = Task.CompletedTask;
 
     private BackfillPSJob(string command, string name, TableStore store)
         : base(command, name)
@@ -157,7 +160,7 @@ public sealed class BackfillPSJob : Job
     {
         var job = new BackfillPSJob(command, name, store) { BackfillId = options.JobId };
         job.SetJobState(JobState.Running);
-        _ = Task.Run(async () =>
+        job._run = Task.Run(async () =>
         {
             try
             {
@@ -169,6 +172,10 @@ public sealed class BackfillPSJob : Job
                     BackfillStatus.Cancelled => JobState.Stopped,
                     _ => JobState.Failed,
                 });
+            }
+            catch (OperationCanceledException) when (job._stop.IsCancellationRequested)
+            {
+                job.SetJobState(JobState.Stopped);
             }
             catch (Exception ex)
             {
@@ -185,10 +192,26 @@ public sealed class BackfillPSJob : Job
 
     public override string StatusMessage => BackfillId is null ? string.Empty : BackfillEngine.GetJob(_store, BackfillId).Status.ToString();
 
+    /// <summary>
+    /// Asks the backfill to stop at its next checkpoint and returns once it has ended, so that
+    /// 'Stop-Job $j; Remove-Job $j' works (Remove-Job refuses a job that is still running).
+    /// </summary>
     public override void StopJob()
     {
+        if (IsFinished(JobStateInfo.State))
+        {
+            return;
+        }
+        SetJobState(JobState.Stopping);
         _stop.Cancel();
+        if (!_run.Wait(StopTimeout))
+        {
+            // The driver did not reach a checkpoint in time; the job is no longer ours to wait for.
+            SetJobState(JobState.Stopped);
+        }
     }
+
+    private static bool IsFinished(JobState state) => state is JobState.Completed or JobState.Failed or JobState.Stopped;
 
     protected override void Dispose(bool disposing)
     {
