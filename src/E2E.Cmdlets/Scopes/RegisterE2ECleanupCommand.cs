@@ -7,7 +7,7 @@ namespace E2E.Cmdlets.Scopes;
 /// <summary>Registers a script block to run when a scope is removed.</summary>
 /// <remarks>
 /// <para>For resources created by your own code rather than by an E2E cmdlet. The script block runs on the thread that removes the scope, in the order undo actions run: last registered first. If it throws, Remove-E2EScope reports ScopeCleanupFailed and carries on.</para>
-/// <para>Script blocks need a live PowerShell session: at process exit they cannot run and are reported as failed, while the module's own undo actions still run.</para>
+/// <para>When the process exits with the scope still active, or is sent SIGTERM or SIGHUP, the session can no longer run code: the block then runs in a fresh runspace with -ArgumentList as its arguments (variables it closed over are not there, so pass what it needs as arguments), and a failure is written to stderr.</para>
 /// </remarks>
 /// <example>
 /// <code>$id = New-TestDatabase
@@ -54,13 +54,33 @@ public sealed class RegisterE2ECleanupCommand : E2ECmdlet
         {
             if (context.AtProcessExit)
             {
-                throw new InvalidOperationException("A PowerShell script block cannot run after its session has ended.");
+                RunDetached(block, arguments);
+                return;
             }
             block.Invoke(arguments);
         });
         if (PassThru)
         {
             WriteObject(entry);
+        }
+    }
+
+    /// <summary>
+    /// At exit or on SIGTERM/SIGHUP the session is busy or gone: the block runs, with its arguments, in a fresh
+    /// runspace. Variables it closed over are not there; parameters are (hence -ArgumentList).
+    /// </summary>
+    private static void RunDetached(ScriptBlock block, object[] arguments)
+    {
+        using var shell = PowerShell.Create();
+        shell.AddScript(block.ToString());
+        foreach (var argument in arguments)
+        {
+            shell.AddArgument(argument);
+        }
+        shell.Invoke();
+        if (shell.HadErrors)
+        {
+            throw new InvalidOperationException(string.Join("; ", shell.Streams.Error.Select(e => e.ToString())));
         }
     }
 }

@@ -2,7 +2,7 @@ namespace E2E.Core.Scopes;
 
 /// <summary>What an undo action is told about the removal that runs it.</summary>
 /// <param name="Cancellation">Signalled on Ctrl-C; a long undo should give up promptly.</param>
-/// <param name="AtProcessExit">True when the process is exiting and no PowerShell session can run code any more.</param>
+/// <param name="AtProcessExit">True when the process is exiting or was signalled (SIGTERM, SIGHUP): the scope's PowerShell session can no longer run code, so script blocks run in a fresh runspace.</param>
 public readonly record struct UndoContext(CancellationToken Cancellation, bool AtProcessExit);
 
 /// <summary>One thing to undo when a scope is removed: delete a directory, stop a server, delete a remote resource.</summary>

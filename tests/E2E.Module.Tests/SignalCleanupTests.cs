@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace E2E.Module.Tests;
+
+/// <summary>
+/// SIGTERM (CI cancelling, docker stop) and SIGHUP (a closed terminal) sent to a real pwsh with a scope: the
+/// cleanup runs as on an orderly exit, within seconds, and a second signal ends the process at once.
+/// </summary>
+public sealed class SignalCleanupTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-signal-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private Process StartSession(string body, string ready)
+    {
+        var script = Path.Combine(_root, "session.ps1");
+        File.WriteAllText(script, $"Import-Module '{Repo.Manifest}'\n{body}\nSet-Content -LiteralPath '{ready}' -Value ok\nStart-Sleep 120\n");
+        var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh")) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", script })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(start)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(ready))
+        {
+            Assert.False(process.HasExited, "the session ended before it was ready");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the session did not get ready");
+            Thread.Sleep(100);
+        }
+        return process;
+    }
+
+    // tools/pwsh execs the engine, so the process started is PowerShell itself.
+    private static void Signal(Process process, string signal) => Process.Start("kill", $"-{signal} {process.Id}")!.WaitForExit();
+
+    [Theory]
+    [InlineData("TERM", 143)]
+    [InlineData("HUP", 129)]
+    public void A_signal_runs_the_scope_cleanup_and_leaves_nothing(string signal, int exitCode)
+    {
+        var log = Path.Combine(_root, "cleanup.log");
+        var state = Path.Combine(_root, "state.txt");
+        using var session = StartSession($$"""
+            $scope = New-E2EScope -Name signal
+            $dir = New-E2ETempDirectory -Prefix signal
+            $cluster = New-E2ECluster -Name ('sig' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+            Register-E2ECleanup -Name 'note' -ScriptBlock { param($log) Add-Content -LiteralPath $log -Value 'cleanup ran' } -ArgumentList '{{log}}'
+            Set-Content -LiteralPath '{{state}}' -Value $dir.FullName, ([uri]$cluster.Server).Port
+            """, Path.Combine(_root, "ready"));
+        var lines = File.ReadAllLines(state);
+        var clock = Stopwatch.StartNew();
+        Signal(session, signal);
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)), "pwsh did not end after the signal");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"cleanup took {clock.Elapsed}");
+        Assert.Equal(exitCode, session.ExitCode);
+        Assert.Equal("cleanup ran", File.ReadAllText(log).Trim());
+        Assert.False(Directory.Exists(lines[0]), $"{lines[0]} is left");
+        using var probe = new TcpClient();
+        Assert.ThrowsAny<SocketException>(() => probe.Connect("127.0.0.1", int.Parse(lines[1], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public void A_second_signal_ends_the_process_at_once()
+    {
+        using var session = StartSession("""
+            $scope = New-E2EScope -Name slow
+            Register-E2ECleanup -Name 'slow' -ScriptBlock { Start-Sleep 60 }
+            """, Path.Combine(_root, "ready"));
+        Signal(session, "TERM");
+        Thread.Sleep(1000);
+        Assert.False(session.HasExited, "the first signal should wait for the cleanup");
+        var clock = Stopwatch.StartNew();
+        Signal(session, "TERM");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)), "a second signal did not end pwsh");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+}
