@@ -13,7 +13,7 @@ public sealed class SignalCleanupTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private Process StartSession(string body, string ready)
+    private Process StartSession(string body, string ready, string? tempDirectory = null)
     {
         var script = Path.Combine(_root, "session.ps1");
         File.WriteAllText(script, $"Import-Module '{Repo.Manifest}'\n{body}\nSet-Content -LiteralPath '{ready}' -Value ok\nStart-Sleep 120\n");
@@ -21,6 +21,10 @@ public sealed class SignalCleanupTests : IDisposable
         foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", script })
         {
             start.ArgumentList.Add(argument);
+        }
+        if (tempDirectory is not null)
+        {
+            start.Environment["TMPDIR"] = tempDirectory;
         }
         var process = Process.Start(start)!;
         process.BeginOutputReadLine();
@@ -78,5 +82,29 @@ public sealed class SignalCleanupTests : IDisposable
         Signal(session, "TERM");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)), "a second signal did not end pwsh");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void After_kill_9_the_next_sessions_first_New_E2EScope_removes_what_the_dead_run_left()
+    {
+        var state = Path.Combine(_root, "state.txt");
+        // A temp directory of the test's own (TMPDIR), so that no other test's New-E2EScope sweeps first.
+        var tmp = Directory.CreateDirectory(Path.Combine(_root, "tmp")).FullName;
+        using var session = StartSession($$"""
+            $scope = New-E2EScope -Name doomed
+            $dir = New-E2ETempDirectory -Prefix doomed
+            Set-Content -LiteralPath (Join-Path $dir.FullName 'data.bin') -Value 'left behind'
+            Set-Content -LiteralPath '{{state}}' -Value $dir.FullName
+            """, Path.Combine(_root, "ready"), tmp);
+        var leftover = File.ReadAllText(state).Trim();
+        Signal(session, "KILL");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
+        Assert.True(Directory.Exists(leftover), "kill -9 runs no cleanup, so the directory is still there");
+
+        var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next -Verbose 4>&1 | Where-Object {{ $_ -is [System.Management.Automation.VerboseRecord] }} | ForEach-Object Message",
+            new Dictionary<string, string> { ["TMPDIR"] = tmp }).ShouldSucceed();
+        Assert.False(Directory.Exists(leftover), $"{leftover} survived the next session's New-E2EScope");
+        Assert.Contains("no longer running", next.Output);
+        Assert.StartsWith(tmp, leftover, StringComparison.Ordinal);
     }
 }

@@ -9,7 +9,8 @@ namespace E2E.Cmdlets.Scopes;
 /// <summary>Creates a cleanup scope and makes it the current one.</summary>
 /// <remarks>
 /// <para>Everything an E2E cmdlet creates while a scope is current (processes, servers, temporary directories, remote resources) registers an undo action in it. Remove-E2EScope runs those actions last-in first-out, carries on past failures and reports each one.</para>
-/// <para>A scope has a run id (e2e- and ten hex digits), labels and an expiry. Resources are stamped with the run id and expiry, so that a later sweep can find the leftovers of a run that crashed. Scopes still active when the session or the process ends are removed then.</para>
+/// <para>A scope has a run id (e2e- and ten hex digits), labels and an expiry. Resources are stamped with the run id and expiry, so that a later sweep can find the leftovers of a run that crashed. Scopes still active when the session or the process ends, or when pwsh is sent SIGTERM or SIGHUP, are removed then.</para>
+/// <para>Each scope's temp root holds a marker with the run id, the pid and the pid's start time. New-E2EScope first removes, quietly (see -Verbose), the temp roots of runs whose process is gone (kill -9, an OOM kill); a run still alive is never touched, even when its pid has been reused. Set $env:E2E_SWEEP_ON_NEW_SCOPE = '0' to turn that off.</para>
 /// <para>In Pester, create the scope in BeforeAll and remove it in AfterAll. In a scheduled script, remove it in a finally block.</para>
 /// </remarks>
 /// <example>
@@ -52,6 +53,15 @@ public sealed class NewE2EScopeCommand : E2ECmdlet
             return;
         }
         var scope = Scopes.Create(Name, labels, TimeToLive);
+        if (LocalLeftovers.EnabledOnNewScope(Environment.GetEnvironmentVariable))
+        {
+            foreach (var leftover in LocalLeftovers.Sweep(scope.TempBase))
+            {
+                WriteVerbose(leftover.Removed
+                    ? $"Removed {leftover.Path}, left by run {leftover.RunId} (pid {leftover.ProcessId}, no longer running)."
+                    : $"Could not remove {leftover.Path}, left by run {leftover.RunId}: {leftover.Error}");
+            }
+        }
         WriteVerbose($"Created scope {scope.Id}, expiring {scope.ExpiresAt:u}.");
         WriteObject(scope);
     }

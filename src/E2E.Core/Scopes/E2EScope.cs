@@ -244,7 +244,8 @@ public sealed class E2EScope
             Directory.CreateDirectory(root);
             // Registered first, so it is deleted last, after the directories inside it.
             TrackDirectory(root); // the lock is re-entrant
-            var marker = new { runId = Id, name = Name, createdAt = CreatedAt, expiresAt = ExpiresAt, pid = Environment.ProcessId };
+            // The pid's start time tells a later sweep whether this run is still alive, even once the pid is reused.
+            var marker = new { runId = Id, name = Name, createdAt = CreatedAt, expiresAt = ExpiresAt, pid = Environment.ProcessId, processStart = LocalLeftovers.CurrentProcessStart };
             File.WriteAllText(Path.Combine(root, MarkerFileName), JsonSerializer.Serialize(marker));
             _tempRoot = root;
             return root;
