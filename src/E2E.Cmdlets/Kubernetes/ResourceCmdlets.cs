@@ -307,7 +307,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
 
 /// <summary>Removes what earlier test runs left behind, found by their run labels.</summary>
 /// <remarks>
-/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
+/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too; a live run's never are. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
 /// </remarks>
 /// <example>
 /// <code>Remove-E2EOrphan -WhatIf</code>

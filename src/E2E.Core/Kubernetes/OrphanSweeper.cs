@@ -21,6 +21,9 @@ public sealed record Orphan(string Kind, string? Namespace, string Name, string 
 /// </summary>
 public static class OrphanSweeper
 {
+    /// <summary>The kind of a dead run's temp root (found by its marker, see <see cref="LocalLeftovers"/>).</summary>
+    public const string TempDirectoryKind = "TempDirectory";
+
     /// <summary>Kinds swept in a cluster, in deletion order (instances before the namespaces that hold them).</summary>
     public static readonly (string ApiVersion, string Kind)[] SweptKinds =
     {
@@ -52,9 +55,17 @@ public static class OrphanSweeper
     }
 
     /// <summary>Every labelled object (and kind cluster marker), expired or not; callers filter with <see cref="Orphan.IsExpired"/>.</summary>
-    public static async Task<IReadOnlyList<Orphan>> FindAsync(KubeClient? client, string? runId, CancellationToken cancellation)
+    public static async Task<IReadOnlyList<Orphan>> FindAsync(KubeClient? client, string? runId, CancellationToken cancellation, string? tempBase = null)
     {
         var found = new List<Orphan>();
+        // Temp roots of runs whose process is gone: dead is as good as expired, so they count as expired now.
+        foreach (var leftover in LocalLeftovers.Sweep(tempBase ?? E2EScope.DefaultTempBase, remove: false))
+        {
+            if (runId is null || leftover.RunId == runId)
+            {
+                found.Add(new Orphan(TempDirectoryKind, null, leftover.Path, leftover.RunId, DateTimeOffset.MinValue, $"pid {leftover.ProcessId} (gone)"));
+            }
+        }
         var selector = runId is null ? E2EScope.RunIdLabel : $"{E2EScope.RunIdLabel}={runId}";
         if (client is not null)
         {
@@ -101,6 +112,15 @@ public static class OrphanSweeper
     /// <summary>Deletes one orphan; false when it was already gone.</summary>
     public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation)
     {
+        if (orphan.Kind == TempDirectoryKind)
+        {
+            if (!Directory.Exists(orphan.Name))
+            {
+                return false;
+            }
+            Directory.Delete(orphan.Name, recursive: true);
+            return true;
+        }
         if (orphan.Kind == "KindCluster")
         {
             var kind = ExternalTool.FindOnPath("kind") ?? throw new E2EException(ErrorCatalog.ToolNotFound, "Removing a leftover kind cluster needs the kind CLI on PATH.", "kind");

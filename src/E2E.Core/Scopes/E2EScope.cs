@@ -52,8 +52,11 @@ public sealed class E2EScope
         Labels = copy;
         CreatedAt = DateTimeOffset.UtcNow;
         ExpiresAt = CreatedAt + ttl;
-        TempBase = tempBase ?? Path.Combine(Path.GetTempPath(), "e2e");
+        TempBase = tempBase ?? DefaultTempBase;
     }
+
+    /// <summary>Where scopes put their temp roots unless told otherwise: $TMPDIR/e2e.</summary>
+    public static string DefaultTempBase => Path.Combine(Path.GetTempPath(), "e2e");
 
     /// <summary>The run id: <c>e2e-</c> and 10 lowercase hex digits, valid as a Kubernetes name and label value.</summary>
     public string Id { get; }

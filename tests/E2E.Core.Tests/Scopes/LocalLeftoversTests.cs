@@ -71,4 +71,21 @@ public sealed class LocalLeftoversTests : IDisposable
         scope.Remove();
         Assert.False(Directory.Exists(dir));
     }
+
+    [Fact]
+    public async Task The_orphan_sweep_lists_and_removes_dead_runs_temp_roots()
+    {
+        var dead = Root("e2e-dead000003", new { runId = "e2e-dead000003", pid = DeadPid() });
+        Root("e2e-dead000004", new { runId = "e2e-dead000004", pid = DeadPid() });
+        var alive = Root("e2e-alive00002", new { runId = "e2e-alive00002", pid = Environment.ProcessId, processStart = LocalLeftovers.CurrentProcessStart });
+
+        var orphans = await E2E.Core.Kubernetes.OrphanSweeper.FindAsync(null, "e2e-dead000003", CancellationToken.None, _base);
+        var orphan = Assert.Single(orphans);
+        Assert.Equal((E2E.Core.Kubernetes.OrphanSweeper.TempDirectoryKind, dead), (orphan.Kind, orphan.Name));
+        Assert.True(orphan.IsExpired(DateTimeOffset.UtcNow));
+        Assert.True(await E2E.Core.Kubernetes.OrphanSweeper.RemoveAsync(null, orphan, CancellationToken.None));
+        Assert.False(Directory.Exists(dead));
+        Assert.Equal(new[] { "e2e-dead000004" }, (await E2E.Core.Kubernetes.OrphanSweeper.FindAsync(null, null, CancellationToken.None, _base)).Select(o => o.RunId));
+        Assert.True(Directory.Exists(alive));
+    }
 }
