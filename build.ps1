@@ -70,10 +70,7 @@ function Invoke-Suites([string[]] $Versions) {
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'
     $pathArguments = if ($Path) { @('-Path', ($Path -join ',')) } else { @() }
     foreach ($version in $Versions) {
-        $log = Join-Path ([IO.Path]::GetTempPath()) "e2e-pester-$version-$PID.log"
-        $status = Invoke-FreshPwsh (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-SummaryPath', $log) + $pathArguments)
-        $summary = if (Test-Path $log) { Get-Content $log; Remove-Item $log } else { "Pester ${version}: 0 passed, 1 failed (the run ended before its summary)" }
-        [pscustomobject]@{ Version = $version; ExitCode = $status; Summary = @($summary) }
+        Invoke-FreshPwshWithSummary (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ',')) + $pathArguments) "Pester $version"
     }
 }
 
@@ -113,17 +110,16 @@ if ($Task -contains 'Test') {
     # Every suite under every pinned Pester.
     foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned })) {
         $run.Summary | ForEach-Object { $lines.Add($_) }
-        $total = $run.Summary[-1]
-        if ($total -match ': (\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
-        if ($run.ExitCode -ne 0 -and $total -match ', 0 failed') { $failed++ }
+        $count = Get-PassFailCount $run.Summary[-1]
+        $passed += $count.Passed; $failed += $count.Failed
+        if ($run.ExitCode -ne 0 -and $count.Failed -eq 0) { $failed++ }
     }
 
     # The README's PowerShell blocks, as a newcomer pastes them.
-    $readmeLog = Join-Path ([IO.Path]::GetTempPath()) "e2e-readme-$PID.log"
-    $null = Invoke-FreshPwsh @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ','), '-SummaryPath', $readmeLog)
-    $readme = if (Test-Path $readmeLog) { Get-Content $readmeLog -Raw; Remove-Item $readmeLog } else { 'README blocks: 0 passed, 1 failed' }
-    $lines.Add($readme.Trim())
-    if ($readme -match '(\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
+    $readme = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ',')) 'README blocks'
+    $lines.Add($readme.Summary[-1])
+    $count = Get-PassFailCount $readme.Summary[-1]
+    $passed += $count.Passed; $failed += $count.Failed
 
     Write-Host ''
     $lines | Write-Host

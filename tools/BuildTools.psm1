@@ -35,4 +35,19 @@ function Invoke-FreshPwsh([string[]] $ArgumentList) {
     $LASTEXITCODE
 }
 
-Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh
+function Invoke-FreshPwshWithSummary([string[]] $ArgumentList, [string] $Label) {
+    # Runs a script that takes -SummaryPath in a fresh pwsh; returns its exit code and the summary lines it
+    # wrote, or one failing line when it ended before writing them.
+    $log = Join-Path ([IO.Path]::GetTempPath()) "e2e-summary-$PID-$([guid]::NewGuid().ToString('N')).log"
+    $status = Invoke-FreshPwsh ($ArgumentList + @('-SummaryPath', $log))
+    $lines = if (Test-Path -LiteralPath $log) { @(Get-Content -LiteralPath $log); Remove-Item -LiteralPath $log } else { @("${Label}: 0 passed, 1 failed (the run ended before its summary)") }
+    [pscustomobject]@{ ExitCode = $status; Summary = @($lines) }
+}
+
+function Get-PassFailCount([string] $Line) {
+    # The counts of an 'N passed, N failed' line; a line without them counts as one failure.
+    if ($Line -match '(\d+) passed, (\d+) failed') { [pscustomobject]@{ Passed = [int] $Matches[1]; Failed = [int] $Matches[2] } }
+    else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
+}
+
+Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Get-PassFailCount

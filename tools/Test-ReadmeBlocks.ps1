@@ -29,10 +29,9 @@ if (-not $InSession) {
     # One fresh session per Pester version, as one major per process is all Pester allows.
     $passed = 0; $failed = 0
     foreach ($version in $PesterVersion) {
-        $log = Join-Path ([IO.Path]::GetTempPath()) "e2e-readme-$version-$PID.log"
-        $null = Invoke-FreshPwsh @('-File', $PSCommandPath, '-InSession', '-PesterVersion', $version, '-ReadmePath', $ReadmePath, '-SummaryPath', $log)
-        $line = if (Test-Path $log) { Get-Content $log -Raw; Remove-Item $log } else { '0 passed, 1 failed' }
-        if ($line -match '(\d+) passed, (\d+) failed') { $passed += [int] $Matches[1]; $failed += [int] $Matches[2] } else { $failed++ }
+        $run = Invoke-FreshPwshWithSummary @('-File', $PSCommandPath, '-InSession', '-PesterVersion', $version, '-ReadmePath', $ReadmePath) "README blocks, Pester $version"
+        $count = Get-PassFailCount $run.Summary[-1]
+        $passed += $count.Passed; $failed += $count.Failed
     }
     $total = "README blocks: $passed passed, $failed failed"
     Write-Host $total
