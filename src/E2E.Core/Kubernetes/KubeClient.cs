@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using E2E.Core.Errors;
@@ -102,16 +101,9 @@ public sealed class KubeClient : IDisposable
             Host = server,
             Namespace = ns,
             TokenProvider = new k8s.Authentication.TokenFileAuth(tokenFile),
-            SslCaCerts = File.Exists(ca) ? LoadPem(ca) : null,
+            SslCaCerts = File.Exists(ca) ? Kubeconfig.PemRoots(File.ReadAllText(ca)) : null,
         };
         return new KubeContext("in-cluster", "in-cluster", server, ns, configuration);
-    }
-
-    private static X509Certificate2Collection LoadPem(string path)
-    {
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(path);
-        return roots;
     }
 
     public void Dispose()

@@ -1,7 +1,9 @@
+using System.Security.Cryptography.X509Certificates;
 using E2E.Core.Errors;
 using k8s;
 using k8s.Exceptions;
 using k8s.KubeConfigModels;
+using YamlDotNet.RepresentationModel;
 
 namespace E2E.Core.Kubernetes;
 
@@ -129,11 +131,11 @@ public sealed class Kubeconfig
         var clusterName = context.ContextDetails?.Cluster ?? string.Empty;
         var cluster = _merged.Clusters.FirstOrDefault(c => c.Name == clusterName)
             ?? throw new E2EException(ErrorCatalog.ContextNotFound, $"Context '{contextName}' names cluster '{clusterName}', which the kubeconfig does not define.", contextName);
+        var userName = context.ContextDetails?.User ?? string.Empty;
+        var user = _merged.Users.FirstOrDefault(u => u.Name == userName);
         KubernetesClientConfiguration configuration;
         try
         {
-            var userName = context.ContextDetails?.User ?? string.Empty;
-            var user = _merged.Users.FirstOrDefault(u => u.Name == userName);
             configuration = HasCredentials(user?.UserCredentials)
                 ? KubernetesClientConfiguration.BuildConfigFromConfigObject(_merged, contextName)
                 : Anonymous(cluster.ClusterEndpoint ?? new ClusterEndpoint());
@@ -144,8 +146,7 @@ public sealed class Kubeconfig
         }
         catch (Exception ex) when (ex is KubeConfigException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException or FormatException)
         {
-            var exec = _merged.Users.FirstOrDefault(u => u.Name == context.ContextDetails?.User)?.UserCredentials?.ExternalExecution;
-            throw Translate(ex, exec, contextName);
+            throw Translate(ex, user?.UserCredentials?.ExternalExecution, contextName);
         }
         var ns = context.ContextDetails?.Namespace;
         configuration.Namespace = string.IsNullOrEmpty(ns) ? "default" : ns;
@@ -162,26 +163,23 @@ public sealed class Kubeconfig
     /// </summary>
     private static IEnumerable<(string User, string TokenFile)> TokenFiles(string file)
     {
-        var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+        var yaml = new YamlStream();
         using (var reader = new StreamReader(file))
         {
             yaml.Load(reader);
         }
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlDotNet.RepresentationModel.YamlMappingNode root
-            || !root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("users"), out var users) || users is not YamlDotNet.RepresentationModel.YamlSequenceNode list)
+        var users = yaml.Documents.Count == 0 ? null : Child(yaml.Documents[0].RootNode, "users") as YamlSequenceNode;
+        foreach (var entry in users?.Children ?? Enumerable.Empty<YamlNode>())
         {
-            yield break;
-        }
-        foreach (var entry in list.Children.OfType<YamlDotNet.RepresentationModel.YamlMappingNode>())
-        {
-            if (entry.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("name"), out var name) && name is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { } userName }
-                && entry.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("user"), out var body) && body is YamlDotNet.RepresentationModel.YamlMappingNode user
-                && user.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("tokenFile"), out var path) && path is YamlDotNet.RepresentationModel.YamlScalarNode { Value: { Length: > 0 } tokenFile })
+            if (Child(entry, "name") is YamlScalarNode { Value: { } name } && Child(Child(entry, "user"), "tokenFile") is YamlScalarNode { Value: { Length: > 0 } tokenFile })
             {
-                yield return (userName, tokenFile);
+                yield return (name, tokenFile);
             }
         }
     }
+
+    private static YamlNode? Child(YamlNode? node, string key) =>
+        node is YamlMappingNode mapping && mapping.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
 
     private static bool HasCredentials(UserCredentials? credentials) =>
         credentials is not null && (!string.IsNullOrEmpty(credentials.Token) || !string.IsNullOrEmpty(credentials.UserName)
@@ -197,12 +195,16 @@ public sealed class Kubeconfig
         var configuration = new KubernetesClientConfiguration { Host = endpoint.Server, SkipTlsVerify = endpoint.SkipTlsVerify, TlsServerName = endpoint.TlsServerName };
         var pem = !string.IsNullOrEmpty(endpoint.CertificateAuthorityData) ? System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(endpoint.CertificateAuthorityData))
             : !string.IsNullOrEmpty(endpoint.CertificateAuthority) ? File.ReadAllText(endpoint.CertificateAuthority) : null;
-        if (pem is not null)
-        {
-            configuration.SslCaCerts = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-            configuration.SslCaCerts.ImportFromPem(pem);
-        }
+        configuration.SslCaCerts = pem is null ? null : PemRoots(pem);
         return configuration;
+    }
+
+    /// <summary>CA certificates from PEM text, for configurations the module builds itself (anonymous, in-cluster).</summary>
+    internal static X509Certificate2Collection PemRoots(string pem)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPem(pem);
+        return roots;
     }
 
     /// <summary>
