@@ -34,21 +34,7 @@ public static class RealPwsh
         File.WriteAllText(file, script);
         try
         {
-            var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh"))
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", file })
-            {
-                start.ArgumentList.Add(argument);
-            }
-            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-            {
-                start.Environment[name] = value;
-            }
-            using var process = Process.Start(start)!;
+            using var process = Start(file, environment);
             var output = new StringBuilder();
             var error = new StringBuilder();
             process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
@@ -67,6 +53,29 @@ public static class RealPwsh
         {
             File.Delete(file);
         }
+    }
+
+    /// <summary>
+    /// Starts tools/pwsh on a script file with stdout and stderr redirected (the caller reads them). tools/pwsh
+    /// execs the engine, so the process returned is PowerShell itself: a signal sent to it reaches PowerShell.
+    /// </summary>
+    public static Process Start(string scriptFile, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", scriptFile })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        return Process.Start(start)!;
     }
 
     /// <summary>PowerShell that imports the pinned Pester of this version, restored in the NuGet packages folder.</summary>

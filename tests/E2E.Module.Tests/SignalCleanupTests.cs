@@ -17,16 +17,7 @@ public sealed class SignalCleanupTests : IDisposable
     {
         var script = Path.Combine(_root, "session.ps1");
         File.WriteAllText(script, $"Import-Module '{Repo.Manifest}'\n{body}\nSet-Content -LiteralPath '{ready}' -Value ok\nStart-Sleep 120\n");
-        var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh")) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", script })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        if (tempDirectory is not null)
-        {
-            start.Environment["TMPDIR"] = tempDirectory;
-        }
-        var process = Process.Start(start)!;
+        var process = RealPwsh.Start(script, tempDirectory is null ? null : new Dictionary<string, string> { ["TMPDIR"] = tempDirectory });
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var clock = Stopwatch.StartNew();
@@ -39,7 +30,7 @@ public sealed class SignalCleanupTests : IDisposable
         return process;
     }
 
-    // tools/pwsh execs the engine, so the process started is PowerShell itself.
+    // RealPwsh.Start's process is PowerShell itself (tools/pwsh execs the engine).
     private static void Signal(Process process, string signal) => Process.Start("kill", $"-{signal} {process.Id}")!.WaitForExit();
 
     [Theory]
