@@ -31,6 +31,27 @@ public static class Loopback
     private static readonly HashSet<int> Given = new();
 
     /// <summary>
+    /// One accept loop of a socket server (TCP or unix): takes connections until the listener is closed or
+    /// <paramref name="stop"/> is cancelled, and serves each on a task of its own.
+    /// </summary>
+    public static async Task AcceptAsync(Socket listener, Func<Socket, Task> serve, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await listener.AcceptAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            _ = Task.Run(() => serve(connection));
+        }
+    }
+
+    /// <summary>
     /// One accept loop of an HttpListener server: takes requests until the listener stops or <paramref name="stop"/>
     /// is cancelled, and treats a client that went away mid-response as nothing to report. With
     /// <paramref name="eachOnItsOwnTask"/>, requests that hold their connection (watches) do not block the loop.

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using E2E.Core.Net;
 
 namespace E2E.Core.StandIns;
 
@@ -28,7 +29,7 @@ public sealed class FakeDockerEngine : IDisposable
         File.Delete(socketPath);
         _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         _listener.Listen(16);
-        _accepting = Task.Run(AcceptAsync);
+        _accepting = Task.Run(() => Loopback.AcceptAsync(_listener, ServeAsync, _stop.Token));
     }
 
     public string SocketPath { get; }
@@ -44,23 +45,6 @@ public sealed class FakeDockerEngine : IDisposable
 
     private int _malformed;
     private long _created;
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket connection;
-            try
-            {
-                connection = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeAsync(connection));
-        }
-    }
 
     private async Task ServeAsync(Socket connection)
     {
