@@ -118,8 +118,8 @@ public static class OrphanSweeper
             {
                 return false;
             }
-            Directory.Delete(orphan.Name, recursive: true);
-            return true;
+            return LocalLeftovers.Remove(orphan.Name) is not { } why ? true
+                : throw new E2EException(ErrorCatalog.ScopeCleanupFailed, $"The temp root {orphan.Name} of dead run {orphan.RunId} cannot be removed: {why}", orphan.Name);
         }
         if (orphan.Kind == "KindCluster")
         {

@@ -38,21 +38,28 @@ public static class LocalLeftovers
             {
                 continue;
             }
-            string? error = null;
-            if (remove)
-            {
-                try
-                {
-                    Directory.Delete(root, recursive: true);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    error = ex.Message;
-                }
-            }
+            var error = remove ? Remove(root) : null;
             found.Add(new LocalLeftover(root, run.RunId, run.Pid, remove && error is null, error));
         }
         return found;
+    }
+
+    /// <summary>Deletes a dead run's temp root; returns why it could not, or null.</summary>
+    public static string? Remove(string root)
+    {
+        try
+        {
+            Directory.Delete(root, recursive: true);
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null; // Gone meanwhile: what was wanted.
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
     }
 
     private sealed record Marker(string RunId, int Pid, DateTimeOffset? ProcessStart);
