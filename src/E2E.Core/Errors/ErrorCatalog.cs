@@ -180,6 +180,28 @@ public static class ErrorCatalog
     public static readonly ErrorId GrpcPermissionDenied = new("GrpcPermissionDenied", ErrorKind.PermissionDenied,
         "A gRPC call was refused: UNAUTHENTICATED or PERMISSION_DENIED.");
 
+    // Experiment tracking.
+    public static readonly ErrorId TrackingStoreNotFound = new("TrackingStoreNotFound", ErrorKind.ObjectNotFound,
+        "A tracking store path (an MLflow mlruns folder, a .wandb file or folder, a ClearML offline session) does not exist or holds no run.");
+    public static readonly ErrorId TrackingStoreMalformed = new("TrackingStoreMalformed", ErrorKind.InvalidData,
+        "A tracking store file is not in the format its backend writes; the message gives the file and the line or byte offset.");
+    public static readonly ErrorId TrackingServerUnreachable = new("TrackingServerUnreachable", ErrorKind.ConnectionError,
+        "Nothing answered at the tracking server's URI.");
+    public static readonly ErrorId TrackingServerFailed = new("TrackingServerFailed", ErrorKind.InvalidOperation,
+        "The tracking server refused a request (its status and error code are in the message).");
+    public static readonly ErrorId TrackingServerUnauthorized = new("TrackingServerUnauthorized", ErrorKind.PermissionDenied,
+        "The tracking server refused the credentials (401/403); set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.");
+    public static readonly ErrorId TrackedRunNotFound = new("TrackedRunNotFound", ErrorKind.ObjectNotFound,
+        "No run with that id or name is in the tracking store.");
+    public static readonly ErrorId WorkflowNotFound = new("WorkflowNotFound", ErrorKind.ObjectNotFound,
+        "A training workflow is neither a built-in name nor an existing script file.");
+    public static readonly ErrorId WorkflowFailed = new("WorkflowFailed", ErrorKind.InvalidOperation,
+        "A training workflow exited with a non-zero code or wrote no results; the message has the end of its stderr.");
+    public static readonly ErrorId WorkflowTimedOut = new("WorkflowTimedOut", ErrorKind.OperationTimeout,
+        "A training workflow ran past its timeout and was killed with its whole process tree.");
+    public static readonly ErrorId TrackingBackendStopped = new("TrackingBackendStopped", ErrorKind.InvalidOperation,
+        "A tracking backend was already stopped; its store is gone.");
+
     // Tools.
     public static readonly ErrorId ToolNotFound = new("ToolNotFound", ErrorKind.NotInstalled,
         "A program the operation needs (such as xz or python3) is not on PATH.");

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Text;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Tracking;
+
+/// <summary>What a workflow run did: exit, output, results JSON, and its whole process tree's time and memory.</summary>
+public sealed class WorkflowRunResult
+{
+    public required string Workflow { get; init; }
+
+    /// <summary>The backend's name (mlflow, wandb, clearml).</summary>
+    public string BackendName => Backend.Name;
+
+    /// <summary>The backend the workflow logged to; Get-TrackedRun reads the run back from it.</summary>
+    public required TrackingBackend Backend { get; init; }
+
+    public required int ExitCode { get; init; }
+
+    public bool TimedOut { get; init; }
+
+    /// <summary>Exited 0 and wrote its results JSON.</summary>
+    public bool Succeeded => ExitCode == 0 && !TimedOut && Results is not null;
+
+    public required TimeSpan WallTime { get; init; }
+
+    public required TimeSpan CpuTime { get; init; }
+
+    public required long PeakMemoryBytes { get; init; }
+
+    public double PeakMemoryMB => Math.Round(PeakMemoryBytes / 1048576.0, 1);
+
+    public int ProcessCount { get; init; }
+
+    public required string Output { get; init; }
+
+    public required string ErrorOutput { get; init; }
+
+    /// <summary>The results JSON the workflow wrote to $E2E_WORKFLOW_RESULTS, or null if it wrote none.</summary>
+    public IReadOnlyDictionary<string, object?>? Results { get; init; }
+
+    /// <summary>The run id the workflow reported in its results ("run_id"), which Get-TrackedRun looks up.</summary>
+    public string? RunId => Results?.GetValueOrDefault("run_id") as string;
+
+    public required IReadOnlyList<string> CommandLine { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public override string ToString() => $"{Workflow} on {BackendName}: exit {ExitCode}, {WallTime.TotalSeconds:0.00} s wall, {CpuTime.TotalSeconds:0.00} s CPU, {PeakMemoryMB} MB peak";
+}
+
+/// <summary>Runs a training workflow with a backend's environment and measures it.</summary>
+public static class TrainingWorkflowRunner
+{
+    /// <summary>The built-in standard-library workflows (module/python/tracking/e2e_workflows.py).</summary>
+    public static IReadOnlyList<string> BuiltInWorkflows { get; } = new[] { "simple_pytorch", "lightning" };
+
+    public static async Task<WorkflowRunResult> RunAsync(
+        string workflowName,
+        IReadOnlyList<string> commandLine,
+        TrackingBackend backend,
+        string workingDirectory,
+        IReadOnlyDictionary<string, string>? extraEnvironment,
+        TimeSpan timeout,
+        Action<Process>? started,
+        CancellationToken cancellation)
+    {
+        if (backend.IsStopped)
+        {
+            throw new E2EException(ErrorCatalog.TrackingBackendStopped, $"The {backend.Name} backend was stopped; start a new one for this workflow.", backend);
+        }
+        var resultsPath = Path.Combine(workingDirectory, $"results-{Guid.NewGuid():N}.json");
+        var start = new ProcessStartInfo(commandLine[0])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var argument in commandLine.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach (var (name, value) in backend.Environment)
+        {
+            start.Environment[name] = value;
+        }
+        start.Environment["E2E_WORKFLOW_RESULTS"] = resultsPath;
+        start.Environment["PYTHONUNBUFFERED"] = "1";
+        start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        var startedAt = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new E2EException(ErrorCatalog.ToolNotFound, $"'{commandLine[0]}' could not be started: {ex.Message}", commandLine[0], ex);
+        }
+        using (process)
+        {
+            started?.Invoke(process);
+            var output = new StringBuilder();
+            var errors = new StringBuilder();
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (errors) { errors.AppendLine(e.Data); } } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var meter = new ProcessTreeMeter(process.Id);
+            using var stopMeter = new CancellationTokenSource();
+            var metering = meter.RunAsync(process, stopMeter.Token);
+            var timedOut = false;
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation))
+            {
+                deadline.CancelAfter(timeout);
+                try
+                {
+                    await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    KillTree(process);
+                    await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                    cancellation.ThrowIfCancellationRequested();
+                    timedOut = true;
+                }
+            }
+            clock.Stop();
+            stopMeter.Cancel();
+            await metering.ConfigureAwait(false);
+            process.WaitForExit(); // flushes the redirected streams
+            IReadOnlyDictionary<string, object?>? results = null;
+            if (File.Exists(resultsPath))
+            {
+                results = TrackingJson.Parse(await File.ReadAllTextAsync(resultsPath, CancellationToken.None).ConfigureAwait(false)) as IReadOnlyDictionary<string, object?>;
+                File.Delete(resultsPath);
+            }
+            return new WorkflowRunResult
+            {
+                Workflow = workflowName,
+                Backend = backend,
+                ExitCode = timedOut ? -1 : process.ExitCode,
+                TimedOut = timedOut,
+                WallTime = clock.Elapsed,
+                CpuTime = meter.CpuTime,
+                PeakMemoryBytes = meter.PeakMemoryBytes,
+                ProcessCount = meter.ProcessCount,
+                Output = output.ToString(),
+                ErrorOutput = errors.ToString(),
+                Results = results,
+                CommandLine = commandLine,
+                StartedAt = startedAt,
+            };
+        }
+    }
+
+    private static void KillTree(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+}
