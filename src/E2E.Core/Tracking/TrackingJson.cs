@@ -86,7 +86,7 @@ internal static class TrackingJson
             "-Infinity" => double.NegativeInfinity,
             var text => text,
         },
-        JsonValueKind.Number => element.TryGetInt64(out var l) ? l : element.GetDouble(),
+        JsonValueKind.Number => element.TryGetInt64(out var l) ? (object)l : element.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,
