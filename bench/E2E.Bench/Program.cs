@@ -10,6 +10,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["backfill-driver"] = BackfillTrials.Driver,
     ["waits"] = WaitLatency.Run,
     ["grpc"] = GrpcLatency.Run,
+    ["tracking-readers"] = TrackingReaders.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

@@ -45,6 +45,9 @@ def _now_ms():
 class _MlflowRun:
     def __init__(self, name, project, tags):
         uri = os.environ["MLFLOW_TRACKING_URI"]
+        if uri.startswith(("http://", "https://")):
+            raise SystemExit(f"e2e_tracking writes MLflow file stores only; {uri} is a tracking server: "
+                             "run workflows that log with the mlflow library (the Tracelet suite's -WorkflowSource Tracelet)")
         root = uri[len("file://"):] if uri.startswith("file://") else uri
         os.makedirs(root, exist_ok=True)
         self.run_id = uuid.uuid4().hex

@@ -145,64 +145,137 @@ public static class ClearmlOfflineSession
 
     private static void ReadEvents(byte[] jsonl, string source, ClearmlMetricNaming naming, Dictionary<string, List<MetricPoint>> series, List<string> warnings)
     {
+        var names = new Dictionary<(string Title, string Variant), string>();
+        var lineEvents = new List<(string Name, MetricPoint Point)>();
+        var text = jsonl.AsSpan();
         var lineNumber = 0;
-        foreach (var line in Encoding.UTF8.GetString(jsonl).Split('\n'))
+        while (!text.IsEmpty)
         {
             lineNumber++;
-            if (line.Trim().Length == 0)
+            var end = text.IndexOf((byte)'\n');
+            var line = end < 0 ? text : text[..end];
+            text = end < 0 ? Span<byte>.Empty : text[(end + 1)..];
+            if (line.Trim(" \t\r"u8).IsEmpty)
             {
                 continue;
             }
-            JsonDocument batch;
+            // json.dumps writes NaN/Infinity bare; such lines are made JSON first (rare, so the fast path stays on bytes).
+            var json = line.IndexOf("NaN"u8) >= 0 || line.IndexOf("Infinity"u8) >= 0
+                ? Encoding.UTF8.GetBytes(TrackingJson.QuoteNonFiniteLiterals(Encoding.UTF8.GetString(line)))
+                : line.ToArray();
+            lineEvents.Clear();
             try
             {
-                batch = JsonDocument.Parse(TrackingJson.QuoteNonFiniteLiterals(line));
+                ReadBatch(json, lineNumber, source, naming, names, lineEvents, warnings);
             }
             catch (JsonException ex)
             {
                 warnings.Add($"{source}: {MetricsFile} line {lineNumber} is not JSON ({ex.Message}); the events after it were not read.");
                 return;
             }
-            using (batch)
+            // A line's events are kept only when the whole line parsed.
+            foreach (var (name, point) in lineEvents)
             {
-                var events = batch.RootElement.ValueKind == JsonValueKind.Array ? batch.RootElement.EnumerateArray().ToArray() : new[] { batch.RootElement };
-                foreach (var e in events)
+                if (!series.TryGetValue(name, out var points))
                 {
-                    if (Text(e, "type") != "training_stats_scalar" || (e.TryGetProperty("model_event", out var model) && model.ValueKind == JsonValueKind.True))
-                    {
-                        continue;
-                    }
-                    var title = Text(e, "metric") ?? string.Empty;
-                    var variant = Text(e, "variant") ?? string.Empty;
-                    var name = variant.Length == 0 || variant == title ? title
-                        : naming == ClearmlMetricNaming.TitleSeries ? $"{title}/{variant}" : $"{variant}/{title}";
-                    if (!e.TryGetProperty("value", out var valueElement) || !TryValue(valueElement, out var value))
-                    {
-                        warnings.Add($"{source}: {MetricsFile} line {lineNumber}: the scalar '{name}' has no numeric value; skipped.");
-                        continue;
-                    }
-                    var step = e.TryGetProperty("iter", out var iter) && iter.TryGetInt64(out var i) ? i : 0;
-                    var timestamp = e.TryGetProperty("timestamp", out var ts) && ts.TryGetDouble(out var t) ? (long)t : 0;
-                    if (!series.TryGetValue(name, out var points))
-                    {
-                        series[name] = points = new List<MetricPoint>();
-                    }
-                    points.Add(new MetricPoint(step, value, timestamp));
+                    series[name] = points = new List<MetricPoint>();
                 }
+                points.Add(point);
             }
         }
     }
 
-    private static bool TryValue(JsonElement element, out double value)
+    /// <summary>One metrics.jsonl line: a JSON array of event objects (or one object), read as a stream of tokens.</summary>
+    private static void ReadBatch(byte[] line, int lineNumber, string source, ClearmlMetricNaming naming, Dictionary<(string, string), string> names, List<(string, MetricPoint)> events, List<string> warnings)
     {
-        if (element.ValueKind == JsonValueKind.Number)
+        var reader = new Utf8JsonReader(line);
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.StartArray)
         {
-            value = element.GetDouble();
-            return true;
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                ReadEvent(ref reader, lineNumber, source, naming, names, events, warnings);
+            }
         }
-        // json.dumps writes NaN/Infinity bare, which no JSON parser takes; ClearML's API sends them as strings.
-        value = 0;
-        return element.ValueKind == JsonValueKind.String && MlflowFileStore.TryParsePythonFloat(Encoding.UTF8.GetBytes(element.GetString()!), out value);
+        else
+        {
+            ReadEvent(ref reader, lineNumber, source, naming, names, events, warnings);
+        }
+        if (reader.Read())
+        {
+            throw new JsonException("text after the batch");
+        }
+    }
+
+    private static void ReadEvent(ref Utf8JsonReader reader, int lineNumber, string source, ClearmlMetricNaming naming, Dictionary<(string, string), string> names, List<(string, MetricPoint)> events, List<string> warnings)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("an event is not an object");
+        }
+        bool scalar = false, modelEvent = false, hasValue = false;
+        string title = string.Empty, variant = string.Empty;
+        long step = 0, timestamp = 0;
+        double value = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var property = reader.ValueSpan;
+            var isType = property.SequenceEqual("type"u8);
+            var isMetric = property.SequenceEqual("metric"u8);
+            var isVariant = property.SequenceEqual("variant"u8);
+            var isIter = property.SequenceEqual("iter"u8);
+            var isTimestamp = property.SequenceEqual("timestamp"u8);
+            var isValue = property.SequenceEqual("value"u8);
+            var isModel = property.SequenceEqual("model_event"u8);
+            reader.Read();
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    reader.Skip();
+                    break;
+                case JsonTokenType.String when isType:
+                    scalar = reader.ValueTextEquals("training_stats_scalar"u8);
+                    break;
+                case JsonTokenType.String when isMetric:
+                    title = reader.GetString()!;
+                    break;
+                case JsonTokenType.String when isVariant:
+                    variant = reader.GetString()!;
+                    break;
+                case JsonTokenType.Number when isIter:
+                    step = reader.TryGetInt64(out var i) ? i : (long)reader.GetDouble();
+                    break;
+                case JsonTokenType.Number when isTimestamp:
+                    timestamp = (long)reader.GetDouble();
+                    break;
+                case JsonTokenType.Number when isValue:
+                    value = reader.GetDouble();
+                    hasValue = true;
+                    break;
+                case JsonTokenType.String when isValue:
+                    hasValue = MlflowFileStore.TryParsePythonFloat(reader.ValueSpan, out value);
+                    break;
+                case JsonTokenType.True when isModel:
+                    modelEvent = true;
+                    break;
+            }
+        }
+        if (!scalar || modelEvent)
+        {
+            return;
+        }
+        if (!names.TryGetValue((title, variant), out var name))
+        {
+            name = variant.Length == 0 || variant == title ? title
+                : naming == ClearmlMetricNaming.TitleSeries ? $"{title}/{variant}" : $"{variant}/{title}";
+            names[(title, variant)] = name;
+        }
+        if (!hasValue)
+        {
+            warnings.Add($"{source}: {MetricsFile} line {lineNumber}: the scalar '{name}' has no numeric value; skipped.");
+            return;
+        }
+        events.Add((name, new MetricPoint(step, value, timestamp)));
     }
 
     private static string? Text(JsonElement element, string property) =>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using E2E.Core.Errors;
 
 namespace E2E.Core.Tracking;
@@ -106,12 +105,9 @@ public static class TrainingWorkflowRunner
         using (process)
         {
             started?.Invoke(process);
-            var output = new StringBuilder();
-            var errors = new StringBuilder();
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (errors) { errors.AppendLine(e.Data); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            // Pipe reads block a thread on Unix: they get threads of their own, not the pool's.
+            var output = Task.Factory.StartNew(() => process.StandardOutput.ReadToEnd(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            var errors = Task.Factory.StartNew(() => process.StandardError.ReadToEnd(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             var meter = new ProcessTreeMeter(process.Id);
             using var stopMeter = new CancellationTokenSource();
             var metering = meter.RunAsync(process, stopMeter.Token);
@@ -134,7 +130,8 @@ public static class TrainingWorkflowRunner
             clock.Stop();
             stopMeter.Cancel();
             await metering.ConfigureAwait(false);
-            process.WaitForExit(); // flushes the redirected streams
+            var standardOutput = await output.ConfigureAwait(false);
+            var standardError = await errors.ConfigureAwait(false);
             IReadOnlyDictionary<string, object?>? results = null;
             if (File.Exists(resultsPath))
             {
@@ -151,8 +148,8 @@ public static class TrainingWorkflowRunner
                 CpuTime = meter.CpuTime,
                 PeakMemoryBytes = meter.PeakMemoryBytes,
                 ProcessCount = meter.ProcessCount,
-                Output = output.ToString(),
-                ErrorOutput = errors.ToString(),
+                Output = standardOutput,
+                ErrorOutput = standardError,
                 Results = results,
                 CommandLine = commandLine,
                 StartedAt = startedAt,

@@ -93,11 +93,11 @@ public sealed class TrainingWorkflowTests : IDisposable
     [Fact]
     public async Task Time_and_memory_cover_the_whole_process_tree()
     {
-        // The child busies a CPU for about 0.6 s and a grandchild holds 200 MB: both are the tree's.
+        // The child busies a CPU for about 0.6 s and a grandchild writes 200 MB (every page touched, so it is resident): both are the tree's.
         var script = Path.Combine(_root, "tree.py");
         File.WriteAllText(script, """
             import subprocess, sys, time
-            child = subprocess.Popen([sys.executable, "-c", "b = bytearray(200 * 1024 * 1024); import time; time.sleep(0.5)"])
+            child = subprocess.Popen([sys.executable, "-c", "b = b'x' * (200 * 1024 * 1024); import time; time.sleep(0.5)"])
             end = time.process_time() + 0.6
             while time.process_time() < end:
                 pass
