@@ -84,10 +84,10 @@ Describe 'Tracelet' {
             $run.RunId | Should -Be $result.RunId
             $run.Warnings | Should -BeNullOrEmpty
             @($run.Metrics.Keys | Sort-Object) | Should -Be $expectedMetrics[$Workflow]
-            $loss = @($run | Get-TrackedMetric -Name 'train/epoch_loss')
+            $loss = @($run | Get-TrackedMetric -Metric 'train/epoch_loss')
             $loss.Step | Should -Be (0..9)
             $loss[-1].Value | Should -BeLessThan $loss[0].Value
-            $r2 = @($run | Get-TrackedMetric -Name $accuracyMetric[$Workflow])
+            $r2 = @($run | Get-TrackedMetric -Metric $accuracyMetric[$Workflow])
             $r2[-1].Value | Should -BeGreaterThan $r2[0].Value
             # What the store holds is what the workflow says it computed.
             if ($Workflow -eq 'simple_pytorch') { $loss.Value | Should -Be $result.Results.losses }

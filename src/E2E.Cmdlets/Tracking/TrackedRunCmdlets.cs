@@ -82,7 +82,7 @@ public sealed class GetTrackedRunCommand : E2ECmdlet
 /// <para>Each point has the backend, run id, metric, step, value (NaN and infinities kept) and the time it was logged, in the order the store holds them (several values at one step stay apart).</para>
 /// </remarks>
 /// <example>
-/// <code>$run | Get-TrackedMetric -Name train/epoch_loss | Select-Object Step, Value</code>
+/// <code>$run | Get-TrackedMetric -Metric train/epoch_loss | Select-Object Step, Value</code>
 /// <para>The epoch losses as the store holds them.</para>
 /// </example>
 [Cmdlet(VerbsCommon.Get, "TrackedMetric")]
@@ -94,15 +94,15 @@ public sealed class GetTrackedMetricCommand : E2ECmdlet
     [ValidateNotNull]
     public TrackedRun? Run { get; set; }
 
-    /// <summary>Metric names to write (wildcards allowed); all by default.</summary>
+    /// <summary>Metric names to write (wildcards allowed); all by default. Not -Name: a piped run's own Name would bind to it.</summary>
     [Parameter(Position = 1)]
     [SupportsWildcards]
-    public string[] Name { get; set; } = { "*" };
+    public string[] Metric { get; set; } = { "*" };
 
     protected override void Process()
     {
-        var patterns = Name.Select(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var requested in Name.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !Run!.Metrics.ContainsKey(n)))
+        var patterns = Metric.Select(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase)).ToList();
+        foreach (var requested in Metric.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !Run!.Metrics.ContainsKey(n)))
         {
             WriteE2EError(new E2EException(ErrorCatalog.TrackedRunNotFound, $"Run {Run!.RunId} ({Run.Backend}) has no metric '{requested}'; it has {string.Join(", ", Run.Metrics.Keys)}.", requested));
         }

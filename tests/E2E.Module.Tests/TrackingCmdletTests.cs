@@ -1,0 +1,93 @@
+using System.Management.Automation;
+
+namespace E2E.Module.Tests;
+
+public sealed class TrackingCmdletTests : IDisposable
+{
+    private readonly Pwsh _pwsh = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-tracking-cmdlets-").FullName;
+
+    public TrackingCmdletTests()
+    {
+        _pwsh.Run("$null = New-E2EScope -Name tracking-tests").ShouldSucceed();
+    }
+
+    public void Dispose()
+    {
+        _pwsh.Run("Get-E2EScope | Remove-E2EScope");
+        _pwsh.Dispose();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public void A_pipeline_from_backend_to_run_reads_back_what_the_workflow_logged()
+    {
+        var result = _pwsh.Run("""
+            $run = Start-TrackingBackend -Kind ClearML | Invoke-TrainingWorkflow -Workflow lightning -ArgumentList '--epochs', '2' | Get-TrackedRun
+            $run.Backend.ToString()
+            ($run | Get-TrackedMetric -Metric 'val/*' | Measure-Object).Count
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "ClearML", "4" }, result.Strings);
+    }
+
+    [Fact]
+    public void An_unknown_workflow_is_WorkflowNotFound_and_a_failing_one_is_WorkflowFailed_with_its_result()
+    {
+        var missing = _pwsh.Run("Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow ./no-such-workflow.py");
+        Assert.Equal("WorkflowNotFound,E2E.Cmdlets.Tracking.InvokeTrainingWorkflowCommand", missing.ErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, missing.Error!.CategoryInfo.Category);
+
+        var script = Path.Combine(_root, "fails.py");
+        File.WriteAllText(script, "import sys\nprint('training', flush=True)\nsys.exit('CUDA out of memory')\n");
+        var failed = _pwsh.Run($"Start-TrackingBackend -Kind WandB | Invoke-TrainingWorkflow -Workflow '{script}'");
+        Assert.Equal("WorkflowFailed,E2E.Cmdlets.Tracking.InvokeTrainingWorkflowCommand", failed.ErrorId);
+        Assert.Contains("CUDA out of memory", failed.Error!.Exception.Message);
+        var output = Assert.Single(failed.Output);
+        Assert.Equal(1, (int)output.Properties["ExitCode"].Value);
+        Assert.Contains("training", (string)output.Properties["Output"].Value);
+    }
+
+    [Fact]
+    public void A_workflow_past_its_timeout_is_WorkflowTimedOut()
+    {
+        var script = Path.Combine(_root, "hangs.py");
+        File.WriteAllText(script, "import time\ntime.sleep(120)\n");
+        var result = _pwsh.Run($"Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow '{script}' -TimeoutSec 1");
+        Assert.Equal("WorkflowTimedOut,E2E.Cmdlets.Tracking.InvokeTrainingWorkflowCommand", result.ErrorId);
+        Assert.True((bool)Assert.Single(result.Output).Properties["TimedOut"].Value);
+    }
+
+    [Fact]
+    public void Runs_and_metrics_that_are_not_there_are_TrackedRunNotFound()
+    {
+        var result = _pwsh.Run("Get-TrackedRun -Backend (Start-TrackingBackend -Kind MLflow) -RunId 0123456789abcdef");
+        Assert.Equal("TrackedRunNotFound,E2E.Cmdlets.Tracking.GetTrackedRunCommand", result.ErrorId);
+        var store = Path.Combine(Repo.Root, "tests", "fixtures", "mlflow", "konradmalik+mlfix", "tests", "mlruns");
+        var metric = _pwsh.Run($"Get-TrackedRun -Kind MLflow -Path '{store}' | Get-TrackedMetric -Metric mae, loss");
+        Assert.Equal("TrackedRunNotFound,E2E.Cmdlets.Tracking.GetTrackedMetricCommand", metric.ErrorId);
+        Assert.Single(metric.Output);
+    }
+
+    [Fact]
+    public void A_damaged_wandb_file_is_read_with_a_warning_not_an_error()
+    {
+        var file = Path.Combine(Repo.Root, "tests", "fixtures", "wandb", "leet", "fixtures", "wire", "truncated-tail.wandb");
+        var result = _pwsh.Run($"(Get-TrackedRun -Kind WandB -Path '{file}').MetricPointCount").ShouldSucceed();
+        Assert.Equal("3", result.Strings.Single());
+        Assert.Contains(result.Warnings, w => w.Contains("cut tail", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WhatIf_removes_nothing_and_an_existing_store_survives_Stop()
+    {
+        var result = _pwsh.Run($"""
+            $b = Start-TrackingBackend -Kind MLflow
+            $b | Stop-TrackingBackend -WhatIf
+            Test-Path $b.StorePath
+            $existing = Start-TrackingBackend -Kind MLflow -StorePath '{_root}'
+            $existing | Stop-TrackingBackend
+            Test-Path '{_root}'
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "True", "True" }, result.Strings);
+    }
+}
