@@ -116,23 +116,29 @@ def batches(order, size):
         yield order[start:start + size]
 
 
+def train_epoch(model, xs, ys, order, rng, log, epoch):
+    """One shuffled pass in batches of BATCH_SIZE; every 10th batch's loss is logged at the global step
+    (as tracelet's loop and Lightning's log_every_n_steps do). Returns the mean batch loss."""
+    per_epoch = math.ceil(len(xs) / BATCH_SIZE)
+    rng.shuffle(order)
+    total = 0.0
+    for index, batch in enumerate(batches(order, BATCH_SIZE)):
+        loss = model.step([xs[i] for i in batch], [ys[i] for i in batch], LEARNING_RATE)
+        total += loss
+        if index % 10 == 0:
+            log.metric("train/batch_loss", loss, epoch * per_epoch + index)
+    return total / per_epoch
+
+
 def simple_pytorch(log, epochs):
     xs, ys, rng = make_data()
     model = Mlp(rng)
     log.run.log_params({"learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "epochs": epochs,
                         "model_layers": 3, "dropout": 0.1, "optimizer": "adam"})
     order = list(range(len(xs)))
-    per_epoch = math.ceil(len(xs) / BATCH_SIZE)
     losses, accuracies = [], []
     for epoch in range(epochs):
-        rng.shuffle(order)
-        total = 0.0
-        for index, batch in enumerate(batches(order, BATCH_SIZE)):
-            loss = model.step([xs[i] for i in batch], [ys[i] for i in batch], LEARNING_RATE)
-            total += loss
-            if index % 10 == 0:
-                log.metric("train/batch_loss", loss, epoch * per_epoch + index)
-        epoch_loss = total / per_epoch
+        epoch_loss = train_epoch(model, xs, ys, order, rng, log, epoch)
         _, r2 = mse_and_r2(model, xs, ys)
         log.metric("train/epoch_loss", epoch_loss, epoch)
         log.metric("train/accuracy_r2", r2, epoch)
@@ -151,18 +157,9 @@ def lightning(log, epochs):
     log.run.log_params({"learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "epochs": epochs, "max_epochs": epochs,
                         "train_samples": len(train_x), "val_samples": len(val_x), "optimizer": "adam"})
     order = list(range(len(train_x)))
-    per_epoch = math.ceil(len(train_x) / BATCH_SIZE)
     train_loss = val_loss = val_r2 = float("nan")
     for epoch in range(epochs):
-        rng.shuffle(order)
-        total = 0.0
-        for index, batch in enumerate(batches(order, BATCH_SIZE)):
-            loss = model.step([train_x[i] for i in batch], [train_y[i] for i in batch], LEARNING_RATE)
-            total += loss
-            # Lightning logs on_step values every log_every_n_steps at the global step.
-            if index % 10 == 0:
-                log.metric("train/batch_loss", loss, epoch * per_epoch + index)
-        train_loss = total / per_epoch
+        train_loss = train_epoch(model, train_x, train_y, order, rng, log, epoch)
         val_loss, val_r2 = mse_and_r2(model, val_x, val_y)
         log.metric("train/epoch_loss", train_loss, epoch)
         log.metric("val/loss", val_loss, epoch)
