@@ -23,6 +23,7 @@
         'Get-E2EComputeEndpoint'
         'Get-E2EDiagnostic'
         'Get-E2EEvent'
+        'Get-E2EOrphan'
         'Get-E2EScope'
         'Get-E2ETable'
         'Get-E2ETableRow'

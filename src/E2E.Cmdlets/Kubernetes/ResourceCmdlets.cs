@@ -305,6 +305,52 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
     }
 }
 
+/// <summary>Lists what earlier test runs left behind, without removing anything.</summary>
+/// <remarks>
+/// <para>Finds what Remove-E2EOrphan would remove: Computes, PersistentVolumeClaims and Namespaces carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed, kind clusters whose marker has expired, and temp roots of runs that are dead (their markers' pid and start time). -IncludeUnexpired lists objects whose time has not come too; -NoCluster looks only at local leftovers and kind markers.</para>
+/// </remarks>
+/// <example>
+/// <code>Get-E2EOrphan -NoCluster | Format-Table Kind, Name, RunId, ExpiresAt</code>
+/// <para>What a scheduled sweep would remove on this machine.</para>
+/// </example>
+[Cmdlet(VerbsCommon.Get, "E2EOrphan")]
+[OutputType(typeof(Orphan))]
+public sealed class GetE2EOrphanCommand : ClusterCmdletBase
+{
+    /// <summary>Only leftovers of this run id (e2e-xxxxxxxxxx).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RunId { get; set; }
+
+    /// <summary>Also list objects whose expiry has not passed.</summary>
+    [Parameter]
+    public SwitchParameter IncludeUnexpired { get; set; }
+
+    /// <summary>Look only at local leftovers and kind cluster markers, without a cluster connection.</summary>
+    [Parameter]
+    public SwitchParameter NoCluster { get; set; }
+
+    protected override void PrepareRecord()
+    {
+        if (!NoCluster)
+        {
+            base.PrepareRecord();
+        }
+    }
+
+    protected override async Task ProcessAsync()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var orphan in await OrphanSweeper.FindAsync(NoCluster ? null : TargetCluster.Client, RunId, CancelToken).ConfigureAwait(false))
+        {
+            if (IncludeUnexpired || orphan.IsExpired(now))
+            {
+                Output(orphan);
+            }
+        }
+    }
+}
+
 /// <summary>Removes what earlier test runs left behind, found by their run labels.</summary>
 /// <remarks>
 /// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too; a live run's never are. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>

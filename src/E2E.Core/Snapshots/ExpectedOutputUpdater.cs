@@ -91,7 +91,11 @@ public static partial class ExpectedOutputUpdater
         File.Move(partial, update.Target, overwrite: true);
     }
 
-    /// <summary>The config file to record reasons in: the nearest expected-output-config.toml at or above the expected path, else one beside it.</summary>
+    /// <summary>
+    /// The config file to record reasons in: the nearest expected-output-config.toml at or above the expected path, else a
+    /// new one beside it (in its parent folder: inside, the next comparison would see it as an expected file that the
+    /// actual output lacks, and the next update would delete it).
+    /// </summary>
     public static string FindConfig(string expectedPath)
     {
         var full = Path.GetFullPath(expectedPath);
@@ -108,7 +112,7 @@ public static partial class ExpectedOutputUpdater
                 break;
             }
         }
-        return Path.Combine(start, DefaultConfigName);
+        return Path.Combine(Directory.Exists(full) ? Path.GetDirectoryName(full) ?? full : start, DefaultConfigName);
     }
 
     public static string ValidateReason(string? reason)

@@ -99,6 +99,14 @@ public sealed class UpdaterAndArchiveTests : IDisposable
         Assert.Equal(config, ExpectedOutputUpdater.FindConfig(Path.Combine(_project.Expected, "requirements")));
     }
 
+    [Fact]
+    public void A_new_config_goes_beside_the_expected_folder_not_into_it()
+    {
+        // Inside, the next comparison would report it as a Missing file and the next update would delete it.
+        var expected = Directory.CreateDirectory(Path.Combine(_project.Root, "lonely", "expected")).FullName;
+        Assert.Equal(Path.Combine(_project.Root, "lonely", ExpectedOutputUpdater.DefaultConfigName), ExpectedOutputUpdater.FindConfig(expected));
+    }
+
     private static object TomlParserRoundTrip(string path) => E2E.Core.Toml.TomlParser.ParseFile(path);
 
     // ---- archives -------------------------------------------------------------------------------
