@@ -236,4 +236,47 @@ current-context: kind-gone
             (Get-LastRun $log | Where-Object level -eq 'error' | Select-Object -First 1).message | Should -Match 'unhealthy: HTTP 503'
         }
     }
+    Describe 'Schedules' {
+        BeforeAll {
+            # Every '-Name' an invocation passes must be a parameter of the script it runs.
+            function Assert-Invocation([string] $Script, [string[]] $Arguments, [string] $Where) {
+                $parameters = (Get-Command (Join-Path $scripts $Script)).Parameters.Keys
+                foreach ($name in $Arguments | Where-Object { $_ -match '^-[A-Za-z]' }) {
+                    $parameters | Should -Contain $name.Substring(1) -Because "$Where passes $name to $Script"
+                }
+            }
+        }
+
+        It 'the CronJobs run scripts of this folder with parameters those scripts have' {
+            $manifests = Get-ChildItem (Join-Path $scripts 'kubernetes') -Filter '*.yaml'
+            $manifests | Should -HaveCount 2
+            foreach ($manifest in $manifests) {
+                $text = Get-Content -LiteralPath $manifest.FullName -Raw
+                $text | Should -Match 'kind: CronJob'
+                $text | Should -Match 'concurrencyPolicy: Forbid'
+                $cronArgs = [regex]::Match($text, '(?s)args: (\[.*?\])').Groups[1].Value -replace '\s+', ' ' | ConvertFrom-Json
+                $cronArgs[0] | Should -Match '^/opt/e2e/maintenance/'
+                Assert-Invocation (Split-Path $cronArgs[0] -Leaf) @($cronArgs | Select-Object -Skip 1) $manifest.Name
+            }
+        }
+
+        It 'the systemd units verify and pass parameters their scripts have' {
+            if (-not (Get-Command systemd-analyze -ErrorAction SilentlyContinue)) { Set-ItResult -Skipped -Because 'systemd-analyze is not installed'; return }
+            $units = Join-Path $work 'units'
+            $null = New-Item -ItemType Directory -Force -Path $units
+            $repo = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
+            foreach ($unit in Get-ChildItem (Join-Path $scripts 'systemd')) {
+                # As if the repository were cloned to ~/e2e (what the units assume).
+                (Get-Content -LiteralPath $unit.FullName -Raw).Replace('%h/e2e', $repo) | Set-Content -LiteralPath (Join-Path $units $unit.Name)
+                if ($unit.Extension -eq '.service') {
+                    $exec = (Get-Content -LiteralPath $unit.FullName | Where-Object { $_ -like 'ExecStart=*' }) -replace "'[^']*'", 'x'
+                    $words = -split $exec
+                    $script = Split-Path ($words | Where-Object { $_ -like '*.ps1' }) -Leaf
+                    Assert-Invocation $script @($words | Select-Object -Skip ([array]::IndexOf($words, ($words | Where-Object { $_ -like '*.ps1' }))+1)) $unit.Name
+                }
+            }
+            $verify = & systemd-analyze verify (Get-ChildItem $units).FullName 2>&1
+            $LASTEXITCODE | Should -Be 0 -Because ($verify | Out-String)
+        }
+    }
 }

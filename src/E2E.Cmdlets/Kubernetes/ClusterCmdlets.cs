@@ -58,7 +58,7 @@ public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
     [ValidateNotNullOrEmpty]
     public string? Kubeconfig { get; set; }
 
-    /// <summary>The context to use (Existing only); by default the current context.</summary>
+    /// <summary>The context to use (Existing only); by default the current context. "in-cluster" uses the pod's service account (in a CronJob), when no -Kubeconfig is given.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Context { get; set; }

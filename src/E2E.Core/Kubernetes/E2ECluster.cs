@@ -140,20 +140,33 @@ public sealed partial class E2ECluster : IDisposable
         }
     }
 
-    /// <summary>Uses a context of an existing cluster; refuses contexts that do not look disposable unless <paramref name="force"/>.</summary>
+    /// <summary>The context name that means the pod's own service account (KUBERNETES_SERVICE_HOST and the mounted token), as in a CronJob.</summary>
+    public const string InClusterContextName = "in-cluster";
+
+    /// <summary>
+    /// Uses a context of an existing cluster, or the in-cluster service account for the context name "in-cluster";
+    /// refuses contexts that do not look disposable unless <paramref name="force"/>.
+    /// </summary>
     public static E2ECluster UseExisting(string? kubeconfigPath, string? contextName, bool force, string? gatewayHost, int gatewayPort)
     {
+        if (contextName == InClusterContextName && kubeconfigPath is null)
+        {
+            var inCluster = KubeClient.InClusterContext(Environment.GetEnvironmentVariable);
+            return Checked(inCluster, force, string.Empty, gatewayHost, gatewayPort);
+        }
         var config = Kubeconfig.Load(kubeconfigPath);
-        var context = config.Context(contextName);
+        return Checked(config.Context(contextName), force, config.Files[0], gatewayHost, gatewayPort);
+    }
+
+    private static E2ECluster Checked(KubeContext context, bool force, string kubeconfigPath, string? gatewayHost, int gatewayPort)
+    {
         if (!force && !LooksLikeTestCluster(context))
         {
             throw new E2EException(ErrorCatalog.ClusterNotTestCluster,
                 $"The context '{context.Name}' (server {context.Server}) does not look like a test cluster: tests create and delete resources. Use -Force if it is one.", context.Name);
         }
-        var name = context.Name;
-        var path = config.Files[0];
         var host = gatewayHost ?? new Uri(context.Server).Host;
-        return new E2ECluster(name, ClusterProvider.Existing, path, context, host, gatewayPort);
+        return new E2ECluster(context.Name, ClusterProvider.Existing, kubeconfigPath, context, host, gatewayPort);
     }
 
     [GeneratedRegex("(^|[-_.])(kind|k3d|k3s|minikube|docker-desktop|rancher-desktop|orbstack|colima|microk8s)([-_.]|$)|test|e2e|(^|[-_.])ci([-_.]|$)|sandbox|scratch|dev", RegexOptions.IgnoreCase)]
