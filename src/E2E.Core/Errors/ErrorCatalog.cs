@@ -45,6 +45,8 @@ public static class ErrorCatalog
     // Data formats.
     public static readonly ErrorId InvalidToml = new("InvalidToml", ErrorKind.InvalidData,
         "A TOML document does not follow TOML 1.0; the message gives the line and column.");
+    public static readonly ErrorId InputLimitExceeded = new("InputLimitExceeded", ErrorKind.InvalidData,
+        "A document nests deeper than 256 levels, or its YAML aliases expand past 1,000,000 nodes; it was not loaded (README: Limits).");
     public static readonly ErrorId InvalidJson = new("InvalidJson", ErrorKind.InvalidData,
         "A JSON document does not parse; the message gives the line and position.");
 

@@ -58,6 +58,7 @@ public static class KubeObjects
     /// </summary>
     public static IReadOnlyList<JsonObject> ParseYaml(string text, string source)
     {
+        E2E.Core.Limits.InputLimits.CheckYaml(text, source);
         var stream = new YamlStream();
         try
         {

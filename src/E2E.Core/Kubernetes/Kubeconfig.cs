@@ -71,6 +71,10 @@ public sealed class Kubeconfig
         foreach (var file in files)
         {
             K8SConfiguration one;
+            if (File.Exists(file))
+            {
+                E2E.Core.Limits.InputLimits.CheckYaml(File.ReadAllText(file), file);
+            }
             try
             {
                 one = KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(file), useRelativePaths: false);

@@ -14,6 +14,8 @@ public sealed partial class TomlParser
     private readonly string? _source;
     private int _pos;
 
+    private int _depth;
+
     private TomlParser(string text, string? source)
     {
         _text = text;
@@ -277,6 +279,10 @@ public sealed partial class TomlParser
         {
             SkipWhitespace();
             keys.Add(ParseSimpleKey());
+            if (keys.Count > E2E.Core.Limits.InputLimits.MaxNestingDepth)
+            {
+                throw Error($"a dotted key has more than {E2E.Core.Limits.InputLimits.MaxNestingDepth} parts");
+            }
             SkipWhitespace();
             if (Peek() != '.')
             {
@@ -325,9 +331,9 @@ public sealed partial class TomlParser
             case '\'':
                 return Peek(1) == '\'' && Peek(2) == '\'' ? ParseMultilineString('\'') : ParseLiteralString();
             case '[':
-                return ParseArray();
+                return Nested(ParseArray);
             case '{':
-                return ParseInlineTable();
+                return Nested(ParseInlineTable);
             case 't' when Matches("true"):
                 _pos += 4;
                 return true;
@@ -535,6 +541,23 @@ public sealed partial class TomlParser
     }
 
     // ---- arrays and inline tables ---------------------------------------------------------------
+
+    /// <summary>Arrays and inline tables recurse: past the nesting limit the parser stops with an error, not a stack overflow.</summary>
+    private object Nested(Func<object> parse)
+    {
+        if (++_depth > E2E.Core.Limits.InputLimits.MaxNestingDepth)
+        {
+            throw Error($"arrays and inline tables are nested deeper than {E2E.Core.Limits.InputLimits.MaxNestingDepth} levels");
+        }
+        try
+        {
+            return parse();
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
 
     private TomlArray ParseArray()
     {

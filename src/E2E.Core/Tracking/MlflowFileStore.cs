@@ -224,9 +224,11 @@ public static class MlflowFileStore
         {
             return null;
         }
+        var text = File.ReadAllText(file);
+        E2E.Core.Limits.InputLimits.CheckYaml(text, file);
         try
         {
-            return Yaml.Deserialize<Dictionary<string, object?>>(File.ReadAllText(file)) ?? new Dictionary<string, object?>();
+            return Yaml.Deserialize<Dictionary<string, object?>>(text) ?? new Dictionary<string, object?>();
         }
         catch (YamlDotNet.Core.YamlException ex)
         {

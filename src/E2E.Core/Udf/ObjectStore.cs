@@ -56,7 +56,7 @@ public sealed class FileObjectStore(string root) : IObjectStore
 {
     public string Uri { get; } = new Uri(Path.GetFullPath(root)).AbsoluteUri;
 
-    private string PathOf(string key) => Path.Combine(root, key.Replace('/', Path.DirectorySeparatorChar));
+    private string PathOf(string key) => E2E.Core.Naming.SafePaths.Within(root, key);
 
     public Task<bool> ExistsAsync(string key, CancellationToken cancellation) => Task.FromResult(File.Exists(PathOf(key)));
 

@@ -14,8 +14,11 @@ public sealed record UdfZip(
     [property: JsonPropertyName("size")] long Size,
     [property: JsonPropertyName("members")] int Members)
 {
+    /// <summary>The store key; a checksum that is not 64 hex digits (a tampered manifest) never becomes a key.</summary>
     [JsonIgnore]
-    public string Key => $"zips/{Checksum}.zip";
+    public string Key => System.Text.RegularExpressions.Regex.IsMatch(Checksum, "^[0-9a-f]{64}$")
+        ? $"zips/{Checksum}.zip"
+        : throw new E2EException(ErrorCatalog.ChecksumMismatch, $"A zip checksum '{Checksum}' is not 64 lowercase hex digits; the manifest was not made by New-UdfManifest.", Checksum);
 }
 
 /// <summary>
@@ -23,7 +26,7 @@ public sealed record UdfZip(
 /// (name, version, pip requirements, modules, zips, environment variables, images), not when or by whom it
 /// was built, so two clean builds of the same inputs have the same checksum on any machine.
 /// </summary>
-public sealed record UdfManifest(
+public sealed partial record UdfManifest(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("version")] string Version,
     [property: JsonPropertyName("pip")] IReadOnlyList<string> Pip,
@@ -44,7 +47,25 @@ public sealed record UdfManifest(
     [JsonIgnore]
     public string Key => ManifestKey(Name);
 
-    public static string ManifestKey(string name) => $"manifests/{name}.json";
+    /// <summary>The store key of a manifest; the name must be a valid project name, so it can never lead outside manifests/.</summary>
+    public static string ManifestKey(string name) => $"manifests/{ValidateName(name)}.json";
+
+    /// <summary>
+    /// A Python project name as PEP 508 allows it (letters, digits, '.', '_', '-', beginning and ending with a letter or
+    /// digit): names become file names and store keys, so "../x", "/abs" or "a/b" must never get through.
+    /// </summary>
+    public static string ValidateName(string? name)
+    {
+        if (name is null || name.Length is 0 or > 200 || !ProjectName().IsMatch(name))
+        {
+            throw new E2EException(ErrorCatalog.InvalidName,
+                $"'{name}' is not a valid UDF package name (PEP 508: letters, digits, '.', '_' and '-', starting and ending with a letter or digit).", name);
+        }
+        return name;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")]
+    private static partial System.Text.RegularExpressions.Regex ProjectName();
 
     public static string ComputeChecksum(string name, string version, IReadOnlyList<string> pip, IReadOnlyList<string> modules, bool skipSitePackages, IReadOnlyList<UdfZip> zips, IReadOnlyDictionary<string, string> env, string? headImage, string? workerImage)
     {
@@ -64,7 +85,14 @@ public sealed record UdfManifest(
     {
         try
         {
-            return JsonSerializer.Deserialize<UdfManifest>(json) ?? throw new JsonException("empty document");
+            var manifest = JsonSerializer.Deserialize<UdfManifest>(json) ?? throw new JsonException("empty document");
+            // Names and checksums become keys and folder names: a tampered manifest must not lead anywhere else.
+            ValidateName(manifest.Name);
+            foreach (var zip in manifest.Zips ?? Array.Empty<UdfZip>())
+            {
+                _ = zip.Key;
+            }
+            return manifest;
         }
         catch (JsonException ex)
         {

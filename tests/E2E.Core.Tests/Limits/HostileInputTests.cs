@@ -1,0 +1,109 @@
+using E2E.Core.Errors;
+using E2E.Core.Kubernetes;
+using E2E.Core.Limits;
+using E2E.Core.Toml;
+using E2E.Core.Tracking;
+using E2E.Core.Udf;
+using Xunit;
+
+namespace E2E.Core.Tests.Limits;
+
+/// <summary>Input built to crash the process or escape a folder: each must end as an error with an id, and touch nothing.</summary>
+public sealed class HostileInputTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("hostile-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    // Without the limits each of these ended the test host with a stack overflow (exit 134), which no catch stops.
+
+    [Fact]
+    public void Toml_nested_10000_deep_is_InvalidToml()
+    {
+        var arrays = Assert.Throws<TomlException>(() => TomlParser.Parse("a = " + new string('[', 10000) + new string(']', 10000)));
+        Assert.Equal(ErrorCatalog.InvalidToml, arrays.Error);
+        Assert.Contains("nested deeper than 256", arrays.Message);
+        var tables = Assert.Throws<TomlException>(() => TomlParser.Parse("a = " + string.Concat(Enumerable.Repeat("{b = ", 10000)) + "1" + new string('}', 10000)));
+        Assert.Contains("nested deeper than 256", tables.Message);
+        var dotted = Assert.Throws<TomlException>(() => TomlParser.Parse(string.Join('.', Enumerable.Repeat("k", 10000)) + " = 1"));
+        Assert.Contains("more than 256 parts", dotted.Message);
+        // What real files use still parses.
+        Assert.NotNull(TomlParser.Parse("a = " + new string('[', 200) + new string(']', 200)));
+    }
+
+    [Theory]
+    [InlineData("[")]
+    [InlineData("{\"a\": ")]
+    [InlineData("- ")]
+    public void Yaml_and_json_nested_100000_deep_are_InputLimitExceeded(string level)
+    {
+        var text = string.Concat(Enumerable.Repeat(level, 100_000));
+        var error = Assert.Throws<E2EException>(() => KubeObjects.ParseYaml(text, "deep.yaml"));
+        Assert.Equal(ErrorCatalog.InputLimitExceeded, error.Error);
+        Assert.Contains("deep.yaml", error.Message);
+    }
+
+    [Fact]
+    public void A_yaml_alias_bomb_is_refused_before_it_expands()
+    {
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + string.Concat(Enumerable.Range(1, 9).Select(i => $"{(char)('a' + i)}: &{(char)('a' + i)} [{string.Join(", ", Enumerable.Repeat($"*{(char)('a' + i - 1)}", 10))}]\n"));
+        Assert.True(bomb.Length < 600);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<E2EException>(() => KubeObjects.ParseYaml(bomb, "laughs.yaml"));
+        Assert.Equal(ErrorCatalog.InputLimitExceeded, error.Error);
+        Assert.Contains("alias", error.Message);
+        // A manifest with a few honest aliases still loads.
+        Assert.Single(KubeObjects.ParseYaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m, labels: &l {a: b}, annotations: *l}\n", "ok.yaml"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public void Deep_kubeconfigs_and_mlflow_meta_files_are_InputLimitExceeded()
+    {
+        var kubeconfig = Path.Combine(_root, "config");
+        File.WriteAllText(kubeconfig, "apiVersion: v1\nkind: Config\nclusters: " + new string('[', 100_000));
+        Assert.Equal(ErrorCatalog.InputLimitExceeded, Assert.Throws<E2EException>(() => Kubeconfig.Load(new[] { kubeconfig })).Error);
+
+        var run = Directory.CreateDirectory(Path.Combine(_root, "mlruns", "0", "r1")).FullName;
+        File.WriteAllText(Path.Combine(_root, "mlruns", "0", "meta.yaml"), "name: Default\nexperiment_id: '0'\n");
+        File.WriteAllText(Path.Combine(run, "meta.yaml"), "run_id: r1\ntags: " + new string('[', 100_000));
+        Assert.Equal(ErrorCatalog.InputLimitExceeded, Assert.Throws<E2EException>(() => MlflowFileStore.ReadRuns(Path.Combine(_root, "mlruns"))).Error);
+    }
+
+    [Theory]
+    [InlineData("../victim")]
+    [InlineData("/etc/passwd")]
+    [InlineData("a/b")]
+    [InlineData("..")]
+    [InlineData("")]
+    public void A_udf_package_name_that_would_be_a_path_is_InvalidName(string name)
+    {
+        Assert.Equal(ErrorCatalog.InvalidName, Assert.Throws<E2EException>(() => UdfManifest.ManifestKey(name)).Error);
+        var package = Directory.CreateDirectory(Path.Combine(_root, "pkg")).FullName;
+        File.WriteAllText(Path.Combine(package, "pyproject.toml"), $"[project]\nname = \"{name.Replace("\\", "\\\\")}\"\nversion = \"1.0\"\n");
+        var error = Assert.Throws<E2EException>(() => UdfProject.Load(package));
+        Assert.True(error.Error == ErrorCatalog.InvalidName || error.Error == ErrorCatalog.UdfProjectInvalid, error.Error.Id);
+        Assert.Equal("oxford-pets.simple_1", UdfManifest.ValidateName("oxford-pets.simple_1"));
+    }
+
+    [Fact]
+    public async Task Store_keys_and_manifest_checksums_cannot_leave_the_store()
+    {
+        var bucket = Directory.CreateDirectory(Path.Combine(_root, "bucket")).FullName;
+        var outside = Path.Combine(_root, "outside.json");
+        File.WriteAllText(outside, "{}");
+        using var store = new FileObjectStore(bucket);
+        foreach (var key in new[] { "../outside.json", "manifests/../../outside.json", "/etc/hostname" })
+        {
+            Assert.Equal(ErrorCatalog.PathOutsideRoot, (await Assert.ThrowsAsync<E2EException>(() => store.DeleteAsync(key, CancellationToken.None))).Error);
+            Assert.Equal(ErrorCatalog.PathOutsideRoot, (await Assert.ThrowsAsync<E2EException>(() => store.GetAsync(key, Path.Combine(_root, "copy"), CancellationToken.None))).Error);
+        }
+        Assert.True(File.Exists(outside));
+
+        // A tampered manifest in the store: its zip "checksum" is a path.
+        var tampered = """{"name": "evil", "version": "1", "checksum": "00", "pip": [], "py_modules": [], "skip_site_packages": true, "zips": [{"checksum": "../../outside", "size": 1}], "env_vars": {}}""";
+        var error = Assert.Throws<E2EException>(() => UdfManifest.FromJson(tampered, "evil.json"));
+        Assert.Equal(ErrorCatalog.ChecksumMismatch, error.Error);
+        Assert.True(File.Exists(outside));
+    }
+}
