@@ -71,9 +71,9 @@ public sealed class Pwsh : IDisposable
         }
         catch (RuntimeException ex)
         {
-            return new Result(new Collection<PSObject>(), ps.Streams.Error.ToArray(), ps.Streams.Warning.Select(w => w.Message).ToArray(), ps.Streams.Verbose.Select(v => v.Message).ToArray(), ex);
+            return new Result(new Collection<PSObject>(), ps.Streams.Error.ToArray(), ps.Streams.Warning.Select(w => w.Message).ToArray(), ps.Streams.Verbose.Select(v => v.Message).ToArray(), ex) { Progress = ps.Streams.Progress.ToArray() };
         }
-        return new Result(output, ps.Streams.Error.ToArray(), ps.Streams.Warning.Select(w => w.Message).ToArray(), ps.Streams.Verbose.Select(v => v.Message).ToArray(), null);
+        return new Result(output, ps.Streams.Error.ToArray(), ps.Streams.Warning.Select(w => w.Message).ToArray(), ps.Streams.Verbose.Select(v => v.Message).ToArray(), null) { Progress = ps.Streams.Progress.ToArray() };
     }
 
     public void Dispose() => _runspace.Dispose();
@@ -81,6 +81,9 @@ public sealed class Pwsh : IDisposable
     public sealed record Result(Collection<PSObject> Output, ErrorRecord[] Errors, string[] Warnings, string[] Verbose, RuntimeException? Terminating)
     {
         /// <summary>The error that ended the script, else the first one written (a cmdlet's terminating error only ends its statement).</summary>
+        /// <summary>The progress records written, in order (Write-Progress, from the cmdlets and their jobs).</summary>
+        public ProgressRecord[] Progress { get; init; } = Array.Empty<ProgressRecord>();
+
         public ErrorRecord? Error => Terminating?.ErrorRecord ?? Errors.FirstOrDefault();
 
         public string? ErrorId => Error?.FullyQualifiedErrorId;

@@ -50,6 +50,58 @@ public abstract class AsyncE2ECmdlet : E2ECmdlet
 
     protected void Error(E2EException exception) => Post(() => WriteE2EError(exception));
 
+    /// <summary>
+    /// Runs <paramref name="work"/> while a progress record says what is awaited (<paramref name="activity"/>), for how
+    /// long, and the last observed state (<paramref name="state"/>, asked each second); a Completed record follows at
+    /// the end, however the work ends.
+    /// </summary>
+    protected async Task<T> WithProgressAsync<T>(int activityId, string activity, Func<string?> state, Func<Task<T>> work)
+    {
+        var record = new ProgressRecord(activityId, activity, state() ?? "starting");
+        Progress(record);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var ticking = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
+            {
+                var tick = new ProgressRecord(activityId, activity, $"{state() ?? "working"} ({clock.Elapsed.TotalSeconds:0} s)");
+                Progress(tick);
+            }
+        });
+        try
+        {
+            return await work().ConfigureAwait(false);
+        }
+        finally
+        {
+            stop.Cancel();
+            try
+            {
+                await ticking.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            try
+            {
+                Progress(new ProgressRecord(activityId, activity, "done") { RecordType = ProgressRecordType.Completed });
+            }
+            catch (OperationCanceledException)
+            {
+                // The pipeline stopped: no more records can be written.
+            }
+        }
+    }
+
+    protected Task WithProgressAsync(int activityId, string activity, Func<string?> state, Func<Task> work) =>
+        WithProgressAsync<bool>(activityId, activity, state, async () =>
+        {
+            await work().ConfigureAwait(false);
+            return true;
+        });
+
     /// <summary>Asks ShouldProcess on the pipeline thread and awaits the answer.</summary>
     protected async Task<bool> ShouldProcessAsync(string target, string action)
     {

@@ -110,11 +110,14 @@ public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
         {
             case ClusterProvider.Local:
                 var directory = _scope!.CreateTempDirectory("cluster");
-                cluster = await E2ECluster.CreateLocalAsync(Name, directory, ModuleFiles.ComputeCrd, null, CancelToken).ConfigureAwait(false);
+                cluster = await WithProgressAsync(Activities.Cluster, $"Local cluster {Name}", () => "starting the API server, operator and Gateway",
+                    () => E2ECluster.CreateLocalAsync(Name, directory, ModuleFiles.ComputeCrd, null, CancelToken)).ConfigureAwait(false);
                 break;
             case ClusterProvider.Kind:
                 Verbose($"kind create cluster --name {Name}{(_config is null ? string.Empty : " --config " + _config)}");
-                cluster = await E2ECluster.CreateKindAsync(Name, _config, _scope!.CreateTempDirectory("cluster"), NodeImage, TimeSpan.FromSeconds(TimeoutSec), _scope.ResourceLabels, CancelToken).ConfigureAwait(false);
+                var folder = _scope!.CreateTempDirectory("cluster");
+                cluster = await WithProgressAsync(Activities.Cluster, $"kind cluster {Name} (timeout {TimeoutSec:0} s)", () => "kind create cluster",
+                    () => E2ECluster.CreateKindAsync(Name, _config, folder, NodeImage, TimeSpan.FromSeconds(TimeoutSec), _scope.ResourceLabels, CancelToken)).ConfigureAwait(false);
                 break;
             default:
                 cluster = E2ECluster.UseExisting(_kubeconfig, Context, Force, GatewayHost, GatewayPort);

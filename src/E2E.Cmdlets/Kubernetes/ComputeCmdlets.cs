@@ -199,7 +199,9 @@ public sealed class NewE2EComputeCommand : ClusterCmdletBase
                 var applied = await Computes.ApplyAsync(cluster.Client, o, CancelToken).ConfigureAwait(false);
                 if (Wait)
                 {
-                    applied = await Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+                    var state = "created";
+                    applied = await WithProgressAsync(Activities.Compute + wanted.IndexOf(o), $"Compute {ns}/{name}: waiting for Ready (timeout {TimeoutSec:0.#} s)", () => state,
+                        () => Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken, observed: s => state = s)).ConfigureAwait(false);
                 }
                 return (Info: ComputeInfo.From(applied, cluster.Name), Error: (E2EException?)null);
             }
@@ -316,7 +318,9 @@ public sealed class WaitE2EComputeCommand : ComputeCmdletBase
 
     protected override Task ProcessAsync() => ForEachTargetAsync(async (cluster, ns, name) =>
     {
-        var ready = await Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var state = "watching";
+        var ready = await WithProgressAsync(Activities.Compute, $"Compute {ns}/{name}: waiting for Ready (timeout {TimeoutSec:0.#} s)", () => state,
+            () => Computes.WaitReadyAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), CancelToken, observed: s => state = s)).ConfigureAwait(false);
         Output(ComputeInfo.From(ready, cluster.Name));
     });
 }

@@ -63,7 +63,9 @@ public sealed class InstallE2EManifestCommand : ClusterCmdletBase
         {
             return;
         }
-        var applied = await Manifests.ApplyAsync(TargetCluster.Client, documents, Namespace, FieldManager, TimeSpan.FromSeconds(TimeoutSec), Verbose, CancelToken).ConfigureAwait(false);
+        var step = $"applying {documents.Count} object(s)";
+        var applied = await WithProgressAsync(Activities.Install, $"Install {string.Join(", ", _paths.Select(System.IO.Path.GetFileName))} on {TargetCluster.Name}", () => step,
+            () => Manifests.ApplyAsync(TargetCluster.Client, documents, Namespace, FieldManager, TimeSpan.FromSeconds(TimeoutSec), message => { step = message; Verbose(message); }, CancelToken)).ConfigureAwait(false);
         foreach (var item in applied)
         {
             Output(item);
@@ -114,7 +116,9 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
         var condition = WaitCondition.Parse(For!);
         var client = TargetCluster.Client;
         var (resource, ns, name) = await ResolveKindNameAsync(client, Resource!, Namespace).ConfigureAwait(false);
-        var o = await ResourceWaiter.WaitAsync(client, resource, ns, name, condition, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var state = "watching";
+        var o = await WithProgressAsync(Activities.Wait, $"Waiting for {Resource} {For} (timeout {TimeoutSec:0.#} s)", () => state,
+            () => ResourceWaiter.WaitAsync(client, resource, ns, name, condition, TimeSpan.FromSeconds(TimeoutSec), CancelToken, observed: s => state = s)).ConfigureAwait(false);
         if (o is not null)
         {
             Output(KubeResourceInfo.From(o));

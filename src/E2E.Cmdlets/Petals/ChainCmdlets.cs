@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Numerics;
 using System.Text;
+using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Chain;
 using E2E.Core.Ethereum;
 
@@ -238,7 +239,8 @@ public sealed class StartE2EChainCommand : KeyCmdletBase
                 return;
             }
         }
-        var chain = await LocalChain.StartAsync(ChainId, new[] { new EthKeyMaterial(funded) }, null, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var chain = await WithProgressAsync(Activities.Chain, $"Local chain {ChainId} (timeout {TimeoutSec:0} s)", () => "starting ganache and waiting for its RPC",
+            () => LocalChain.StartAsync(ChainId, new[] { new EthKeyMaterial(funded) }, null, TimeSpan.FromSeconds(TimeoutSec), CancelToken)).ConfigureAwait(false);
         _scope!.TrackDisposable(chain, "Process", chain.ToString());
         Output(chain);
     }

@@ -70,14 +70,13 @@ public abstract class ComparisonCmdletBase : E2ECmdlet
     {
         var allEqual = true;
         var count = 0;
-        var progress = new ProgressRecord(0x4E2E01, "Comparing expected output", "starting");
+        const string activity = "Comparing expected output";
         foreach (var row in rows)
         {
             CancelToken.ThrowIfCancellationRequested();
             if (++count % 250 == 0)
             {
-                progress.StatusDescription = $"{count} files compared";
-                WriteProgress(progress);
+                WriteProgress(new ProgressRecord(Activities.Comparison, activity, $"{count} files compared"));
             }
             allEqual &= row.Status == OutputStatus.Equal;
             if (row.Status == OutputStatus.Error)
@@ -96,8 +95,7 @@ public abstract class ComparisonCmdletBase : E2ECmdlet
         }
         if (count >= 250)
         {
-            progress.RecordType = ProgressRecordType.Completed;
-            WriteProgress(progress);
+            WriteProgress(new ProgressRecord(Activities.Comparison, activity, "done") { RecordType = ProgressRecordType.Completed });
         }
         return allEqual;
     }

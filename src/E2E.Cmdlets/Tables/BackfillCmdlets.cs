@@ -95,6 +95,13 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         ErrorPolicy = ErrorPolicy, Retries = Retries, Python = Python, WorkerScript = ModuleFiles.WorkerScript, JobId = BackfillEngine.NewJobId(),
     };
 
+    /// <summary>A backfill's progress as a record (a new one each time: hosts and jobs keep the records they get).</summary>
+    internal static ProgressRecord ProgressOf(string activity, BackfillProgress p) =>
+        new(Activities.Backfill, activity, $"{p.RowsDone} of {p.RowsPlanned} rows, {p.FragmentsDone} of {p.FragmentsPlanned} fragments ({p.JobId})")
+        {
+            PercentComplete = p.RowsPlanned == 0 ? 100 : (int)(100 * (p.RowsDone + p.RowsFailed) / p.RowsPlanned),
+        };
+
     protected override void PrepareRecord()
     {
         _database = GetUnresolvedProviderPathFromPSPath(Database!);
@@ -117,18 +124,12 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         }
         var store = new TableStore(_database!);
         var options = Options();
-        var activity = new ProgressRecord(0x4E2E02, $"Backfill {Table}.{Column}", "starting");
+        var activity = $"Backfill {Table}.{Column}";
         var result = await BackfillEngine.RunAsync(store, Table!, Column!, options with
         {
-            Progress = p =>
-            {
-                activity.StatusDescription = $"{p.RowsDone} of {p.RowsPlanned} rows, {p.FragmentsDone} of {p.FragmentsPlanned} fragments ({p.JobId})";
-                activity.PercentComplete = p.RowsPlanned == 0 ? 100 : (int)(100 * (p.RowsDone + p.RowsFailed) / p.RowsPlanned);
-                Progress(activity);
-            },
+            Progress = p => Progress(ProgressOf(activity, p)),
         }, CancelToken).ConfigureAwait(false);
-        activity.RecordType = ProgressRecordType.Completed;
-        Progress(activity);
+        Progress(new ProgressRecord(Activities.Backfill, activity, "done") { RecordType = ProgressRecordType.Completed });
         if (result.Status == BackfillStatus.Failed)
         {
             throw new E2E.Core.Errors.E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? E2E.Core.Errors.ErrorCatalog.UdfTypeMismatch : E2E.Core.Errors.ErrorCatalog.UdfFailed,
@@ -164,7 +165,13 @@ public sealed class BackfillPSJob : Job
         {
             try
             {
-                var result = await BackfillEngine.RunAsync(store, table, column, options, job._stop.Token).ConfigureAwait(false);
+                // The job's progress stream, so Receive-Job and $job.Progress show what an attached Invoke-Backfill shows.
+                var activity = $"Backfill {table}.{column}";
+                var result = await BackfillEngine.RunAsync(store, table, column, options with
+                {
+                    Progress = p => job.Progress.Add(InvokeBackfillCommand.ProgressOf(activity, p)),
+                }, job._stop.Token).ConfigureAwait(false);
+                job.Progress.Add(new ProgressRecord(Activities.Backfill, activity, "done") { RecordType = ProgressRecordType.Completed });
                 job.Output.Add(PSObject.AsPSObject(result));
                 job.SetJobState(result.Status switch
                 {

@@ -42,7 +42,19 @@ public sealed class NewE2EPetImageCommand : E2ECmdlet
         {
             return;
         }
-        PetImages.Generate(folder, Count, Seed);
+        var activity = $"Writing {Count} pet images to {folder}";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        PetImages.Generate(folder, Count, Seed, done =>
+        {
+            // A record per 250 ms is enough for a person and cheap for 100,000 images.
+            if (done == Count || clock.ElapsedMilliseconds >= 250)
+            {
+                clock.Restart();
+                // A new record each time: the host keeps the records it was given.
+                WriteProgress(new ProgressRecord(Activities.Images, activity, $"{done} of {Count}") { PercentComplete = (int)(100L * done / Count) });
+            }
+        }, CancelToken);
+        WriteProgress(new ProgressRecord(Activities.Images, activity, "done") { RecordType = ProgressRecordType.Completed });
         if (PassThru)
         {
             WriteObject(new DirectoryInfo(folder).GetFiles("*.png").OrderBy(f => f.Name, StringComparer.Ordinal), enumerateCollection: true);

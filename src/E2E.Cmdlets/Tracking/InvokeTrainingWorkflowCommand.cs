@@ -1,5 +1,4 @@
 using System.Collections;
-using System.Diagnostics;
 using System.Management.Automation;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Errors;
@@ -96,53 +95,32 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
         }
         var workingDirectory = _workingDirectory ?? _scope!.CreateTempDirectory("workflow");
         var environment = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? string.Empty);
-        var activity = new ProgressRecord(0x4E2E07, $"Workflow {Workflow} on {backend.Name}", "starting");
         var finished = false;
-        using var ticker = new CancellationTokenSource();
-        var clock = Stopwatch.StartNew();
-        var reporting = Task.Run(async () =>
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-            while (await timer.WaitForNextTickAsync(ticker.Token).ConfigureAwait(false))
-            {
-                activity.StatusDescription = $"running for {clock.Elapsed.TotalSeconds:0} s (timeout {TimeoutSec:0} s)";
-                Progress(activity);
-            }
-        }, ticker.Token);
         WorkflowRunResult result;
         try
         {
-            result = await TrainingWorkflowRunner.RunAsync(Workflow!, _commandLine!, backend, workingDirectory, environment, TimeSpan.FromSeconds(TimeoutSec),
-                process => _scope!.Register("Process", $"workflow {Workflow} (pid {process.Id})", _ =>
-                {
-                    // A workflow still running when its scope goes (a crash or a signal of the shell) is killed with its children.
-                    if (!finished)
+            result = await WithProgressAsync(Activities.Workflow, $"Workflow {Workflow} on {backend.Name} (timeout {TimeoutSec:0} s)", () => "running",
+                () => TrainingWorkflowRunner.RunAsync(Workflow!, _commandLine!, backend, workingDirectory, environment, TimeSpan.FromSeconds(TimeoutSec),
+                    process => _scope!.Register("Process", $"workflow {Workflow} (pid {process.Id})", _ =>
                     {
-                        try
+                        // A workflow still running when its scope goes (a crash or a signal of the shell) is killed with its children.
+                        if (!finished)
                         {
-                            process.Kill(entireProcessTree: true);
+                            try
+                            {
+                                process.Kill(entireProcessTree: true);
+                            }
+                            catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+                            {
+                            }
                         }
-                        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
-                        {
-                        }
-                    }
-                }),
-                CancelToken).ConfigureAwait(false);
+                    }),
+                    CancelToken)).ConfigureAwait(false);
         }
         finally
         {
             finished = true;
-            ticker.Cancel();
-            try
-            {
-                await reporting.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
         }
-        activity.RecordType = ProgressRecordType.Completed;
-        Progress(activity);
         Verbose(result.ToString());
         if (result.TimedOut)
         {

@@ -74,10 +74,12 @@ public sealed class NewUdfManifestCommand : AsyncE2ECmdlet
             env[Convert.ToString(entry.Key, CultureInfo.InvariantCulture)!] = Convert.ToString(entry.Value, CultureInfo.InvariantCulture) ?? string.Empty;
         }
         Verbose(SkipSitePackages ? "Packing modules only." : $"Packing modules and the environment of {project.Dependencies.Count} requirement(s).");
-        var manifest = await ManifestBuilder.BuildAsync(project, new ManifestBuildOptions
-        {
-            SkipSitePackages = SkipSitePackages, Python = Python, OutputDirectory = _output, EnvVars = env, HeadImage = HeadImage, WorkerImage = WorkerImage,
-        }, CancelToken).ConfigureAwait(false);
+        var manifest = await WithProgressAsync(Activities.Manifest, $"Pack {project.Name} {project.Version}",
+            () => SkipSitePackages ? "packing modules" : $"building the environment of {project.Dependencies.Count} requirement(s) and packing",
+            () => ManifestBuilder.BuildAsync(project, new ManifestBuildOptions
+            {
+                SkipSitePackages = SkipSitePackages, Python = Python, OutputDirectory = _output, EnvVars = env, HeadImage = HeadImage, WorkerImage = WorkerImage,
+            }, CancelToken)).ConfigureAwait(false);
         Output(manifest);
     }
 }
@@ -116,7 +118,8 @@ public sealed class PublishUdfManifestCommand : AsyncE2ECmdlet
             return;
         }
         using var store = ObjectStores.Open(Destination!);
-        var result = await ManifestStore.PublishAsync(Manifest, store, CancelToken).ConfigureAwait(false);
+        var result = await WithProgressAsync(Activities.Upload, $"Publish {Manifest.Name} to {Destination}", () => $"{Manifest.Zips.Count} zip(s) and the manifest",
+            () => ManifestStore.PublishAsync(Manifest, store, CancelToken)).ConfigureAwait(false);
         Verbose($"{result.ZipsUploaded} zip(s) uploaded, {result.ZipsSkipped} already present; manifest at {result.ManifestUri}");
         Output(result);
     }

@@ -55,7 +55,28 @@ public sealed class WaitE2EConditionCommand : E2ECmdlet
     {
         var options = WaitOptions.FromSeconds(TimeoutSec, IntervalSec, MaxIntervalSec);
         var description = Description ?? $"{{ {Condition!.ToString().Trim()} }}";
-        var result = ConditionWaiter.Until(_ => Observe(), options, description, CancelToken);
+        var activity = $"Waiting for {description} (timeout {TimeoutSec:0.#} s)";
+        WaitResult result;
+        try
+        {
+            result = ConditionWaiter.Until(_ => Observe(), options, description, CancelToken, (attempt, elapsed, seen) =>
+            {
+                WriteProgress(new ProgressRecord(Activities.Wait, activity, $"attempt {attempt}, {elapsed.TotalSeconds:0.#} s: {seen.State}")
+                {
+                    PercentComplete = (int)Math.Min(100, 100 * elapsed.TotalSeconds / TimeoutSec),
+                });
+            });
+        }
+        catch (ProbeCannotSucceedException ex) when (ex.InnerException is RuntimeException runtime)
+        {
+            // Retrying a command that does not exist until the timeout only hides the typo.
+            ThrowTerminatingError(runtime.ErrorRecord);
+            throw;
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(Activities.Wait, activity, "done") { RecordType = ProgressRecordType.Completed });
+        }
         WriteVerbose($"Condition met after {result.Attempts} attempt(s) in {result.Elapsed.TotalSeconds:0.###} s.");
         if (PassThru)
         {
@@ -66,7 +87,15 @@ public sealed class WaitE2EConditionCommand : E2ECmdlet
     /// <summary>The last output decides; all of the output, joined, is the observed state shown on timeout.</summary>
     private Observation Observe()
     {
-        var output = Condition!.Invoke();
+        System.Collections.ObjectModel.Collection<PSObject> output;
+        try
+        {
+            output = Condition!.Invoke();
+        }
+        catch (RuntimeException ex) when (ex is CommandNotFoundException or ParseException || ex.ErrorRecord?.Exception is CommandNotFoundException)
+        {
+            throw new ProbeCannotSucceedException(ex);
+        }
         var last = output.Count == 0 ? null : output[^1];
         var state = output.Count == 0 ? "no output" : string.Join("; ", output.Select(o => o is null ? "$null" : LanguagePrimitives.ConvertTo<string>(o)));
         if (state.Length > 1000)

@@ -185,14 +185,14 @@ public static class Computes
         await client.ApplyAsync(compute, "skytorch-python-client", force: true, cancellation: cancellation).ConfigureAwait(false);
 
     /// <summary>Waits for Ready=True, driven by watch. A deletion while waiting, or the timeout, is ComputeNotReady with conditions, pod states and events.</summary>
-    public static async Task<JsonObject> WaitReadyAsync(KubeClient client, string @namespace, string name, TimeSpan timeout, CancellationToken cancellation)
+    public static async Task<JsonObject> WaitReadyAsync(KubeClient client, string @namespace, string name, TimeSpan timeout, CancellationToken cancellation, Action<string>? observed = null)
     {
         var resource = await ResourceAsync(client, cancellation).ConfigureAwait(false);
         var seen = false;
         var ready = WaitCondition.Parse("condition=Ready");
         var condition = WaitConditionOrGone(ready, () => seen, o => seen |= o is not null);
         var result = await ResourceWaiter.WaitAsync(client, resource, @namespace, name, condition, timeout, cancellation, ErrorCatalog.ComputeNotReady,
-            o => o is null ? "the Compute does not exist" : KubeObjects.ConditionSummary(o)).ConfigureAwait(false);
+            o => o is null ? "the Compute does not exist" : KubeObjects.ConditionSummary(o), observed).ConfigureAwait(false);
         return result ?? throw new E2EException(ErrorCatalog.ComputeNotReady, $"Compute {@namespace}/{name} was deleted while waiting for it to become Ready.", $"{@namespace}/{name}");
     }
 

@@ -155,7 +155,7 @@ public static class ResourceWaiter
     /// throws <paramref name="timeoutError"/> with the last observed conditions and the object's recent events.
     /// </summary>
     public static async Task<JsonObject?> WaitAsync(KubeClient client, ApiResource resource, string? @namespace, string name, WaitCondition condition, TimeSpan timeout,
-        CancellationToken cancellation, ErrorId? timeoutError = null, Func<JsonObject?, string>? describe = null)
+        CancellationToken cancellation, ErrorId? timeoutError = null, Func<JsonObject?, string>? describe = null, Action<string>? observed = null)
     {
         var clock = Stopwatch.StartNew();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -182,6 +182,7 @@ public static class ResourceWaiter
                         current = e.Object;
                         break;
                 }
+                observed?.Invoke(describe?.Invoke(current) ?? (current is null ? "the object does not exist" : KubeObjects.ConditionSummary(current)));
                 if (synced && condition.IsMet(current))
                 {
                     return current;

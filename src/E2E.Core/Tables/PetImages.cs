@@ -41,7 +41,7 @@ public static partial class PetImages
     public static string Breed(string fileName) => TrailingNumber().Replace(Path.GetFileNameWithoutExtension(fileName), string.Empty);
 
     /// <summary>Writes <paramref name="count"/> small RGB PNGs named after real Oxford-IIIT breeds, sizes varying, for tests and benchmarks.</summary>
-    public static void Generate(string directory, int count, int seed = 42)
+    public static void Generate(string directory, int count, int seed = 42, Action<int>? written = null, CancellationToken cancellation = default)
     {
         string[] breeds = { "Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "american_bulldog", "basset_hound", "beagle", "boxer", "chihuahua", "havanese", "keeshond", "pug", "samoyed", "shiba_inu" };
         Directory.CreateDirectory(directory);
@@ -51,6 +51,8 @@ public static partial class PetImages
             var width = 16 + random.Next(48);
             var height = 16 + random.Next(48);
             File.WriteAllBytes(Path.Combine(directory, $"{breeds[i % breeds.Length]}_{i / breeds.Length + 1}.png"), Png(width, height, (byte)random.Next(256)));
+            written?.Invoke(i + 1);
+            cancellation.ThrowIfCancellationRequested();
         }
     }
 

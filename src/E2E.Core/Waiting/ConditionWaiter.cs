@@ -14,7 +14,7 @@ public static class ConditionWaiter
     /// Synchronous form, for probes that must run on the caller's thread (PowerShell script blocks).
     /// A single probe cannot be interrupted here, so it is the probe's own duration that can overrun the deadline.
     /// </summary>
-    public static WaitResult Until(Func<CancellationToken, Observation> probe, WaitOptions options, string description, CancellationToken cancellation)
+    public static WaitResult Until(Func<CancellationToken, Observation> probe, WaitOptions options, string description, CancellationToken cancellation, Action<int, TimeSpan, Observation>? attempted = null)
     {
         options.Validated();
         var clock = Stopwatch.StartNew();
@@ -26,6 +26,7 @@ public static class ConditionWaiter
             cancellation.ThrowIfCancellationRequested();
             attempts++;
             last = Probe(probe, cancellation);
+            attempted?.Invoke(attempts, clock.Elapsed, last);
             if (last.Satisfied)
             {
                 return new WaitResult(description, attempts, clock.Elapsed, last.State, last.Value);
@@ -99,6 +100,10 @@ public static class ConditionWaiter
         {
             throw;
         }
+        catch (ProbeCannotSucceedException)
+        {
+            throw;
+        }
         catch (Exception ex)
         {
             return new Observation(false, $"probe failed: {ex.Message}");
@@ -129,3 +134,9 @@ public static class ConditionWaiter
         }
     }
 }
+
+/// <summary>
+/// Thrown by a probe that can never succeed however long it is retried (a command that does not exist, a
+/// script that does not parse): the wait ends at once with the inner error instead of at its timeout.
+/// </summary>
+public sealed class ProbeCannotSucceedException(Exception inner) : Exception(inner.Message, inner);

@@ -1,0 +1,80 @@
+using System.Management.Automation;
+
+namespace E2E.Module.Tests;
+
+/// <summary>What a person at the prompt sees: progress on long operations, completion of live names, readable errors.</summary>
+public sealed class InteractiveShellTests : IDisposable
+{
+    private readonly Pwsh _pwsh = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-shell-").FullName;
+
+    public InteractiveShellTests()
+    {
+        _pwsh.Run("$null = New-E2EScope -Name shell-tests").ShouldSucceed();
+    }
+
+    public void Dispose()
+    {
+        _pwsh.Run("Get-E2EScope | Remove-E2EScope");
+        _pwsh.Dispose();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private static void AssertProgress(Pwsh.Result result, int activityId, string what)
+    {
+        var records = result.Progress.Where(p => p.ActivityId == activityId).ToList();
+        Assert.True(records.Count >= 2, $"{what}: {records.Count} progress records with id {activityId:X}");
+        Assert.Equal(ProgressRecordType.Completed, records[^1].RecordType);
+        Assert.Contains(records, r => r.RecordType == ProgressRecordType.Processing && !string.IsNullOrWhiteSpace(r.StatusDescription));
+    }
+
+    [Fact]
+    public void Cluster_compute_and_resource_waits_report_progress_with_the_observed_state()
+    {
+        var result = _pwsh.Run("""
+            $null = New-E2ECluster -Name progress
+            $null = New-E2ECompute -Name p1 -Image img -Wait -TimeoutSec 60
+            $null = Wait-E2EResource 'compute/p1' -For 'condition=Ready' -TimeoutSec 30
+            $null = Wait-E2ECompute -Name p1 -TimeoutSec 30
+            """).ShouldSucceed();
+        AssertProgress(result, 0x4E2E05, "New-E2ECluster");
+        AssertProgress(result, 0x4E2E04, "New-E2ECompute -Wait / Wait-E2ECompute");
+        AssertProgress(result, 0x4E2E03, "Wait-E2EResource");
+        Assert.Contains(result.Progress, p => p.ActivityId == 0x4E2E04 && p.Activity.Contains("default/p1: waiting for Ready", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Images_manifests_uploads_conditions_and_background_backfills_report_progress()
+    {
+        var udf = Path.Combine(Repo.Root, "examples", "udfs", "simple");
+        var result = _pwsh.Run($$"""
+            $images = Join-Path '{{_root}}' images
+            New-E2EPetImage -Path $images -Count 40
+            $m = New-UdfManifest -Path '{{udf}}' -SkipSitePackages -OutputPath (Join-Path '{{_root}}' dist)
+            $store = [Uri]::new((Join-Path '{{_root}}' bucket)).AbsoluteUri
+            $null = $m | Publish-UdfManifest -Destination $store
+            $script:n = 0
+            $null = Wait-E2ECondition { $script:n++; $script:n -ge 3 } -IntervalSec 0.01 -TimeoutSec 10
+            $db = Join-Path '{{_root}}' pets.db
+            $null = New-E2ETable -Database $db -Name pets -ImageDirectory $images -FragmentSize 10
+            $null = Add-E2EColumn -Database $db -Table pets -Name size -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
+            $job = Invoke-Backfill -Database $db -Table pets -Column size -AsJob
+            $null = $job | Wait-Job -Timeout 120
+            $job.Progress.Count
+            """).ShouldSucceed();
+        AssertProgress(result, 0x4E2E09, "New-E2EPetImage");
+        AssertProgress(result, 0x4E2E06, "New-UdfManifest");
+        AssertProgress(result, 0x4E2E08, "Publish-UdfManifest");
+        AssertProgress(result, 0x4E2E03, "Wait-E2ECondition");
+        Assert.True(int.Parse(result.Strings.Last()) >= 2, $"the backfill job has {result.Strings.Last()} progress records");
+    }
+
+    [Fact]
+    public void A_condition_that_calls_a_missing_command_fails_at_once_not_at_the_timeout()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = _pwsh.Run("Wait-E2ECondition { Get-Thingg } -TimeoutSec 30");
+        Assert.StartsWith("CommandNotFoundException,", result.ErrorId);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+    }
+}
