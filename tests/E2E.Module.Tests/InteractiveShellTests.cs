@@ -77,4 +77,48 @@ public sealed class InteractiveShellTests : IDisposable
         Assert.StartsWith("CommandNotFoundException,", result.ErrorId);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
     }
+    /// <summary>What TabExpansion2 offers at the end of <paramref name="line"/>, as the console would.</summary>
+    private string[] Complete(string line) =>
+        _pwsh.Run($"(TabExpansion2 -inputScript '{line.Replace("'", "''")}' -cursorColumn {line.Length}).CompletionMatches.CompletionText").ShouldSucceed().Strings.Where(t => t.Length > 0).ToArray();
+
+    [Fact]
+    public void Tab_completes_live_cluster_names_computes_namespaces_and_resources()
+    {
+        _pwsh.Run("""
+            $null = New-E2ECluster -Name tabs
+            $null = New-E2ECompute -Name alpha, beta -Image img
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "alpha", "beta" }, Complete("Get-E2ECompute -Name "));
+        Assert.Equal(new[] { "beta" }, Complete("Remove-E2ECompute -Name b"));
+        Assert.Contains("default", Complete("Get-E2ECompute -Namespace "));
+        Assert.Contains("skytorch-system", Complete("Wait-E2EResource -Namespace sky"));
+        Assert.Contains("compute/", Complete("Wait-E2EResource -Resource comp"));
+        Assert.Equal(new[] { "compute/alpha", "compute/beta" }, Complete("Wait-E2EResource -Resource compute/"));
+        Assert.Equal(new[] { "tabs" }, Complete("Get-E2ECluster -Name t"));
+        var scopes = _pwsh.Run("(Get-E2EScope).Id").ShouldSucceed().Strings.ToArray();
+        Assert.Equal(scopes.Order(), Complete("Remove-E2EScope -Id e2e-").Order());
+    }
+
+    [Fact]
+    public void Tab_completes_tables_columns_manifests_and_backfill_jobs_from_the_named_stores()
+    {
+        var udf = Path.Combine(Repo.Root, "examples", "udfs", "simple");
+        var db = Path.Combine(_root, "pets.db");
+        var store = new Uri(Path.Combine(_root, "bucket")).AbsoluteUri;
+        _pwsh.Run($$"""
+            New-E2EPetImage -Path (Join-Path '{{_root}}' images) -Count 5
+            $null = New-UdfManifest -Path '{{udf}}' -SkipSitePackages -OutputPath (Join-Path '{{_root}}' dist) | Publish-UdfManifest -Destination '{{store}}'
+            $null = New-E2ETable -Database '{{db}}' -Name pets -ImageDirectory (Join-Path '{{_root}}' images)
+            $null = Add-E2EColumn -Database '{{db}}' -Table pets -Name size -Udf file_size -Manifest 'oxford-pets-simple' -Store '{{store}}'
+            $null = Invoke-Backfill -Database '{{db}}' -Table pets -Column size
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "pets" }, Complete($"Get-E2ETableRow -Database {db} -Name "));
+        Assert.Contains("size", Complete($"Invoke-Backfill -Database {db} -Table pets -Column s"));
+        Assert.Equal(new[] { "oxford-pets-simple" }, Complete($"Get-UdfManifest -Store {store} -Name ox"));
+        Assert.Equal(new[] { "oxford-pets-simple" }, Complete($"Add-E2EColumn -Database {db} -Table pets -Store {store} -Manifest "));
+        var job = Assert.Single(Complete($"Get-BackfillJob -Database {db} -Id bf-"));
+        Assert.StartsWith("bf-", job);
+        // Without the store named, no manifest is guessed.
+        Assert.DoesNotContain("oxford-pets-simple", Complete("Get-UdfManifest -Name "));
+    }
 }

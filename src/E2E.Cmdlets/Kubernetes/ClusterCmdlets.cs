@@ -61,6 +61,7 @@ public sealed class NewE2EClusterCommand : AsyncE2ECmdlet
     /// <summary>The context to use (Existing only); by default the current context. "in-cluster" uses the pod's service account (in a CronJob), when no -Kubeconfig is given.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContextCompleter))]
     public string? Context { get; set; }
 
     /// <summary>Use an existing context even if it does not look like a test cluster.</summary>
@@ -148,6 +149,7 @@ public sealed class GetE2EClusterCommand : E2ECmdlet
     /// <summary>The cluster's name; every cluster when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ClusterNameCompleter))]
     public string? Name { get; set; }
 
     protected override void Process()

@@ -14,6 +14,7 @@ public abstract class ComputeCmdletBase : ClusterCmdletBase
     /// <summary>The Compute's name.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ComputeNameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
     /// <summary>A Compute from New-E2ECompute or Get-E2ECompute.</summary>
@@ -24,6 +25,7 @@ public abstract class ComputeCmdletBase : ClusterCmdletBase
     /// <summary>The namespace of -Name; the context's namespace by default.</summary>
     [Parameter(ParameterSetName = "Name", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>The targets of this record: (cluster, namespace, name).</summary>
@@ -127,6 +129,7 @@ public sealed class NewE2EComputeCommand : ClusterCmdletBase
     /// <summary>The namespace; the context's namespace by default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>Wait until Ready before returning.</summary>
@@ -265,11 +268,13 @@ public sealed class GetE2EComputeCommand : ClusterCmdletBase
     /// <summary>The Compute's name; every Compute when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ComputeNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>The namespace; the context's namespace by default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>List Computes in every namespace.</summary>

@@ -38,6 +38,7 @@ public sealed class InstallE2EManifestCommand : ClusterCmdletBase
     /// <summary>The namespace for namespaced objects that name none.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>The server-side apply field manager; "e2e" by default.</summary>
@@ -94,6 +95,7 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
     /// <summary>The object as kind/name (deployment/x, compute/x, crd/computes.compute.skytorch.dev).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ResourceCompleter))]
     public string? Resource { get; set; }
 
     /// <summary>The condition: condition=Type[=Status], jsonpath={path}[=value], create or delete.</summary>
@@ -104,6 +106,7 @@ public sealed class WaitE2EResourceCommand : ClusterCmdletBase
     /// <summary>The namespace; the context's namespace by default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>How long to wait; 60 s by default.</summary>
@@ -145,6 +148,7 @@ public sealed class GetE2EEventCommand : ClusterCmdletBase
     /// <summary>The object as kind/name; its pods' events are included.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Resource")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ResourceCompleter))]
     public string? Resource { get; set; }
 
     /// <summary>A Compute from Get-E2ECompute or New-E2ECompute.</summary>
@@ -155,6 +159,7 @@ public sealed class GetE2EEventCommand : ClusterCmdletBase
     /// <summary>The namespace of -Resource; the context's namespace by default.</summary>
     [Parameter(ParameterSetName = "Resource", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>Only Normal or only Warning events.</summary>
@@ -215,6 +220,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
     /// <summary>The object as kind/name.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Resource")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ResourceCompleter))]
     public string? Resource { get; set; }
 
     /// <summary>A Compute from Get-E2ECompute or New-E2ECompute.</summary>
@@ -226,6 +232,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
     [Parameter(ParameterSetName = "Resource", ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, ParameterSetName = "Namespace", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
     public string? Namespace { get; set; }
 
     /// <summary>Where to write the files; by default the test's artifacts folder.</summary>

@@ -19,6 +19,7 @@ public sealed class GetE2EScopeCommand : E2ECmdlet
     /// <summary>Run ids of the scopes to get.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Id", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ScopeIdCompleter))]
     public string[] Id { get; set; } = Array.Empty<string>();
 
     /// <summary>Gets only the current scope, if there is one.</summary>

@@ -31,6 +31,7 @@ public sealed class RemoveE2EScopeCommand : E2ECmdlet
     /// <summary>The run id of the scope to remove.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ScopeIdCompleter))]
     public string? Id { get; set; }
 
     /// <summary>Returns an object describing what the removal did.</summary>

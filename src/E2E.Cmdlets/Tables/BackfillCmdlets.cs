@@ -31,11 +31,13 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     /// <summary>The table.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     /// <summary>The UDF column to fill.</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string? Column { get; set; }
 
     /// <summary>Rows per batch sent to a worker; 10 by default.</summary>
@@ -250,11 +252,13 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
     /// <summary>A job id (bf-...); all jobs when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(BackfillJobIdCompleter))]
     public string? Id { get; set; }
 
     /// <summary>Only jobs of this table.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     protected override void Process()
@@ -290,6 +294,7 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("BackfillId")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(BackfillJobIdCompleter))]
     public string? Id { get; set; }
 
     /// <summary>Seconds to wait; 3600 by default.</summary>
@@ -330,6 +335,7 @@ public sealed class StopBackfillJobCommand : E2ECmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("BackfillId")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(BackfillJobIdCompleter))]
     public string? Id { get; set; }
 
     protected override void Process()

@@ -108,6 +108,7 @@ public sealed class GetE2ETableCommand : E2ECmdlet
     /// <summary>The table's name; all tables when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Name { get; set; }
 
     protected override void Process()
@@ -140,6 +141,7 @@ public sealed class GetE2ETableRowCommand : E2ECmdlet
     /// <summary>The table's name.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>Only the first N rows.</summary>
@@ -188,6 +190,7 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
     /// <summary>The table to add the column to.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     /// <summary>The new column's name.</summary>
@@ -203,6 +206,7 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
     /// <summary>The published manifest (package name) that holds the UDF.</summary>
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ManifestNameCompleter))]
     public string? Manifest { get; set; }
 
     /// <summary>The store the manifest is published in (file://, s3://, gs://).</summary>

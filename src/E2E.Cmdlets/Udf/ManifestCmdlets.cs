@@ -140,6 +140,7 @@ public sealed class GetUdfManifestCommand : AsyncE2ECmdlet
     /// <summary>The manifest's name (the package name in pyproject.toml).</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ManifestNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>The store: file:// URI or folder, s3:// or gs://.</summary>
@@ -177,6 +178,7 @@ public sealed class RemoveUdfManifestCommand : AsyncE2ECmdlet
     /// <summary>The manifest's name.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ManifestNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>The store: file:// URI or folder, s3:// or gs://.</summary>

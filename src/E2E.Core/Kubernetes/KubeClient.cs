@@ -135,20 +135,27 @@ public sealed class KubeClient : IDisposable
     {
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            var versions = new List<string> { "v1" };
-            var groups = await GetJsonAsync("/apis", cancellation).ConfigureAwait(false);
-            versions.AddRange((groups["groups"] as JsonArray ?? new JsonArray()).OfType<JsonObject>()
-                .Select(g => (string?)g["preferredVersion"]?["groupVersion"]).OfType<string>());
-            foreach (var version in versions)
+            if ((await ResourcesAsync(refresh: attempt > 0, cancellation).ConfigureAwait(false)).FirstOrDefault(r => r.Matches(name)) is { } found)
             {
-                var resources = await GroupVersionAsync(version, refresh: attempt > 0, cancellation).ConfigureAwait(false);
-                if (resources.FirstOrDefault(r => r.Matches(name)) is { } found)
-                {
-                    return found;
-                }
+                return found;
             }
         }
         throw new E2EException(ErrorCatalog.KindNotServed, $"The API server at {Server} serves no resource named '{name}'.", name);
+    }
+
+    /// <summary>Every resource the server serves, core first, then each group's preferred version (what kubectl api-resources lists).</summary>
+    public async Task<IReadOnlyList<ApiResource>> ResourcesAsync(bool refresh, CancellationToken cancellation)
+    {
+        var versions = new List<string> { "v1" };
+        var groups = await GetJsonAsync("/apis", cancellation).ConfigureAwait(false);
+        versions.AddRange((groups["groups"] as JsonArray ?? new JsonArray()).OfType<JsonObject>()
+            .Select(g => (string?)g["preferredVersion"]?["groupVersion"]).OfType<string>());
+        var all = new List<ApiResource>();
+        foreach (var version in versions)
+        {
+            all.AddRange(await GroupVersionAsync(version, refresh, cancellation).ConfigureAwait(false));
+        }
+        return all;
     }
 
     private async Task<IReadOnlyList<ApiResource>> GroupVersionAsync(string apiVersion, bool refresh, CancellationToken cancellation)
