@@ -1,5 +1,7 @@
 @{
-    RootModule           = 'E2E.psm1'
+    # Paths lead into out/E2E so that Import-Module ./E2E.psd1 works from a built clone; the module builder
+    # writes the shipped manifest (out/E2E/E2E.psd1) with them relative to its own folder.
+    RootModule           = 'out/E2E/E2E.psm1'
     ModuleVersion        = '0.1.0'
     GUID                 = '5b0d9c1e-7a43-4e0b-9d8e-2f6a1c3e4b70'
     Author               = 'E2E maintainers'
@@ -8,7 +10,7 @@
     Description          = 'End-to-end test building blocks for ML infrastructure, for Pester suites, shells and scheduled scripts: cleanup scopes, waits, artifact export, and suites for UDF backfills, Kubernetes operators, experiment tracking, layered environments and signed inference metrics.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    FormatsToProcess     = @('E2E.Format.ps1xml')
+    FormatsToProcess     = @('out/E2E/E2E.Format.ps1xml')
     CmdletsToExport      = @(
         'Add-E2EColumn'
         'Compare-E2EArchive'

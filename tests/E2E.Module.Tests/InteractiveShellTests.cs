@@ -3,6 +3,7 @@ using System.Management.Automation;
 namespace E2E.Module.Tests;
 
 /// <summary>What a person at the prompt sees: progress on long operations, completion of live names, readable errors.</summary>
+[Collection("artifact export environment")]
 public sealed class InteractiveShellTests : IDisposable
 {
     private readonly Pwsh _pwsh = new();
@@ -118,7 +119,84 @@ public sealed class InteractiveShellTests : IDisposable
         Assert.Equal(new[] { "oxford-pets-simple" }, Complete($"Add-E2EColumn -Database {db} -Table pets -Store {store} -Manifest "));
         var job = Assert.Single(Complete($"Get-BackfillJob -Database {db} -Id bf-"));
         Assert.StartsWith("bf-", job);
+        // The UDF cache is a user cache, not a folder beside the user's database.
+        Assert.False(Directory.Exists(Path.Combine(_root, ".e2e-udf-cache")));
         // Without the store named, no manifest is guessed.
         Assert.DoesNotContain("oxford-pets-simple", Complete("Get-UdfManifest -Name "));
+    }
+    [Fact]
+    public void Health_check_tables_name_the_compute()
+    {
+        var table = _pwsh.Run("""
+            $null = New-E2ECluster -Name health
+            New-E2ECompute -Name h1, h2 -Image img -Wait -TimeoutSec 60 | Test-E2ECompute | Format-Table | Out-String -Width 200
+            """).ShouldSucceed().Strings.Single();
+        Assert.Contains("default/h1", table);
+        Assert.Contains("default/h2", table);
+    }
+
+    [Fact]
+    public void A_mistyped_expected_path_says_so_instead_of_listing_every_file_as_extra()
+    {
+        var actual = Directory.CreateDirectory(Path.Combine(_root, "actual")).FullName;
+        File.WriteAllText(Path.Combine(actual, "a.txt"), "a");
+        var result = _pwsh.Run($"Compare-ExpectedOutput -Path '{actual}' -ExpectedPath '{Path.Combine(_root, "expcted")}'");
+        Assert.Equal("ExpectedPathNotFound,E2E.Cmdlets.Snapshots.CompareExpectedOutputCommand", result.ErrorId);
+        Assert.Contains("does not exist", result.Error!.Exception.Message);
+        Assert.Empty(result.Output);
+    }
+
+    [Fact]
+    public void Temp_directories_show_like_Get_Item_and_export_under_a_stable_name()
+    {
+        var shown = _pwsh.Run("""
+            $d = New-E2ETempDirectory -Prefix server
+            $d.UnixMode; $d.User; [bool]$d.PSPath
+            """).ShouldSucceed().Strings.ToArray();
+        Assert.Matches("^d[rwx-]{9}$", shown[0]);
+        Assert.False(string.IsNullOrWhiteSpace(shown[1]));
+        Assert.Equal("True", shown[2]);
+
+        // Two runs of the same failing test export to the same path, whatever the temp folder's random suffix.
+        var exports = Path.Combine(_root, "exports");
+        Directory.CreateDirectory(exports);
+        Environment.SetEnvironmentVariable("E2E_EXPORT_TEST_ARTIFACTS", exports);
+        Environment.SetEnvironmentVariable("E2E_FORCE_TEST_EXPORT", "1");
+        try
+        {
+            var first = _pwsh.Run("""
+                $d = New-E2ETempDirectory -Prefix server; Set-Content (Join-Path $d log.txt) one
+                (Export-E2EArtifact -Suite shell -Test 'serves' -Path $d -PassThru).Destination
+                """).ShouldSucceed().Strings.Last();
+            var second = _pwsh.Run("""
+                $d = New-E2ETempDirectory -Prefix server; Set-Content (Join-Path $d log.txt) two
+                (Export-E2EArtifact -Suite shell -Test 'serves' -Path $d -PassThru).Destination
+                """).ShouldSucceed().Strings.Last();
+            Assert.Equal(first, second);
+            Assert.EndsWith($"{Path.DirectorySeparatorChar}server", first);
+            Assert.Equal("two", File.ReadAllText(Path.Combine(second, "log.txt")).Trim());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("E2E_EXPORT_TEST_ARTIFACTS", null);
+            Environment.SetEnvironmentVariable("E2E_FORCE_TEST_EXPORT", null);
+        }
+    }
+
+    [Fact]
+    public void Help_examples_keep_their_own_indentation_only()
+    {
+        var code = _pwsh.Run("(Get-Help Wait-E2ECondition -Examples).examples.example[0].code").ShouldSucceed().Strings.Single().Split('\n');
+        Assert.StartsWith("Wait-E2ECondition", code[0]);
+        Assert.StartsWith("    $status", code[1]);
+        Assert.Equal("}", code[^1].TrimEnd());
+    }
+
+    [Fact]
+    public void The_repository_manifest_imports_from_a_built_clone()
+    {
+        using var fresh = new Pwsh(importModule: false);
+        var count = fresh.Run($"Import-Module '{Path.Combine(Repo.Root, "E2E.psd1")}' -ErrorAction Stop; (Get-Command -Module E2E).Count").ShouldSucceed().Strings.Single();
+        Assert.True(int.Parse(count) >= 60, $"{count} commands");
     }
 }

@@ -124,8 +124,11 @@ public static partial class CmdletCatalog
             return string.Empty;
         }
         var lines = element.Value.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n').SkipWhile(string.IsNullOrWhiteSpace).Reverse().SkipWhile(string.IsNullOrWhiteSpace).Reverse().ToArray();
-        var indent = lines.Where(l => l.Trim().Length > 0).Select(l => l.Length - l.TrimStart().Length).DefaultIfEmpty(0).Min();
-        return string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart()));
+        // The first line usually starts right after <code>, unindented; the rest carry the XML file's indentation
+        // as well as their own. The common indentation is measured on those other lines, so only the XML's goes.
+        var rest = lines.Length > 1 && lines[0].Length > 0 && !char.IsWhiteSpace(lines[0][0]) ? lines.Skip(1) : lines;
+        var indent = rest.Where(l => l.Trim().Length > 0).Select(l => l.Length - l.TrimStart().Length).DefaultIfEmpty(0).Min();
+        return string.Join("\n", lines.Select((l, i) => i == 0 && !ReferenceEquals(rest, lines) ? l : l.Length >= indent ? l[indent..] : l.TrimStart()));
     }
 
     [GeneratedRegex("\\s+")]

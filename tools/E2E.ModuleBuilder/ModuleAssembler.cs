@@ -23,6 +23,9 @@ public static partial class ModuleAssembler
 
         var manifest = File.ReadAllText(Path.Combine(options.Repo, "E2E.psd1"));
         manifest = ModuleVersionLine().Replace(manifest, $"ModuleVersion        = '{options.Version}'", 1);
+        // The repository's manifest points into out/E2E (so a clone imports it); the shipped one points beside itself.
+        manifest = manifest.Replace("'out/E2E/", "'", StringComparison.Ordinal);
+        manifest = RepositoryPathsComment().Replace(manifest, string.Empty, 1);
         File.WriteAllText(Path.Combine(staging, "E2E.psd1"), manifest);
 
         var help = Directory.CreateDirectory(Path.Combine(staging, "en-US")).FullName;
@@ -49,6 +52,9 @@ public static partial class ModuleAssembler
             File.Copy(file, target, overwrite: true);
         }
     }
+
+    [GeneratedRegex("[ ]*# Paths lead into out/E2E[^\\n]*\\n[ ]*#[^\\n]*\\n")]
+    private static partial Regex RepositoryPathsComment();
 
     [GeneratedRegex("ModuleVersion\\s*=\\s*'[^']*'")]
     private static partial Regex ModuleVersionLine();

@@ -34,6 +34,8 @@ public sealed class NewE2ETempDirectoryCommand : E2ECmdlet
         {
             return;
         }
-        WriteObject(new DirectoryInfo(scope.CreateTempDirectory(Prefix)));
+        // The provider's item, as Get-Item gives it: a bare DirectoryInfo has no PSPath, UnixMode, User or Group.
+        var path = scope.CreateTempDirectory(Prefix);
+        WriteObject(InvokeProvider.Item.Get(path).FirstOrDefault() ?? (object)new DirectoryInfo(path));
     }
 }

@@ -46,7 +46,7 @@ public sealed class CompareExpectedOutputCommand : ComparisonCmdletBase
 
     protected override void Process()
     {
-        var rows = ExpectedOutputComparer.Compare(FileSystemPath(Path!), FileSystemPath(ExpectedPath!), BuildOptions(), CancelToken);
+        var rows = ExpectedOutputComparer.Compare(FileSystemPath(Path!), FileSystemPath(ExpectedPath!), BuildOptions(), CancelToken, requireExpected: true);
         _allEqual &= WriteRows(rows, emit: !Quiet);
     }
 

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Backfill;
 using E2E.Core.Tables;
+using E2E.Core.Udf;
 
 namespace E2E.Cmdlets.Tables;
 
@@ -239,7 +240,7 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
     {
         var store = new TableStore(_database!);
         store.Describe(Table!);
-        var cache = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(_database!)!, ".e2e-udf-cache");
+        var cache = ManifestStore.DefaultCacheDirectory;
         var udf = await UdfCatalog.DescribeAsync(Manifest!, Store!, Udf!, Python, _workerScript!, cache, CancelToken).ConfigureAwait(false);
         var type = UdfCatalog.ResolveType(udf, Type);
         if (await ShouldProcessAsync($"{_database} table {Table}", $"Add column {Name} ({type}) computed by {Udf}").ConfigureAwait(false))

@@ -124,11 +124,17 @@ public static class ArtifactExporter
             return new ArtifactExportResult(source, null, ArtifactExportStatus.Failed,
                 $"'{source}' does not exist, so it was not exported.", ErrorCatalog.ArtifactSourceNotFound);
         }
-        var name = UniqueName(Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), usedNames);
+        // A scope temp directory exports under its prefix: the same test lands at the same path in every run.
+        var name = UniqueName(E2E.Core.Scopes.E2EScope.StableName(full), usedNames);
         var target = Path.Combine(destinationDir, name);
         try
         {
             Directory.CreateDirectory(destinationDir);
+            if (Directory.Exists(target))
+            {
+                // What an earlier run of this test exported there: replaced, not merged with.
+                Directory.Delete(target, recursive: true);
+            }
             if (isFile)
             {
                 CopyFileAtomically(full, target);

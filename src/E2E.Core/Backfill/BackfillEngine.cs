@@ -176,7 +176,7 @@ public static class BackfillEngine
     {
         using var manifestStore = ObjectStores.Open(target.Store!);
         var manifest = await ManifestStore.GetAsync(target.ManifestName!, manifestStore, cancellation).ConfigureAwait(false);
-        var cache = options.CacheDirectory ?? Path.Combine(Path.GetDirectoryName(store.Database)!, ".e2e-udf-cache");
+        var cache = options.CacheDirectory ?? ManifestStore.DefaultCacheDirectory;
         var paths = new List<string> { Path.GetDirectoryName(Path.GetFullPath(options.WorkerScript))! };
         paths.AddRange(await ManifestStore.MaterializeAsync(manifest, manifestStore, cache, cancellation).ConfigureAwait(false));
 

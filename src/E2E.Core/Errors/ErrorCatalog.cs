@@ -53,6 +53,8 @@ public static class ErrorCatalog
     // Expected outputs.
     public static readonly ErrorId ExpectedOutputNotFound = new("ExpectedOutputNotFound", ErrorKind.ObjectNotFound,
         "Neither the actual nor the expected path exists, so there is nothing to compare.");
+    public static readonly ErrorId ExpectedPathNotFound = new("ExpectedPathNotFound", ErrorKind.ObjectNotFound,
+        "The expected-output path does not exist, while the actual one does; Update-ExpectedOutput records a first expected output.");
     public static readonly ErrorId OutputUnreadable = new("OutputUnreadable", ErrorKind.ReadError,
         "A file to compare could not be read (permissions, or it vanished).");
     public static readonly ErrorId SymlinkLoop = new("SymlinkLoop", ErrorKind.InvalidData,

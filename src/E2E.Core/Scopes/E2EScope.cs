@@ -164,6 +164,21 @@ public sealed class E2EScope
     /// Creates a fresh directory under this scope's temp root and registers its deletion. The temp root
     /// carries a marker file with the run id and expiry, so a sweep can remove it after a crash.
     /// </summary>
+    /// <summary>
+    /// The name a scope temp directory stands for: its prefix without the random suffix ("server" for
+    /// ".../e2e-3fa9c1d2e4/server-1a2b3c4d"), so exports and reports name it the same in every run; any other path keeps its name.
+    /// </summary>
+    public static string StableName(string path)
+    {
+        var full = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
+        var name = Path.GetFileName(full);
+        var parent = Path.GetDirectoryName(full);
+        var dash = name.LastIndexOf('-');
+        var isScopeTemp = dash > 0 && name.Length - dash - 1 == 8 && name[(dash + 1)..].All(Uri.IsHexDigit)
+            && parent is not null && File.Exists(Path.Combine(parent, MarkerFileName));
+        return isScopeTemp ? name[..dash] : name;
+    }
+
     public string CreateTempDirectory(string? prefix = null)
     {
         var label = string.IsNullOrEmpty(prefix) ? "tmp" : prefix;

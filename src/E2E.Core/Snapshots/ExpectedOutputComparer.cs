@@ -18,13 +18,22 @@ public static class ExpectedOutputComparer
     private static readonly string[] ArchiveSuffixes = { ".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz" };
 
     /// <summary>Compares <paramref name="actualPath"/> with <paramref name="expectedPath"/> (files or directories).</summary>
-    public static IEnumerable<OutputComparison> Compare(string actualPath, string expectedPath, ComparisonOptions options, CancellationToken cancellation = default)
+    /// <remarks>
+    /// With <paramref name="requireExpected"/> a missing expected path is ExpectedPathNotFound (a typo must not read as
+    /// "every file is Extra"); Update-ExpectedOutput leaves it off, since its first run creates the expected tree.
+    /// </remarks>
+    public static IEnumerable<OutputComparison> Compare(string actualPath, string expectedPath, ComparisonOptions options, CancellationToken cancellation = default, bool requireExpected = false)
     {
         var actual = ResolveRoot(actualPath);
         var expected = ResolveRoot(expectedPath);
         if (actual is null && expected is null)
         {
             throw new E2EException(ErrorCatalog.ExpectedOutputNotFound, $"Neither '{actualPath}' nor '{expectedPath}' exists.", expectedPath);
+        }
+        if (expected is null && requireExpected)
+        {
+            throw new E2EException(ErrorCatalog.ExpectedPathNotFound,
+                $"The expected output '{expectedPath}' does not exist (a typo?). To record '{actualPath}' as the expected output, use Update-ExpectedOutput.", expectedPath);
         }
         // A single actual file against an expected directory means the file of the same name in it.
         if (actual is FileInfo file && expected is DirectoryInfo dir)

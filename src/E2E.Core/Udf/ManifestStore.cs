@@ -83,6 +83,15 @@ public static class ManifestStore
     }
 
     /// <summary>
+    /// Where workers keep extracted zips, keyed by checksum so every table store and run can share them:
+    /// $E2E_CACHE_DIR, else $XDG_CACHE_HOME/e2e/udf, else ~/.cache/e2e/udf. Never beside the user's own files.
+    /// </summary>
+    public static string DefaultCacheDirectory =>
+        Environment.GetEnvironmentVariable("E2E_CACHE_DIR") is { Length: > 0 } explicitDir ? explicitDir
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "e2e", "udf");
+
+    /// <summary>
     /// What a worker does: fetch each zip into a cache keyed by checksum (reused when present), verify its
     /// checksum, extract it safely, and return the extracted folders to put on sys.path.
     /// </summary>
