@@ -37,11 +37,13 @@ public sealed class InteractiveShellTests : IDisposable
             $null = New-E2ECompute -Name p1 -Image img -Wait -TimeoutSec 60
             $null = Wait-E2EResource 'compute/p1' -For 'condition=Ready' -TimeoutSec 30
             $null = Wait-E2ECompute -Name p1 -TimeoutSec 30
+            Remove-E2ECompute -Name p1 -Confirm:$false
             """).ShouldSucceed();
         AssertProgress(result, 0x4E2E05, "New-E2ECluster");
         AssertProgress(result, 0x4E2E04, "New-E2ECompute -Wait / Wait-E2ECompute");
         AssertProgress(result, 0x4E2E03, "Wait-E2EResource");
         Assert.Contains(result.Progress, p => p.ActivityId == 0x4E2E04 && p.Activity.Contains("default/p1: waiting for Ready", StringComparison.Ordinal));
+        Assert.Contains(result.Progress, p => p.ActivityId == 0x4E2E04 && p.Activity.Contains("default/p1: deleting", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -67,6 +69,7 @@ public sealed class InteractiveShellTests : IDisposable
         AssertProgress(result, 0x4E2E06, "New-UdfManifest");
         AssertProgress(result, 0x4E2E08, "Publish-UdfManifest");
         AssertProgress(result, 0x4E2E03, "Wait-E2ECondition");
+        Assert.Contains(result.Progress, p => p.ActivityId == 0x4E2E06 && p.Activity.StartsWith("UDF file_size", StringComparison.Ordinal));
         Assert.True(int.Parse(result.Strings.Last()) >= 2, $"the backfill job has {result.Strings.Last()} progress records");
     }
 

@@ -208,7 +208,8 @@ public sealed class ImportE2EImageCommand : ClusterCmdletBase
         {
             if (await ShouldProcessAsync(image, $"Load image into kind cluster {TargetCluster.Name}").ConfigureAwait(false))
             {
-                await TargetCluster.ImportImageAsync(image, CancelToken).ConfigureAwait(false);
+                await WithProgressAsync(Activities.Cluster, $"kind load docker-image {image}", () => $"into {TargetCluster.Name}",
+                    () => TargetCluster.ImportImageAsync(image, CancelToken)).ConfigureAwait(false);
                 Verbose($"Loaded {image} into {TargetCluster.Name}");
             }
         }

@@ -416,7 +416,8 @@ public sealed class RemoveE2EComputeCommand : ComputeCmdletBase
     {
         if (await ShouldProcessAsync($"Compute {ns}/{name}", $"Delete from cluster {cluster.Name}").ConfigureAwait(false))
         {
-            var claims = await Computes.RemoveAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken, RemoveFinalizers).ConfigureAwait(false);
+            var claims = await WithProgressAsync(Activities.Compute, $"Compute {ns}/{name}: deleting and waiting until gone (timeout {TimeoutSec:0.#} s)", () => "deleting",
+                () => Computes.RemoveAsync(cluster.Client, ns, name, TimeSpan.FromSeconds(TimeoutSec), !KeepClaims, GracePeriodSec, CancelToken, RemoveFinalizers)).ConfigureAwait(false);
             Verbose($"Removed Compute {ns}/{name}{(claims.Count > 0 ? " and PVCs " + string.Join(", ", claims) : string.Empty)}");
         }
     });

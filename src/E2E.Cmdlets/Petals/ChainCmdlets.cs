@@ -46,7 +46,8 @@ public abstract class ChainCmdletBase : KeyCmdletBase
             return null!;
         }
         using var rpc = new ChainRpcClient(ResolvedRpcUrl, TimeSpan.FromSeconds(Math.Max(5, TimeoutSec)));
-        var result = await rpc.SendAsync(key, to, data, gas, ChainId, GasPrice, Nonce, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false);
+        var result = await WithProgressAsync(Activities.Chain, $"{action}: transaction to {to} (timeout {TimeoutSec:0} s)", () => "sent, waiting for the receipt",
+            () => rpc.SendAsync(key, to, data, gas, ChainId, GasPrice, Nonce, TimeSpan.FromSeconds(TimeoutSec), CancelToken)).ConfigureAwait(false);
         Verbose($"{action}: {result.Hash} mined in block {result.BlockNumber} with status {result.Status}");
         return result;
     }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Scopes;
 using E2E.Core.Snapshots;
 
@@ -36,13 +37,18 @@ public sealed class TestE2EReproducibleCommand : ComparisonCmdletBase
         {
             var first = scope.CreateTempDirectory("repro-run1");
             var second = scope.CreateTempDirectory("repro-run2");
+            const string activity = "Reproducibility: two builds, then a comparison";
+            var run = 0;
             foreach (var dir in new[] { first, second })
             {
+                WriteProgress(new ProgressRecord(Activities.Comparison, activity, $"build {++run} of 2 into {dir}") { PercentComplete = (run - 1) * 45 });
                 WriteVerbose($"Building into {dir}");
                 ScriptBlock!.Invoke(dir);
                 CancelToken.ThrowIfCancellationRequested();
             }
+            WriteProgress(new ProgressRecord(Activities.Comparison, activity, "comparing the two trees") { PercentComplete = 90 });
             var report = ReproducibilityReport.Compare(first, second, options, CancelToken);
+            WriteProgress(new ProgressRecord(Activities.Comparison, activity, "done") { RecordType = ProgressRecordType.Completed });
             WriteObject(Quiet ? report.Reproducible : report);
         }
         finally

@@ -241,7 +241,8 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
         var store = new TableStore(_database!);
         store.Describe(Table!);
         var cache = ManifestStore.DefaultCacheDirectory;
-        var udf = await UdfCatalog.DescribeAsync(Manifest!, Store!, Udf!, Python, _workerScript!, cache, CancelToken).ConfigureAwait(false);
+        var udf = await WithProgressAsync(Activities.Manifest, $"UDF {Udf} of {Manifest}", () => "fetching the manifest and asking a worker for the UDF's signature",
+            () => UdfCatalog.DescribeAsync(Manifest!, Store!, Udf!, Python, _workerScript!, cache, CancelToken)).ConfigureAwait(false);
         var type = UdfCatalog.ResolveType(udf, Type);
         if (await ShouldProcessAsync($"{_database} table {Table}", $"Add column {Name} ({type}) computed by {Udf}").ConfigureAwait(false))
         {
