@@ -38,7 +38,9 @@ public sealed class InteractiveShellTests : IDisposable
             $null = Wait-E2EResource 'compute/p1' -For 'condition=Ready' -TimeoutSec 30
             $null = Wait-E2ECompute -Name p1 -TimeoutSec 30
             Remove-E2ECompute -Name p1 -Confirm:$false
+            Get-E2EScope | Remove-E2EScope
             """).ShouldSucceed();
+        AssertProgress(result, 0x4E2E0C, "Remove-E2EScope");
         AssertProgress(result, 0x4E2E05, "New-E2ECluster");
         AssertProgress(result, 0x4E2E04, "New-E2ECompute -Wait / Wait-E2ECompute");
         AssertProgress(result, 0x4E2E03, "Wait-E2EResource");

@@ -17,4 +17,5 @@ public static class Activities
     public const int Images = 0x4E2E09;
     public const int Chain = 0x4E2E0A;
     public const int Install = 0x4E2E0B;
+    public const int Scope = 0x4E2E0C;
 }

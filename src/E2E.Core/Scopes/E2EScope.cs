@@ -198,7 +198,7 @@ public sealed class E2EScope
     /// Removing a removed scope does nothing. When cancelled, the remaining entries stay pending and the
     /// scope stays active, so a later removal finishes the work.
     /// </summary>
-    public ScopeRemovalResult Remove(CancellationToken cancellation = default, bool atProcessExit = false)
+    public ScopeRemovalResult Remove(CancellationToken cancellation = default, bool atProcessExit = false, Action<ScopeEntry, int, int>? undoing = null)
     {
         var clock = Stopwatch.StartNew();
         List<ScopeEntry> pending;
@@ -227,6 +227,7 @@ public sealed class E2EScope
                 cancelled = true;
                 break;
             }
+            undoing?.Invoke(entry, ran.Count, pending.Count);
             try
             {
                 entry.Action.Undo(context);

@@ -85,9 +85,9 @@ public sealed class ScopeRegistry
             $"No E2E scope is active, so {forWhat} would not be cleaned up. Create one first: $scope = New-E2EScope (in Pester, in BeforeAll).");
 
     /// <summary>Removes a scope (see <see cref="E2EScope.Remove"/>) and, once nothing is pending, takes it off the stack.</summary>
-    public ScopeRemovalResult Remove(E2EScope scope, CancellationToken cancellation = default)
+    public ScopeRemovalResult Remove(E2EScope scope, CancellationToken cancellation = default, Action<ScopeEntry, int, int>? undoing = null)
     {
-        var result = scope.Remove(cancellation);
+        var result = scope.Remove(cancellation, undoing: undoing);
         if (scope.State == ScopeState.Removed)
         {
             lock (_gate)
