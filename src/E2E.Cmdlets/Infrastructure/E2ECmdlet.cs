@@ -59,6 +59,27 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
     /// <summary>The expanded name of the Pester test now running, or null outside Pester.</summary>
     protected string? PesterTestName() => PesterState.CurrentTestName(SessionState);
 
+    /// <summary>
+    /// A wait on the pipeline thread (probes that run script blocks or read the table store) with a progress record per
+    /// attempt (attempt, elapsed, the last observed state, the share of the timeout used) and a Completed record at the end.
+    /// </summary>
+    protected E2E.Core.Waiting.WaitResult WaitWithProgress(Func<E2E.Core.Waiting.Observation> probe, E2E.Core.Waiting.WaitOptions options, string description)
+    {
+        var activity = $"Waiting for {description} (timeout {options.Timeout.TotalSeconds:0.#} s)";
+        try
+        {
+            return E2E.Core.Waiting.ConditionWaiter.Until(_ => probe(), options, description, CancelToken, (attempt, elapsed, seen) =>
+                WriteProgress(new ProgressRecord(Activities.Wait, activity, $"attempt {attempt}, {elapsed.TotalSeconds:0.#} s: {seen.State}")
+                {
+                    PercentComplete = (int)Math.Min(100, 100 * elapsed.TotalSeconds / options.Timeout.TotalSeconds),
+                }));
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(Activities.Wait, activity, "done") { RecordType = ProgressRecordType.Completed });
+        }
+    }
+
     /// <summary>Signals the pipeline to stop without an error record, as PowerShell does for Ctrl-C.</summary>
     protected void StopCancelled() => throw new PipelineStoppedException();
 

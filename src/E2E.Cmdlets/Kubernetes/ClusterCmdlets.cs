@@ -180,7 +180,10 @@ public sealed class RemoveE2EClusterCommand : E2ECmdlet
     {
         if (ShouldProcess(Cluster!.ToString(), Cluster.Provider == ClusterProvider.Existing ? "Disconnect from cluster" : "Delete cluster"))
         {
+            var activity = $"Removing cluster {Cluster.Name}";
+            WriteProgress(new ProgressRecord(Activities.Cluster, activity, Cluster.Provider == ClusterProvider.Kind ? "kind delete cluster" : "stopping"));
             Cluster.Dispose();
+            WriteProgress(new ProgressRecord(Activities.Cluster, activity, "done") { RecordType = ProgressRecordType.Completed });
         }
     }
 }

@@ -324,7 +324,8 @@ public sealed class SendOracleReportCommand : ReportCmdletBase
             return;
         }
         using var client = new OracleClient(OracleUrl!, TimeSpan.FromSeconds(TimeoutSec));
-        var result = await client.SendWithRetriesAsync(report, Retries, TimeSpan.FromMilliseconds(500), CancelToken).ConfigureAwait(false);
+        var result = await WithProgressAsync(Activities.Chain, $"Report to {OracleUrl}", () => $"sending (up to {Retries} retries)",
+            () => client.SendWithRetriesAsync(report, Retries, TimeSpan.FromMilliseconds(500), CancelToken)).ConfigureAwait(false);
         Verbose($"{result.Outcome} after {result.Attempts} attempt(s): {result.Detail}");
         OracleClient.EnsureDelivered(result, client.BaseUrl);
         Output(new OracleDelivery(report, result, client.BaseUrl));

@@ -305,11 +305,11 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
     {
         var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
         var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, 0.1, 2);
-        var result = E2E.Core.Waiting.ConditionWaiter.Until(_ =>
+        var result = WaitWithProgress(() =>
         {
             var job = BackfillEngine.GetJob(store, Id!);
             return new E2E.Core.Waiting.Observation(BackfillEngine.IsFinished(job.Status), $"{job.Status}, {job.RowsDone} of {job.RowsPlanned} rows", job);
-        }, options, $"backfill {Id} to finish", CancelToken);
+        }, options, $"backfill {Id} to finish");
         WriteObject(result.LastValue);
     }
 }

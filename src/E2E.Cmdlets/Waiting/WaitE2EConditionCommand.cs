@@ -55,27 +55,16 @@ public sealed class WaitE2EConditionCommand : E2ECmdlet
     {
         var options = WaitOptions.FromSeconds(TimeoutSec, IntervalSec, MaxIntervalSec);
         var description = Description ?? $"{{ {Condition!.ToString().Trim()} }}";
-        var activity = $"Waiting for {description} (timeout {TimeoutSec:0.#} s)";
         WaitResult result;
         try
         {
-            result = ConditionWaiter.Until(_ => Observe(), options, description, CancelToken, (attempt, elapsed, seen) =>
-            {
-                WriteProgress(new ProgressRecord(Activities.Wait, activity, $"attempt {attempt}, {elapsed.TotalSeconds:0.#} s: {seen.State}")
-                {
-                    PercentComplete = (int)Math.Min(100, 100 * elapsed.TotalSeconds / TimeoutSec),
-                });
-            });
+            result = WaitWithProgress(Observe, options, description);
         }
         catch (ProbeCannotSucceedException ex) when (ex.InnerException is RuntimeException runtime)
         {
             // Retrying a command that does not exist until the timeout only hides the typo.
             ThrowTerminatingError(runtime.ErrorRecord);
             throw;
-        }
-        finally
-        {
-            WriteProgress(new ProgressRecord(Activities.Wait, activity, "done") { RecordType = ProgressRecordType.Completed });
         }
         WriteVerbose($"Condition met after {result.Attempts} attempt(s) in {result.Elapsed.TotalSeconds:0.###} s.");
         if (PassThru)
