@@ -128,7 +128,7 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
         }
         else if (result.ExitCode != 0)
         {
-            var tail = string.Join("\n", result.ErrorOutput.TrimEnd().Split('\n').TakeLast(15));
+            var tail = SecretText.Redact(string.Join("\n", result.ErrorOutput.TrimEnd().Split('\n').TakeLast(15)));
             Error(new E2EException(ErrorCatalog.WorkflowFailed, $"Workflow {Workflow} on {backend.Name} exited with code {result.ExitCode}:\n{tail}", result));
         }
         Output(result);

@@ -135,7 +135,7 @@ public static class BackfillEngine
         catch (E2EException ex)
         {
             status = BackfillStatus.Failed;
-            error = ex.Message;
+            error = SecretText.Redact(ex.Message); // a UDF's exception text is stored in the job record
         }
         finally
         {
@@ -407,7 +407,7 @@ public static class BackfillEngine
         }
         foreach (var (id, message) in failed)
         {
-            Event(writer, run.Id, policy == RowErrorPolicy.Skip ? "row-skipped" : "row-failed", $"row {id}: {message}");
+            Event(writer, run.Id, policy == RowErrorPolicy.Skip ? "row-skipped" : "row-failed", $"row {id}: {SecretText.Redact(message)}");
         }
         var skipped = policy == RowErrorPolicy.Skip ? failed.Count : 0;
         TableStore.Execute(writer, "INSERT INTO _e2e_batches (job_id, fragment, first_rowid, rows, staged_at) VALUES ($j, $f, $r, $n, $at)",

@@ -96,8 +96,8 @@ public sealed class OracleClient : IDisposable
     public static DeliveryResult EnsureDelivered(DeliveryResult result, string url) => result.Outcome switch
     {
         DeliveryOutcome.Delivered or DeliveryOutcome.AlreadyDelivered => result,
-        DeliveryOutcome.Rejected => throw new E2EException(ErrorCatalog.OracleRejected, $"The Oracle at {url} rejected the report: {result.Detail}", result),
-        _ => throw new E2EException(ErrorCatalog.OracleUnavailable, $"The report could not be delivered to {url} after {result.Attempts} attempt(s): {result.Detail}", result),
+        DeliveryOutcome.Rejected => throw new E2EException(ErrorCatalog.OracleRejected, $"The Oracle at {SecretText.Url(url)} rejected the report: {SecretText.Redact(result.Detail)}", result),
+        _ => throw new E2EException(ErrorCatalog.OracleUnavailable, $"The report could not be delivered to {SecretText.Url(url)} after {result.Attempts} attempt(s): {SecretText.Redact(result.Detail)}", result),
     };
 
     private static bool BodyIsError(string body)

@@ -52,7 +52,7 @@ public static class ExternalTool
             await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
             if (process.ExitCode != 0)
             {
-                var tail = string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15));
+                var tail = SecretText.Redact(string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15)));
                 throw new E2EException(failure, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {process.ExitCode}:\n{tail}", program);
             }
             return await stdout.ConfigureAwait(false);

@@ -72,9 +72,12 @@ public static class ClearmlOfflineSession
         try
         {
             using var zip = ZipFile.OpenRead(zipPath);
+            // ClearML zips the folder's contents (task.json at the root); a zip of the folder itself has them one level down.
             var task = zip.GetEntry(TaskFile)
-                ?? throw new E2EException(ErrorCatalog.TrackingStoreMalformed, $"'{zipPath}' is not a ClearML offline session: it has no {TaskFile} at its root.", zipPath);
-            var metrics = zip.GetEntry(MetricsFile);
+                ?? zip.Entries.Where(e => e.Name == TaskFile).OrderBy(e => e.FullName.Count(c => c == '/')).FirstOrDefault()
+                ?? throw new E2EException(ErrorCatalog.TrackingStoreMalformed, $"'{zipPath}' is not a ClearML offline session: it has no {TaskFile}.", zipPath);
+            var prefix = task.FullName[..^TaskFile.Length];
+            var metrics = zip.GetEntry(prefix + MetricsFile);
             return Build(ReadEntry(task), metrics is null ? null : ReadEntry(metrics), zipPath, naming);
         }
         catch (InvalidDataException ex)

@@ -54,6 +54,11 @@ public sealed class ClearmlOfflineSessionTests : IDisposable
         var fromZip = Assert.Single(ClearmlOfflineSession.ReadRuns(zip));
         PlainReaders.AssertSameMetrics(PlainReaders.Run("clearml", folder).GetProperty("metrics"), fromFolder, "folder");
         PlainReaders.AssertSameMetrics(PlainReaders.Run("clearml", folder).GetProperty("metrics"), fromZip, "zip");
+        // A zip of the folder itself (task.json one level down) reads the same.
+        var nested = Path.Combine(_root, "nested.zip");
+        ZipFile.CreateFromDirectory(folder, nested, CompressionLevel.Fastest, includeBaseDirectory: true);
+        PlainReaders.AssertSameMetrics(PlainReaders.Run("clearml", folder).GetProperty("metrics"), Assert.Single(ClearmlOfflineSession.ReadRuns(nested)), "nested zip");
+        File.Delete(nested);
         // A cache folder with both: the session once, not twice.
         Assert.Single(ClearmlOfflineSession.ReadRuns(_root));
         Directory.Delete(folder, recursive: true);
