@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 using E2E.Core.Net;
 using E2E.Core.Ethereum;
 using E2E.Core.Waiting;
@@ -52,21 +53,24 @@ public sealed class LocalChain : IDisposable
         var program = ganache ?? FindGanache()
             ?? throw new E2EException(ErrorCatalog.ToolNotFound, "ganache is not installed: npm install --global ganache (or set E2E_GANACHE to its path).", "ganache");
         var port = Loopback.FreePort();
-        var start = new ProcessStartInfo(program)
+        // The funded keys reach ganache through its JavaScript API and an environment variable, never its command
+        // line: argv is readable by every user through ps and /proc, the environment only by the same user.
+        var package = GanachePackage(program)
+            ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"ganache's package was not found beside '{program}' (an npm install of ganache 7 is expected).", program);
+        var node = ExternalTool.FindOnPath("node")
+            ?? throw new E2EException(ErrorCatalog.ToolNotFound, "node is not on PATH; ganache needs it.", "node");
+        var start = new ProcessStartInfo(node)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "--chain.chainId", chainId.ToString(), "--server.host", "127.0.0.1", "--server.port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--logging.quiet", "--miner.instamine", "eager" })
+        foreach (var argument in new[] { "-e", Launcher, chainId.ToString(System.Globalization.CultureInfo.InvariantCulture), port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
         }
-        foreach (var key in fundedKeys)
-        {
-            start.ArgumentList.Add("--wallet.accounts");
-            start.ArgumentList.Add($"{key.Hex},1000000000000000000000");
-        }
+        start.Environment["E2E_GANACHE_PACKAGE"] = package;
+        start.Environment["E2E_GANACHE_ACCOUNTS"] = System.Text.Json.JsonSerializer.Serialize(fundedKeys.Select(k => k.Hex).ToArray());
         var process = Process.Start(start) ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {program}.", program);
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -92,6 +96,39 @@ public sealed class LocalChain : IDisposable
             chain.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Starts ganache's server from its API: chain id and port from argv, funded keys from the environment (then dropped from it).</summary>
+    private const string Launcher = """
+        const ganache = require(process.env.E2E_GANACHE_PACKAGE);
+        const keys = JSON.parse(process.env.E2E_GANACHE_ACCOUNTS || "[]");
+        delete process.env.E2E_GANACHE_ACCOUNTS;
+        const [chainId, port] = process.argv.slice(1);
+        const server = ganache.server({
+          chain: { chainId: Number(chainId) },
+          wallet: { accounts: keys.map(k => ({ secretKey: k, balance: "0x3635C9ADC5DEA00000" })) },
+          logging: { quiet: true },
+          miner: { instamine: "eager" },
+        });
+        server.listen(Number(port), "127.0.0.1", err => { if (err) { console.error(err.message); process.exit(1); } });
+        process.on("SIGTERM", () => server.close().finally(() => process.exit(0)));
+        """;
+
+    /// <summary>The ganache package folder behind a ganache executable (node_modules/.bin/ganache links into it).</summary>
+    internal static string? GanachePackage(string program)
+    {
+        var resolved = new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(program);
+        for (var dir = new FileInfo(resolved).Directory; dir is not null; dir = dir.Parent)
+        {
+            var manifest = Path.Combine(dir.FullName, "package.json");
+            if (File.Exists(manifest) && File.ReadAllText(manifest).Contains("\"name\": \"ganache\"", StringComparison.Ordinal))
+            {
+                return dir.FullName;
+            }
+        }
+        // A bin folder beside node_modules (npm's layout for a local install).
+        var sibling = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(program))!, "..", "ganache"));
+        return File.Exists(Path.Combine(sibling, "package.json")) ? sibling : null;
     }
 
     public override string ToString() => $"ganache (chain {ChainId}) at {RpcUrl}, pid {ProcessId}";

@@ -42,6 +42,16 @@ public sealed class GanacheFixture : IAsyncLifetime
 public sealed class GanacheTests(GanacheFixture fixture) : IClassFixture<GanacheFixture>
 {
     [Fact]
+    public void The_funded_key_is_not_on_ganache_command_line()
+    {
+        // argv is world-readable (ps, /proc/<pid>/cmdline); the key travels in the environment.
+        var cmdline = File.ReadAllText($"/proc/{fixture.Chain.ProcessId}/cmdline").Replace('\0', ' ');
+        var key = new EthKeyMaterial(PlumiseVectorTests.KeyAb).Hex;
+        Assert.Contains("ganache", File.ReadAllText($"/proc/{fixture.Chain.ProcessId}/environ"));
+        Assert.DoesNotContain(key.TrimStart('0', 'x'), cmdline, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task Register_then_heartbeat_are_mined_with_the_expected_sender_target_gas_and_status()
     {
         using var key = EthKey.FromHex(PlumiseVectorTests.KeyAb);
