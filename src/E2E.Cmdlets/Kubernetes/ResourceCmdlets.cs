@@ -326,18 +326,30 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
 /// </example>
 [Cmdlet(VerbsCommon.Get, "E2EOrphan")]
 [OutputType(typeof(Orphan))]
-public sealed class GetE2EOrphanCommand : ClusterCmdletBase
+public sealed class GetE2EOrphanCommand : OrphanCmdletBase
+{
+    protected override async Task ProcessAsync()
+    {
+        foreach (var orphan in await FindAsync().ConfigureAwait(false))
+        {
+            Output(orphan);
+        }
+    }
+}
+
+/// <summary>What finds the leftovers of earlier runs, shared by Get-E2EOrphan and Remove-E2EOrphan.</summary>
+public abstract class OrphanCmdletBase : ClusterCmdletBase
 {
     /// <summary>Only leftovers of this run id (e2e-xxxxxxxxxx).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? RunId { get; set; }
 
-    /// <summary>Also list objects whose expiry has not passed.</summary>
+    /// <summary>Also take objects whose expiry has not passed (use with -RunId).</summary>
     [Parameter]
     public SwitchParameter IncludeUnexpired { get; set; }
 
-    /// <summary>Look only at local leftovers and kind cluster markers, without a cluster connection.</summary>
+    /// <summary>Only local leftovers and kind cluster markers, without a cluster connection.</summary>
     [Parameter]
     public SwitchParameter NoCluster { get; set; }
 
@@ -349,16 +361,14 @@ public sealed class GetE2EOrphanCommand : ClusterCmdletBase
         }
     }
 
-    protected override async Task ProcessAsync()
+    /// <summary>The cluster's client, or null with -NoCluster.</summary>
+    protected KubeClient? Client => NoCluster ? null : TargetCluster.Client;
+
+    /// <summary>The leftovers found now: expired ones, or all with -IncludeUnexpired.</summary>
+    protected async Task<IReadOnlyList<Orphan>> FindAsync()
     {
         var now = DateTimeOffset.UtcNow;
-        foreach (var orphan in await OrphanSweeper.FindAsync(NoCluster ? null : TargetCluster.Client, RunId, CancelToken).ConfigureAwait(false))
-        {
-            if (IncludeUnexpired || orphan.IsExpired(now))
-            {
-                Output(orphan);
-            }
-        }
+        return (await OrphanSweeper.FindAsync(Client, RunId, CancelToken).ConfigureAwait(false)).Where(o => IncludeUnexpired || o.IsExpired(now)).ToArray();
     }
 }
 
@@ -376,23 +386,10 @@ public sealed class GetE2EOrphanCommand : ClusterCmdletBase
 /// </example>
 [Cmdlet(VerbsCommon.Remove, "E2EOrphan", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Orphan))]
-public sealed class RemoveE2EOrphanCommand : ClusterCmdletBase
+public sealed class RemoveE2EOrphanCommand : OrphanCmdletBase
 {
     private IReadOnlyList<Orphan> _found = Array.Empty<Orphan>();
     private readonly List<Orphan> _confirmed = new();
-
-    /// <summary>Only leftovers of this run id (e2e-xxxxxxxxxx).</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? RunId { get; set; }
-
-    /// <summary>Also remove objects whose expiry has not passed.</summary>
-    [Parameter]
-    public SwitchParameter IncludeUnexpired { get; set; }
-
-    /// <summary>Sweep only kind cluster markers, without a cluster connection.</summary>
-    [Parameter]
-    public SwitchParameter NoCluster { get; set; }
 
     /// <summary>Skip the confirmation prompt (-WhatIf still only reports).</summary>
     [Parameter]
@@ -404,14 +401,9 @@ public sealed class RemoveE2EOrphanCommand : ClusterCmdletBase
 
     protected override void PrepareRecord()
     {
-        if (!NoCluster)
-        {
-            base.PrepareRecord();
-        }
-        var client = NoCluster ? null : TargetCluster.Client;
-        var now = DateTimeOffset.UtcNow;
-        _found = OrphanSweeper.FindAsync(client, RunId, CancelToken).GetAwaiter().GetResult()
-            .Where(o => IncludeUnexpired || o.IsExpired(now)).ToArray();
+        base.PrepareRecord();
+        // Found and confirmed on the pipeline thread: ShouldProcess prompts there.
+        _found = FindAsync().GetAwaiter().GetResult();
         _confirmed.Clear();
         foreach (var orphan in _found)
         {
@@ -424,7 +416,7 @@ public sealed class RemoveE2EOrphanCommand : ClusterCmdletBase
 
     protected override async Task ProcessAsync()
     {
-        var client = NoCluster ? null : TargetCluster.Client;
+        var client = Client;
         foreach (var orphan in _confirmed)
         {
             try
