@@ -243,6 +243,12 @@ public static class BackfillEngine
                     var staged = new List<(long Id, object Value)>();
                     var retry = new List<long>();
                     var failed = new List<(long Id, string Message)>();
+                    // Every row sent gets exactly one result: a row the worker left out is a failure, not an empty success.
+                    var answered = results.Select(r => r.Id).ToHashSet();
+                    var sent = rows.Select(r => r.Id).ToHashSet();
+                    results = results.DistinctBy(r => r.Id).Where(r => sent.Contains(r.Id))
+                        .Concat(sent.Where(id => !answered.Contains(id)).Select(id => (id, (System.Text.Json.JsonElement?)null, (string?)"the worker returned no result for this row")))
+                        .ToArray();
                     foreach (var (id, value, rowError) in results)
                     {
                         string? problem = rowError;

@@ -44,6 +44,12 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
         _ => "TEXT",
     };
 
+    /// <summary>How a float64 NaN is stored (SQLite would make a NaN REAL a NULL); read back as double.NaN.</summary>
+    public const string StoredNaN = "NaN";
+
+    /// <summary>The value as read back: a float64 column's stored NaN becomes double.NaN again.</summary>
+    public object? FromStored(object? stored) => Name == "float64" && stored is string text && text == StoredNaN ? double.NaN : stored;
+
     public override string ToString() => Name == "vector" ? $"vector[float32, {VectorSize}]" : Name;
 
     /// <summary>Converts a UDF result (decoded JSON) into the stored value; UdfTypeMismatch when it does not fit.</summary>
@@ -57,6 +63,15 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
                     return l;
                 case "float64" when value.ValueKind == JsonValueKind.Number:
                     return value.GetDouble();
+                case "float64" when value.ValueKind == JsonValueKind.Object && value.TryGetProperty("f64", out var special):
+                    // SQLite turns a NaN REAL into NULL (an empty row, filled again by every backfill): NaN is kept as the text NaN.
+                    return special.GetString() switch
+                    {
+                        "nan" => StoredNaN,
+                        "inf" => double.PositiveInfinity,
+                        "-inf" => double.NegativeInfinity,
+                        _ => throw new FormatException("unknown f64 value"),
+                    };
                 case "bool" when value.ValueKind is JsonValueKind.True or JsonValueKind.False:
                     return value.GetBoolean() ? 1L : 0L;
                 case "string" when value.ValueKind == JsonValueKind.String:

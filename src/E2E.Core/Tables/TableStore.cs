@@ -218,7 +218,7 @@ public sealed partial class TableStore
                 {
                     "vector" when value is byte[] bytes => Floats(bytes),
                     "bool" when value is long l => l != 0,
-                    _ => value,
+                    _ => info.Columns[i].Type.FromStored(value),
                 };
             }
             yield return row;

@@ -122,6 +122,16 @@ public sealed class BackfillTests : IDisposable
             def wrong_type(label):
                 return "not a number"
 
+            @udf(data_type="float64", batch_size=4, batched=True)
+            def short_batch(labels):
+                # Returns one value too few: the last row of each batch must fail, not stay empty as a success.
+                return [float(l) for l in labels[:-1]]
+
+            @udf(data_type="float64")
+            def special(label):
+                print("a UDF that prints must not break the worker's framing")
+                return [float("nan"), float("inf"), float("-inf"), 0.5][label % 4]
+
             @udf(data_type="int64")
             def flaky(label, filename):
                 # Fails the first time it sees a row, succeeds after: exercises the Retry policy.
@@ -155,6 +165,46 @@ public sealed class BackfillTests : IDisposable
         Assert.Equal(BackfillStatus.Failed, mismatch.Status);
         Assert.Contains("does not fit a int64 column", mismatch.Error);
         Assert.All(Rows(), r => Assert.Null(r["typed"]));
+    }
+
+    [Fact]
+    public async Task A_batched_udf_that_returns_too_few_values_fails_those_rows_instead_of_leaving_them_empty()
+    {
+        PublishFaulty();
+        _store.AddUdfColumn("pets", "short", ColumnType.Parse("float64"), "short_batch", "faulty", _bucket, new[] { "label" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "short", Options(batchSize: 4) with { ErrorPolicy = RowErrorPolicy.Skip }, CancellationToken.None);
+        Assert.Equal(30, job.RowsFailed);
+        Assert.Equal(0, job.RowsDone);
+        using var connection = _store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT message FROM _e2e_events WHERE job_id = $id";
+        command.Parameters.AddWithValue("$id", job.Id);
+        var messages = new List<string>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                messages.Add(reader.GetString(0));
+            }
+        }
+        Assert.Contains(messages, m => m.Contains("returned 3 values for 4 rows", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task NaN_and_infinities_travel_as_values_and_printing_udfs_do_not_break_the_worker()
+    {
+        PublishFaulty();
+        _store.AddUdfColumn("pets", "special", ColumnType.Parse("float64"), "special", "faulty", _bucket, new[] { "label" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "special", Options(), CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, 30L, 0L), (job.Status, job.RowsDone, job.RowsFailed));
+        foreach (var row in Rows())
+        {
+            var expected = new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity, 0.5 }[(long)row["label"]! % 4];
+            Assert.Equal(expected, (double)row["special"]!);
+        }
+        // A stored NaN is a value: the next incremental backfill has nothing to do.
+        var again = await BackfillEngine.RunAsync(_store, "pets", "special", Options(), CancellationToken.None);
+        Assert.Equal(0, again.RowsPlanned);
     }
 
     [Fact]
