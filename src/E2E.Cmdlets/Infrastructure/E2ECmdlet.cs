@@ -97,7 +97,21 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
         {
             StopCancelled();
         }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count == 1 && ex.InnerException is E2EException inner)
+        {
+            ThrowTerminatingError(ErrorRecords.From(inner));
+        }
+        catch (Exception ex) when (IsForeign(ex))
+        {
+            // Raw library exceptions (a Nethereum overflow, a malformed base64, a missing file) still get an id and a category.
+            ThrowTerminatingError(ErrorRecords.FromUnexpected(ex is AggregateException { InnerExceptions.Count: 1 } one ? one.InnerException! : ex, null));
+        }
     }
+
+    /// <summary>An exception that is neither PowerShell's own (pipeline stops, script errors, prompts) nor already an E2E error.</summary>
+    private static bool IsForeign(Exception ex) =>
+        ex is not (E2EException or PipelineStoppedException or RuntimeException or OperationCanceledException or ThreadAbortException
+            or StackOverflowException or AccessViolationException);
 
     public void Dispose()
     {

@@ -17,6 +17,18 @@ public static class ErrorCatalog
         "A name contains characters that are not allowed where it is used.");
     public static readonly ErrorId InvalidLabel = new("InvalidLabel", ErrorKind.InvalidArgument,
         "A label key or value does not follow the Kubernetes label syntax.");
+    public static readonly ErrorId UnexpectedInput = new("UnexpectedInput", ErrorKind.InvalidArgument,
+        "An argument made a library fail in a way no more specific id covers (an out-of-range number, a malformed value); the message has the library's words.");
+    public static readonly ErrorId UnexpectedData = new("UnexpectedData", ErrorKind.InvalidData,
+        "Data read from a file, a server or a process is malformed in a way no more specific id covers; the message has the reader's words.");
+    public static readonly ErrorId UnexpectedIoFailure = new("UnexpectedIoFailure", ErrorKind.ReadError,
+        "A file or network operation failed in a way no more specific id covers (a missing or unreadable path, a broken connection).");
+    public static readonly ErrorId UnexpectedAccessDenied = new("UnexpectedAccessDenied", ErrorKind.PermissionDenied,
+        "The operating system refused access to a file or folder.");
+    public static readonly ErrorId OutOfMemory = new("OutOfMemory", ErrorKind.ResourceUnavailable,
+        "The operation ran out of memory; nothing it was writing was kept half-written.");
+    public static readonly ErrorId UnexpectedError = new("UnexpectedError", ErrorKind.InvalidOperation,
+        "An error no more specific id covers; please report it with the message (it is a bug that it has no id of its own).");
     public static readonly ErrorId OperationCancelled = new("OperationCancelled", ErrorKind.OperationStopped,
         "The operation was stopped (Ctrl-C or a stopped pipeline).");
 
