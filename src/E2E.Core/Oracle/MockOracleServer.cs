@@ -17,6 +17,9 @@ public sealed record MockOracleOptions
 
     public int MaxBodyBytes { get; init; } = 64 * 1024;
 
+    /// <summary>How long a client may take to send its body; a client that trickles it gets 408 and frees the worker.</summary>
+    public TimeSpan BodyReadTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Requests served at once.</summary>
     public int Concurrency { get; init; } = 16;
 
@@ -165,7 +168,14 @@ public sealed class MockOracleServer : IDisposable
             return (413, $"Body larger than {_options.MaxBodyBytes} bytes", null, string.Empty);
         }
         var buffer = new byte[_options.MaxBodyBytes + 1];
-        var read = await request.InputStream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false).ConfigureAwait(false);
+        // HttpListener's request stream ignores cancellation tokens: the wait is bounded from outside.
+        var reading = request.InputStream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false).AsTask();
+        if (await Task.WhenAny(reading, Task.Delay(_options.BodyReadTimeout)).ConfigureAwait(false) != reading)
+        {
+            _ = reading.ContinueWith(t => t.Exception, TaskScheduler.Default); // ends when the connection closes
+            return (408, $"The body did not arrive within {_options.BodyReadTimeout.TotalSeconds:0.#} s", null, string.Empty);
+        }
+        var read = await reading.ConfigureAwait(false);
         if (read > _options.MaxBodyBytes)
         {
             return (413, $"Body larger than {_options.MaxBodyBytes} bytes", null, string.Empty);

@@ -20,6 +20,31 @@ public sealed class OracleTests : IDisposable
     }
 
     [Fact]
+    public async Task A_client_that_trickles_its_body_gets_408_and_health_keeps_answering()
+    {
+        using var oracle = new MockOracleServer(new MockOracleOptions { Concurrency = 2, BodyReadTimeout = TimeSpan.FromSeconds(1) });
+        // Two slow clients: as many as the Oracle has workers. Each promises 100 bytes and sends 10.
+        var slow = new List<System.Net.Sockets.TcpClient>();
+        for (var i = 0; i < 2; i++)
+        {
+            var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, oracle.Port);
+            await client.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"POST /api/v1/metrics/report HTTP/1.1\r\nHost: 127.0.0.1:{oracle.Port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"agent\": "));
+            slow.Add(client);
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using (var health = await _http.GetAsync(oracle.Url + "/health"))
+        {
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"/health took {clock.Elapsed}");
+        var answer = new byte[256];
+        var read = await slow[0].GetStream().ReadAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 408", Encoding.ASCII.GetString(answer, 0, read));
+        slow.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
     public void Both_formats_sign_exactly_the_vector_messages()
     {
         var now = DateTimeOffset.FromUnixTimeSeconds(1770000000);
