@@ -158,7 +158,7 @@ public sealed class GetE2ETableRowCommand : E2ECmdlet
     protected override void Process()
     {
         var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
-        foreach (var row in store.Rows(Name!, First, Where))
+        foreach (var row in store.Rows(Name!, First, Where, CancelToken))
         {
             CancelToken.ThrowIfCancellationRequested();
             var item = new PSObject();

@@ -109,7 +109,7 @@ public static class BackfillEngine
         // Batches a crashed job checkpointed are complete: make them visible first, so they are never recomputed.
         CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
 
-        var pending = PendingRows(writer, quotedTable, quotedColumn, filter);
+        var pending = PendingRows(writer, quotedTable, quotedColumn, filter, options.Where, cancellation);
         var fragments = pending.GroupBy(r => r.Fragment).OrderBy(g => g.Key).Take(options.NumFragments ?? int.MaxValue).ToArray();
         var batches = fragments.SelectMany(f => f.Select(r => r.RowId).Chunk(options.BatchSize).Select(ids => new Batch(f.Key, ids, 0))).ToList();
         var planned = batches.Sum(b => (long)b.RowIds.Length);
@@ -365,13 +365,14 @@ public static class BackfillEngine
 
     public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled;
 
-    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter)
+    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
     {
+        using var limit = where is null ? null : TableStore.Interruptible(connection, where, cancellation);
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT _rowid, _fragment FROM {quotedTable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
-        using var reader = command.ExecuteReader();
+        using var reader = TableStore.Interrupted(() => command.ExecuteReader(), where, limit);
         var rows = new List<(long, long)>();
-        while (reader.Read())
+        while (TableStore.Interrupted(reader.Read, where, limit))
         {
             rows.Add((reader.GetInt64(0), reader.GetInt64(1)));
         }

@@ -21,14 +21,22 @@ public static class DataTree
 {
     public static object? LoadJson(string path)
     {
+        var bytes = File.ReadAllBytes(path);
+        // A UTF-8 byte order mark is not JSON, but editors write it; TOML files with one are read too.
+        var text = bytes.AsMemory(bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Disallow });
+            using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
             return FromJson(doc.RootElement);
         }
         catch (JsonException ex)
         {
             throw new E2EException(ErrorCatalog.InvalidJson, $"{path}: line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}: {ex.Message}", path, ex);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A string that is not valid UTF-8 fails only when it is read: this file's error, not the whole comparison's.
+            throw new E2EException(ErrorCatalog.InvalidJson, $"{path}: {ex.Message}", path, ex);
         }
     }
 

@@ -201,14 +201,15 @@ public sealed partial class TableStore
     }
 
     /// <summary>Rows as column name to value (vectors as float arrays, structs as JSON text), in row order.</summary>
-    public IEnumerable<IReadOnlyDictionary<string, object?>> Rows(string table, int? first = null, string? where = null)
+    public IEnumerable<IReadOnlyDictionary<string, object?>> Rows(string table, int? first = null, string? where = null, CancellationToken cancellation = default)
     {
         var info = Describe(table);
         using var connection = Open();
+        using var limit = where is null ? null : Interruptible(connection, where, cancellation);
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT _rowid, _fragment{string.Concat(info.Columns.Select(c => $", \"{c.Name}\""))} FROM {Identifier(table, "Table name")}{(where is null ? string.Empty : " WHERE " + ValidateFilter(connection, table, where))} ORDER BY _rowid{(first is null ? string.Empty : $" LIMIT {first.Value}")}";
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
+        using var reader = Interrupted(() => command.ExecuteReader(), where, limit);
+        while (Interrupted(reader.Read, where, limit))
         {
             var row = new Dictionary<string, object?>(StringComparer.Ordinal) { ["_rowid"] = reader.GetInt64(0), ["_fragment"] = reader.GetInt64(1) };
             for (var i = 0; i < info.Columns.Count; i++)
@@ -222,6 +223,26 @@ public sealed partial class TableStore
                 };
             }
             yield return row;
+        }
+    }
+
+    /// <summary>How long a user's -Where filter may run before SQLite is interrupted (a recursive CTE can run forever).</summary>
+    public static TimeSpan FilterTimeLimit { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Interrupts the connection's statement on Ctrl-C or after <see cref="FilterTimeLimit"/>.</summary>
+    public static FilterLimit Interruptible(SqliteConnection connection, string filter, CancellationToken cancellation) => new(connection, cancellation, FilterTimeLimit);
+
+    /// <summary>Runs a step of a filtered query; an interruption is FilterTimedOut, or a cancellation after Ctrl-C.</summary>
+    public static T Interrupted<T>(Func<T> step, string? filter, FilterLimit? limit)
+    {
+        try
+        {
+            return step();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 9 && limit is not null)
+        {
+            limit.Cancellation.ThrowIfCancellationRequested();
+            throw new E2EException(ErrorCatalog.FilterTimedOut, $"The filter '{filter}' ran longer than {limit.Limit.TotalSeconds:0} s; SQLite was interrupted.", filter, ex);
         }
     }
 
@@ -254,4 +275,30 @@ public sealed partial class TableStore
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]{0,62}$")]
     private static partial Regex IdentifierPattern();
+}
+
+/// <summary>Interrupts a connection's running statement (sqlite3_interrupt) when cancelled or when the limit passes.</summary>
+public sealed class FilterLimit : IDisposable
+{
+    private readonly CancellationTokenSource _deadline;
+    private readonly CancellationTokenRegistration _registration;
+
+    public FilterLimit(SqliteConnection connection, CancellationToken cancellation, TimeSpan limit)
+    {
+        Limit = limit;
+        Cancellation = cancellation;
+        _deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        _deadline.CancelAfter(limit);
+        _registration = _deadline.Token.Register(() => SQLitePCL.raw.sqlite3_interrupt(connection.Handle));
+    }
+
+    public TimeSpan Limit { get; }
+
+    public CancellationToken Cancellation { get; }
+
+    public void Dispose()
+    {
+        _registration.Dispose();
+        _deadline.Dispose();
+    }
 }

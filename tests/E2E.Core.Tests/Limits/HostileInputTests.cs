@@ -2,6 +2,7 @@ using E2E.Core.Errors;
 using E2E.Core.Kubernetes;
 using E2E.Core.Limits;
 using E2E.Core.Toml;
+using E2E.Core.Tables;
 using E2E.Core.Tracking;
 using E2E.Core.Udf;
 using Xunit;
@@ -105,5 +106,44 @@ public sealed class HostileInputTests : IDisposable
         var error = Assert.Throws<E2EException>(() => UdfManifest.FromJson(tampered, "evil.json"));
         Assert.Equal(ErrorCatalog.ChecksumMismatch, error.Error);
         Assert.True(File.Exists(outside));
+    }
+}
+
+public sealed class FilterLimitTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("filter-limit-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public void A_filter_that_never_ends_is_interrupted_with_FilterTimedOut_and_Ctrl_C_stops_it_at_once()
+    {
+        var store = new TableStore(Path.Combine(_root, "t.db"));
+        store.Create("t", new[] { ("n", ColumnType.Parse("int64")) }, Enumerable.Range(0, 3).Select(i => (IReadOnlyDictionary<string, object?>)new Dictionary<string, object?> { ["n"] = (long)i }), fragmentSize: 10);
+        const string forever = "n IN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c WHERE x < 0)";
+        var saved = TableStore.FilterTimeLimit;
+        TableStore.FilterTimeLimit = TimeSpan.FromSeconds(1);
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var error = Assert.Throws<E2EException>(() => store.Rows("t", where: forever).ToList());
+            Assert.Equal(ErrorCatalog.FilterTimedOut, error.Error);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+
+            TableStore.FilterTimeLimit = TimeSpan.FromMinutes(10);
+            using var ctrlC = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            clock.Restart();
+            Assert.ThrowsAny<OperationCanceledException>(() => store.Rows("t", where: forever, cancellation: ctrlC.Token).ToList());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+        }
+        finally
+        {
+            TableStore.FilterTimeLimit = saved;
+        }
+        Assert.Equal(3, store.Rows("t", where: "n >= 0").Count());
     }
 }

@@ -141,6 +141,20 @@ public sealed class ExpectedOutputComparerTests : IDisposable
     }
 
     [Fact]
+    public void A_byte_order_mark_is_not_a_difference_and_invalid_utf8_is_one_files_error()
+    {
+        var path = "expected_manifests/linux_x86_64/venvstacks.json";
+        var actual = _project.ActualFile(path);
+        File.WriteAllBytes(actual, new byte[] { 0xEF, 0xBB, 0xBF }.Concat(File.ReadAllBytes(actual)).ToArray());
+        Assert.Equal(OutputStatus.Equal, Compare().Single(r => r.Path.EndsWith("venvstacks.json", StringComparison.Ordinal)).Status);
+
+        File.WriteAllBytes(actual, new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'"', 0xFF, 0xFE, (byte)'"', (byte)'}' });
+        var rows = Compare().ToList();
+        Assert.Equal(ErrorCatalog.InvalidJson, rows.Single(r => r.Path.EndsWith("venvstacks.json", StringComparison.Ordinal)).Error!.Error);
+        Assert.Contains(rows, r => r.Status == OutputStatus.Equal);
+    }
+
+    [Fact]
     public void Invalid_documents_are_error_rows_with_ids()
     {
         File.WriteAllText(_project.ActualFile("expected_manifests/linux_x86_64/venvstacks.json"), "{ \"layers\": ");
