@@ -59,8 +59,21 @@ public static class DataTree
         TomlArray array => array.Select(FromToml).ToList(),
         long l => (decimal)l,
         double d => d,
-        TomlDateTime dt => dt.Text,
+        TomlDateTime dt => Canonical(dt),
         _ => value,
+    };
+
+    /// <summary>
+    /// A TOML date or time as one canonical text, so equal moments compare equal however they were written:
+    /// offset date-times as the UTC instant ("+00:00" and "Z", "+02:00" two hours earlier), a space or a 'T'
+    /// between date and time, trailing zeros of fractions.
+    /// </summary>
+    private static string Canonical(TomlDateTime dt) => dt.Kind switch
+    {
+        TomlDateTimeKind.OffsetDateTime => dt.Value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),
+        TomlDateTimeKind.LocalDateTime => dt.Value.DateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
+        TomlDateTimeKind.LocalDate => dt.Value.DateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        _ => dt.Value.DateTime.ToString("HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
     };
 
     private static DataMap ToMap(IEnumerable<KeyValuePair<string, object?>> members)

@@ -155,6 +155,26 @@ public sealed class ExpectedOutputComparerTests : IDisposable
     }
 
     [Fact]
+    public void Toml_moments_compare_as_moments_not_as_text()
+    {
+        var dir = Directory.CreateTempSubdirectory("toml-dates-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "a.toml"), "created = 1979-05-27T07:32:00Z\nlocal = 1979-05-27 07:32:00\nfrac = 07:32:00.500\n");
+            File.WriteAllText(Path.Combine(dir, "b.toml"), "created = 1979-05-27T00:32:00-07:00\nlocal = 1979-05-27T07:32:00\nfrac = 07:32:00.5\n");
+            var same = Assert.Single(ExpectedOutputComparer.Compare(Path.Combine(dir, "a.toml"), Path.Combine(dir, "b.toml"), new ComparisonOptions()));
+            Assert.Equal(OutputStatus.Equal, same.Status);
+            File.WriteAllText(Path.Combine(dir, "b.toml"), "created = 1979-05-27T07:32:00-07:00\nlocal = 1979-05-27T07:32:00\nfrac = 07:32:00.5\n");
+            var changed = Assert.Single(ExpectedOutputComparer.Compare(Path.Combine(dir, "a.toml"), Path.Combine(dir, "b.toml"), new ComparisonOptions()));
+            Assert.Equal(OutputStatus.Changed, changed.Status);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Invalid_documents_are_error_rows_with_ids()
     {
         File.WriteAllText(_project.ActualFile("expected_manifests/linux_x86_64/venvstacks.json"), "{ \"layers\": ");
