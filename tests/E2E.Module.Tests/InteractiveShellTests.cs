@@ -198,6 +198,15 @@ public sealed class InteractiveShellTests : IDisposable
     }
 
     [Fact]
+    public void Help_syntax_shows_the_default_parameter_set_too()
+    {
+        var syntax = _pwsh.Run("Get-Help Compare-ExpectedOutput | Select-Object -ExpandProperty syntax | Out-String -Width 400").ShouldSucceed().Strings.Single();
+        var lines = syntax.Split('\n').Where(l => l.StartsWith("Compare-ExpectedOutput", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.Contains(lines, l => !l.Contains("-Quiet", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_repository_manifest_imports_from_a_built_clone()
     {
         using var fresh = new Pwsh(importModule: false);

@@ -26,4 +26,12 @@ public sealed class UnexpectedErrorTests : IDisposable
         Assert.Equal(ErrorCategory.InvalidData, record.CategoryInfo.Category);
         Assert.DoesNotContain("abcdef123456", record.Exception.Message);
     }
+
+    [Fact]
+    public void A_failing_reproducibility_build_is_BuildFailed_with_its_text_in_the_message()
+    {
+        var result = _pwsh.Run("Test-E2EReproducible { param($out) throw 'compiler exploded' }");
+        Assert.Equal("BuildFailed,E2E.Cmdlets.Snapshots.TestE2EReproducibleCommand", result.ErrorId);
+        Assert.Contains("compiler exploded", result.Error!.Exception.Message);
+    }
 }

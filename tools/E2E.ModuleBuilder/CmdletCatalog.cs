@@ -37,6 +37,12 @@ public sealed record CmdletDoc(
         get
         {
             var named = Parameters.SelectMany(p => p.Sets).Select(s => s.Name).Where(n => n != ParameterAttribute.AllParameterSets).Distinct().ToList();
+            // A default set that only the Cmdlet attribute names (no parameter of its own, such as "Rows" beside "Quiet")
+            // is still a way to call the cmdlet: without it the help showed only the other set, with its switch required.
+            if (named.Count > 0 && DefaultParameterSet is { Length: > 0 } fallback && fallback != ParameterAttribute.AllParameterSets && !named.Contains(fallback))
+            {
+                named.Add(fallback);
+            }
             if (named.Count == 0)
             {
                 return new[] { ParameterAttribute.AllParameterSets };

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using E2E.Core.Errors;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Scopes;
 using E2E.Core.Snapshots;
@@ -43,7 +44,15 @@ public sealed class TestE2EReproducibleCommand : ComparisonCmdletBase
             {
                 WriteProgress(new ProgressRecord(Activities.Comparison, activity, $"build {++run} of 2 into {dir}") { PercentComplete = (run - 1) * 45 });
                 WriteVerbose($"Building into {dir}");
-                ScriptBlock!.Invoke(dir);
+                try
+                {
+                    ScriptBlock!.Invoke(dir);
+                }
+                catch (RuntimeException ex) when (ex is not PipelineStoppedException)
+                {
+                    // The build's own error text is not an id: BuildFailed is, with that text in the message.
+                    throw new E2EException(ErrorCatalog.BuildFailed, $"Build {run} of 2 (into {dir}) failed: {SecretText.Redact(ex.Message)}", dir, ex);
+                }
                 CancelToken.ThrowIfCancellationRequested();
             }
             WriteProgress(new ProgressRecord(Activities.Comparison, activity, "comparing the two trees") { PercentComplete = 90 });

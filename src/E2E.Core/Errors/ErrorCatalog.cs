@@ -65,6 +65,8 @@ public static class ErrorCatalog
     // Expected outputs.
     public static readonly ErrorId ExpectedOutputNotFound = new("ExpectedOutputNotFound", ErrorKind.ObjectNotFound,
         "Neither the actual nor the expected path exists, so there is nothing to compare.");
+    public static readonly ErrorId BuildFailed = new("BuildFailed", ErrorKind.InvalidOperation,
+        "A build that Test-E2EReproducible ran failed; the message has its error.");
     public static readonly ErrorId ExpectedPathNotFound = new("ExpectedPathNotFound", ErrorKind.ObjectNotFound,
         "The expected-output path does not exist, while the actual one does; Update-ExpectedOutput records a first expected output.");
     public static readonly ErrorId OutputUnreadable = new("OutputUnreadable", ErrorKind.ReadError,
