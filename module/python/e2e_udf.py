@@ -48,6 +48,7 @@ class UdfSpec:
             "batched": self.batched,
             "stateful": self.stateful,
             "inputs": _inputs(self.target),
+            "input_types": _input_types(self.target),
         }
 
 
@@ -55,6 +56,18 @@ def _inputs(target):
     function = target.__call__ if inspect.isclass(target) else target
     parameters = list(inspect.signature(function).parameters)
     return [p for p in parameters if p != "self"]
+
+
+def _input_types(target):
+    """The annotation of each input, by name (bytes, int, float, str, bool, dict, list), or None where there is none."""
+    function = target.__call__ if inspect.isclass(target) else target
+    types = []
+    for name, parameter in inspect.signature(function).parameters.items():
+        if name == "self":
+            continue
+        annotation = parameter.annotation
+        types.append(annotation.__name__ if isinstance(annotation, type) else None)
+    return types
 
 
 def _valid_type(data_type):

@@ -34,4 +34,34 @@ public sealed class UnexpectedErrorTests : IDisposable
         Assert.Equal("BuildFailed,E2E.Cmdlets.Snapshots.TestE2EReproducibleCommand", result.ErrorId);
         Assert.Contains("compiler exploded", result.Error!.Exception.Message);
     }
+
+    [Fact]
+    public void A_udf_input_bound_to_a_column_of_another_type_is_UdfTypeMismatch_and_the_table_is_unchanged()
+    {
+        var root = Directory.CreateTempSubdirectory("e2e-udf-types-").FullName;
+        try
+        {
+            var udf = Path.Combine(Repo.Root, "examples", "udfs", "simple");
+            var db = Path.Combine(root, "pets.db");
+            var store = new Uri(Path.Combine(root, "bucket")).AbsoluteUri;
+            _pwsh.Run($$"""
+                $null = New-E2EScope
+                New-E2EPetImage -Path (Join-Path '{{root}}' images) -Count 3
+                $null = New-UdfManifest -Path '{{udf}}' -SkipSitePackages -OutputPath (Join-Path '{{root}}' dist) | Publish-UdfManifest -Destination '{{store}}'
+                $null = New-E2ETable -Database '{{db}}' -Name pets -ImageDirectory (Join-Path '{{root}}' images)
+                """).ShouldSucceed();
+            // file_size(image: bytes) bound to the int64 label column.
+            var result = _pwsh.Run($"Add-E2EColumn -Database '{db}' -Table pets -Name size -Udf file_size -Manifest oxford-pets-simple -Store '{store}' -Input label");
+            Assert.Equal("UdfTypeMismatch,E2E.Cmdlets.Tables.AddE2EColumnCommand", result.ErrorId);
+            Assert.Contains("image: bytes", result.Error!.Exception.Message);
+            Assert.DoesNotContain("size", _pwsh.Run($"(Get-E2ETable -Database '{db}' -Name pets).Columns.Name").ShouldSucceed().Strings);
+            _pwsh.Run($"Add-E2EColumn -Database '{db}' -Table pets -Name size -Udf file_size -Manifest oxford-pets-simple -Store '{store}'").ShouldSucceed();
+        }
+        finally
+        {
+            _pwsh.Run("Get-E2EScope | Remove-E2EScope");
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }

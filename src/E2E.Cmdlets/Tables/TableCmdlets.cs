@@ -246,7 +246,9 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
         var type = UdfCatalog.ResolveType(udf, Type);
         if (await ShouldProcessAsync($"{_database} table {Table}", $"Add column {Name} ({type}) computed by {Udf}").ConfigureAwait(false))
         {
-            Output(store.AddUdfColumn(Table!, Name!, type, udf.Name, Manifest!, Store!, Input ?? udf.Inputs));
+            var inputs = Input ?? udf.Inputs;
+            UdfCatalog.CheckInputs(udf, inputs, store.Describe(Table!).Columns);
+            Output(store.AddUdfColumn(Table!, Name!, type, udf.Name, Manifest!, Store!, inputs));
         }
     }
 }
