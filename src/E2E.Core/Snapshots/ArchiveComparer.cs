@@ -209,9 +209,15 @@ public static class ArchiveComparer
     public static ArchiveListing Read(string path)
     {
         var head = new byte[512];
+        int headLength;
         using (var probe = File.OpenRead(path))
         {
-            probe.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            headLength = probe.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        if (headLength == 0)
+        {
+            // An empty file is no archive (TarReader would read it as a tar with no members).
+            throw new E2EException(ErrorCatalog.UnsupportedArchive, $"'{path}' is empty, so it is not a zip, tar, tar.gz or tar.xz archive.", path);
         }
         try
         {
@@ -256,7 +262,7 @@ public static class ArchiveComparer
             if (!isDirectory)
             {
                 using var data = entry.Open();
-                (sha, content) = Hash(data, entry.Length);
+                (sha, content) = Hash(data, entry.Length, (entry.Crc32, $"{path}: {entry.FullName}"));
             }
             members.Add(new ArchiveMember(name, isDirectory ? "directory" : (unixMode & 0xF000) == 0xA000 ? "symlink" : "file", entry.Length, sha,
                 unixMode == 0 ? null : unixMode & 0xFFF, entry.LastWriteTime, null, null, null, null, null, entry.CompressedLength, content));
@@ -319,17 +325,40 @@ public static class ArchiveComparer
         }
     }
 
-    /// <summary>Hashes a member's content (the caller owns the stream); small members are kept for text diffs.</summary>
-    private static (string Sha256, byte[]? Small) Hash(Stream content, long length)
+    /// <summary>
+    /// Hashes a member's content (the caller owns the stream); small members are kept for text diffs. The bytes read
+    /// must be the declared length, and a zip member's must match its CRC-32: a damaged archive is an error, never
+    /// "Identical" or "only metadata differs".
+    /// </summary>
+    private static (string Sha256, byte[]? Small) Hash(Stream content, long length, (uint Crc, string Where)? zip = null)
     {
-        if (length <= SmallContentLimit)
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var crc = new System.IO.Hashing.Crc32();
+        using var small = length <= SmallContentLimit ? new MemoryStream() : null;
+        var buffer = new byte[81920];
+        long total = 0;
+        int read;
+        while ((read = content.Read(buffer, 0, buffer.Length)) > 0)
         {
-            using var copy = new MemoryStream();
-            content.CopyTo(copy);
-            var bytes = copy.ToArray();
-            return (Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant(), bytes);
+            total += read;
+            if (total > length)
+            {
+                break;
+            }
+            sha.AppendData(buffer, 0, read);
+            crc.Append(buffer.AsSpan(0, read));
+            small?.Write(buffer, 0, read);
         }
-        return (Convert.ToHexString(SHA256.HashData(content)).ToLowerInvariant(), null);
+        var where = zip?.Where ?? "a tar member";
+        if (total != length)
+        {
+            throw new E2EException(ErrorCatalog.UnsupportedArchive, $"{where}: the data is {(total > length ? "longer" : "shorter")} than the {length} bytes the archive declares (a damaged archive).", where);
+        }
+        if (zip is { } expected && crc.GetCurrentHashAsUInt32() != expected.Crc)
+        {
+            throw new E2EException(ErrorCatalog.UnsupportedArchive, $"{where}: the data does not match its CRC-32 (a damaged archive).", where);
+        }
+        return (Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant(), small?.ToArray());
     }
 
     /// <summary>Refuses names that would land outside an extraction folder: absolute, drive-rooted, or with a '..' segment.</summary>

@@ -107,6 +107,38 @@ public sealed class UpdaterAndArchiveTests : IDisposable
         Assert.Equal(Path.Combine(_project.Root, "lonely", ExpectedOutputUpdater.DefaultConfigName), ExpectedOutputUpdater.FindConfig(expected));
     }
 
+    [Fact]
+    public void Damaged_and_empty_archives_are_errors_not_identical()
+    {
+        var dir = Directory.CreateTempSubdirectory("damaged-archives-").FullName;
+        try
+        {
+            var good = Path.Combine(dir, "good.zip");
+            using (var zip = System.IO.Compression.ZipFile.Open(good, System.IO.Compression.ZipArchiveMode.Create))
+            {
+                using var writer = new StreamWriter(zip.CreateEntry("data.txt", System.IO.Compression.CompressionLevel.NoCompression).Open());
+                writer.Write("HELLO WORLD, stored without compression so one byte can be changed");
+            }
+            var bytes = File.ReadAllBytes(good);
+            var at = System.Text.Encoding.ASCII.GetString(bytes).IndexOf("HELLO", StringComparison.Ordinal);
+            bytes[at] = (byte)'J';
+            var bad = Path.Combine(dir, "bad.zip");
+            File.WriteAllBytes(bad, bytes);
+            var crc = Assert.Throws<E2EException>(() => ArchiveComparer.Read(bad));
+            Assert.Equal(ErrorCatalog.UnsupportedArchive, crc.Error);
+            Assert.Contains("CRC-32", crc.Message);
+            Assert.NotNull(ArchiveComparer.Read(good));
+
+            var empty = Path.Combine(dir, "empty.tar");
+            File.WriteAllBytes(empty, Array.Empty<byte>());
+            Assert.Equal(ErrorCatalog.UnsupportedArchive, Assert.Throws<E2EException>(() => ArchiveComparer.Read(empty)).Error);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static object TomlParserRoundTrip(string path) => E2E.Core.Toml.TomlParser.ParseFile(path);
 
     // ---- archives -------------------------------------------------------------------------------
