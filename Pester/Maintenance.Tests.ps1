@@ -139,6 +139,13 @@ current-context: kind-gone
             function Get-EmptyCount([string] $Column) { @(Get-E2ETableRow -Database $db -Name pets | Where-Object { $null -eq $_.$Column }).Count }
         }
 
+        It 'exits 1 with the reason when the table store does not exist, and creates no file' {
+            $missing = Join-Path $work 'no-such.db'
+            (Invoke-Scheduled 'Invoke-ScheduledBackfill.ps1' @('-Database', $missing, '-Table', 'pets', '-Column', 'size', '-LogPath', $log)).ExitCode | Should -Be 1
+            (Get-LastRun $log | Select-Object -Last 1).message | Should -Match 'no table store at'
+            $missing | Should -Not -Exist
+        }
+
         It 'with -WhatIf plans the empty rows and fills none' {
             (Invoke-Scheduled 'Invoke-ScheduledBackfill.ps1' ($common + @('-Column', 'size', '-WhatIf'))).ExitCode | Should -Be 0
             (Get-LastRun $log | Where-Object event -eq 'plan').emptyRows | Should -Be 30

@@ -31,6 +31,7 @@ Import-Module (Join-Path $PSScriptRoot 'MaintenanceJob.psm1') -Force
 exit (Invoke-MaintenanceJob -Name 'backfill' -LogPath $LogPath -LockPath $LockPath -LockWaitSec $LockWaitSec -TimeLimitSec $TimeLimitSec `
         -ModulePath $ModulePath -WhatIf:$WhatIfPreference -Parameters @{ Database = $Database; Table = $Table; Column = $Column; BatchSize = $BatchSize; Concurrency = $Concurrency } -Body {
         param($Parameters)
+        $ErrorActionPreference = 'Stop'   # a missing store or table ends the run; failed rows are counted, not errors
         $before = Get-E2ETable -Database $Parameters.Database -Name $Parameters.Table
         $empty = @(Get-E2ETableRow -Database $Parameters.Database -Name $Parameters.Table | Where-Object { $null -eq $_.($Parameters.Column) }).Count
         Write-JobEvent -Kind 'plan' -Message "$empty of $($before.RowCount) rows of $($Parameters.Table).$($Parameters.Column) are empty" -Data @{ emptyRows = $empty; rows = $before.RowCount }

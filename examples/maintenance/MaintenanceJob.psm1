@@ -134,6 +134,13 @@ function Invoke-MaintenanceJob {
         }
         $terminating = $null
         try { $null = $ps.EndInvoke($handle) } catch { $terminating = $_ }
+        # EndInvoke wraps the body's own error in "Exception calling EndInvoke": report the body's words.
+        $reason = if ($terminating) { $inner = $terminating.Exception; while ($inner -is [System.Management.Automation.MethodInvocationException] -and $inner.InnerException) { $inner = $inner.InnerException }; $inner.Message }
+        if (-not $terminating -and $ps.InvocationStateInfo.State -eq 'Failed' -and $ps.InvocationStateInfo.Reason) {
+            # A command with -ErrorAction Stop ended the body: EndInvoke does not always rethrow it.
+            $terminating = [System.Management.Automation.ErrorRecord]::new($ps.InvocationStateInfo.Reason, 'MaintenanceBodyFailed', 'NotSpecified', $null)
+            $reason = $ps.InvocationStateInfo.Reason.Message
+        }
         foreach ($record in $ps.Streams.Error) {
             Write-JobEvent -Kind 'error' -Level 'error' -Message "$record" -Data @{ errorId = $record.FullyQualifiedErrorId; target = "$($record.TargetObject)" }
         }
@@ -148,12 +155,12 @@ function Invoke-MaintenanceJob {
         else { 'done', 0 }
         $message = switch ($status) {
             'time limit' { "stopped at the time limit of $TimeLimitSec s after $done items; the next run continues" }
-            'failed' { if ($terminating) { "failed: $($terminating.Exception.Message)" } else { "failed: $failed items could not be done" } }
+            'failed' { if ($terminating) { "failed: $reason" } else { "failed: $failed items could not be done" } }
             'partial' { "$done items done, $failed failed" }
             default { if ($done -eq 0) { 'nothing to do' } elseif ($WhatIf) { "$done items would be done (-WhatIf: nothing changed)" } else { "$done items done" } }
         }
         if ($terminating -and $status -eq 'failed') {
-            Write-JobEvent -Kind 'error' -Level 'error' -Message $terminating.Exception.Message -Data @{ errorId = "$($terminating.FullyQualifiedErrorId)" }
+            Write-JobEvent -Kind 'error' -Level 'error' -Message $reason -Data @{ errorId = "$($terminating.FullyQualifiedErrorId)" }
         }
         Write-JobEvent -Kind 'end' -Level $(if ($exitCode -eq 0) { 'info' } else { 'error' }) -Message $message -Data @{ status = $status; exitCode = $exitCode; done = $done; failed = $failed; durationSec = [math]::Round($clock.Elapsed.TotalSeconds, 3) }
         return $exitCode

@@ -31,6 +31,7 @@ Import-Module (Join-Path $PSScriptRoot 'MaintenanceJob.psm1') -Force
 exit (Invoke-MaintenanceJob -Name 'expected-output' -LogPath $LogPath -LockPath $LockPath -LockWaitSec $LockWaitSec -TimeLimitSec $TimeLimitSec `
         -ModulePath $ModulePath -WhatIf:$WhatIfPreference -Parameters @{ ActualPath = (& $resolve $ActualPath); ExpectedPath = (& $resolve $ExpectedPath); Reason = $Reason; BuildScript = (& $resolve $BuildScript) } -Body {
         param($Parameters)
+        $ErrorActionPreference = 'Stop'   # all or nothing: any error ends the run before a file is written
         if ($Parameters.BuildScript) {
             Write-JobEvent -Kind 'build' -Message "running $($Parameters.BuildScript)"
             & $Parameters.BuildScript -OutputPath $Parameters.ActualPath

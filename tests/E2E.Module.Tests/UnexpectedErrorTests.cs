@@ -64,4 +64,14 @@ public sealed class UnexpectedErrorTests : IDisposable
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void Reading_a_table_store_that_does_not_exist_is_TableStoreNotFound_and_creates_no_file()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"e2e-missing-{Guid.NewGuid():N}.db");
+        var result = _pwsh.Run($"Get-E2ETableRow -Database '{missing}' -Name pets");
+        Assert.Equal("TableStoreNotFound,E2E.Cmdlets.Tables.GetE2ETableRowCommand", result.ErrorId);
+        Assert.Equal("TableStoreNotFound,E2E.Cmdlets.Tables.InvokeBackfillCommand", _pwsh.Run($"Invoke-Backfill -Database '{missing}' -Table pets -Column size").ErrorId);
+        Assert.False(File.Exists(missing));
+    }
 }

@@ -111,7 +111,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         // A job must join the session's job repository on the pipeline thread.
         if (AsJob && ShouldProcess($"{_database} {Table}.{Column}", "Backfill UDF column in the background"))
         {
-            var job = BackfillPSJob.Start($"backfill {Table}.{Column}", new TableStore(_database), Table!, Column!, Options(), MyInvocation.Line);
+            var job = BackfillPSJob.Start($"backfill {Table}.{Column}", TableStore.OpenExisting(_database), Table!, Column!, Options(), MyInvocation.Line);
             JobRepository.Add(job);
             WriteObject(job);
             _startedAsJob = true;
@@ -124,7 +124,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         {
             return;
         }
-        var store = new TableStore(_database!);
+        var store = TableStore.OpenExisting(_database!);
         var options = Options();
         var activity = $"Backfill {Table}.{Column}";
         var result = await BackfillEngine.RunAsync(store, Table!, Column!, options with
@@ -263,7 +263,7 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         if (Id is not null)
         {
             WriteObject(BackfillEngine.GetJob(store, Id));
@@ -303,7 +303,7 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, 0.1, 2);
         var result = WaitWithProgress(() =>
         {
@@ -340,7 +340,7 @@ public sealed class StopBackfillJobCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         if (ShouldProcess(Id!, "Stop backfill") && !BackfillEngine.RequestStop(store, Id!))
         {
             WriteWarning($"Backfill {Id} is not running ({BackfillEngine.GetJob(store, Id!).Status}).");

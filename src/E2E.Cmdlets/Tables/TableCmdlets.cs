@@ -114,7 +114,7 @@ public sealed class GetE2ETableCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         foreach (var name in Name is null ? store.TableNames() : new[] { Name })
         {
             WriteObject(store.Describe(name));
@@ -157,7 +157,7 @@ public sealed class GetE2ETableRowCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var store = new TableStore(GetUnresolvedProviderPathFromPSPath(Database!));
+        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         foreach (var row in store.Rows(Name!, First, Where, CancelToken))
         {
             CancelToken.ThrowIfCancellationRequested();
@@ -238,7 +238,7 @@ public sealed class AddE2EColumnCommand : AsyncE2ECmdlet
 
     protected override async Task ProcessAsync()
     {
-        var store = new TableStore(_database!);
+        var store = TableStore.OpenExisting(_database!);
         store.Describe(Table!);
         var cache = ManifestStore.DefaultCacheDirectory;
         var udf = await WithProgressAsync(Activities.Manifest, $"UDF {Udf} of {Manifest}", () => "fetching the manifest and asking a worker for the UDF's signature",

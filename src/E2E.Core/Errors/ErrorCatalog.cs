@@ -127,6 +127,8 @@ public static class ErrorCatalog
     // Tables and backfills.
     public static readonly ErrorId FilterTimedOut = new("FilterTimedOut", ErrorKind.OperationTimeout,
         "A -Where filter ran longer than its time limit (60 s) and SQLite was interrupted; nothing was changed.");
+    public static readonly ErrorId TableStoreNotFound = new("TableStoreNotFound", ErrorKind.ObjectNotFound,
+        "The -Database file does not exist; only New-E2ETable creates a table store.");
     public static readonly ErrorId TableNotFound = new("TableNotFound", ErrorKind.ObjectNotFound,
         "No table with that name exists in the table store.");
     public static readonly ErrorId TableExists = new("TableExists", ErrorKind.ResourceExists,

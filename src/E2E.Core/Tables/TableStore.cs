@@ -31,6 +31,18 @@ public sealed partial class TableStore
 
     public string Database { get; }
 
+    /// <summary>
+    /// A table store that must already exist: reading, backfilling or completing names never creates a database
+    /// file (a mistyped -Database used to leave an empty one behind). Only New-E2ETable creates one.
+    /// </summary>
+    public static TableStore OpenExisting(string database)
+    {
+        var full = Path.GetFullPath(database);
+        return File.Exists(full)
+            ? new TableStore(full)
+            : throw new E2EException(ErrorCatalog.TableStoreNotFound, $"There is no table store at '{full}' (New-E2ETable creates one).", full);
+    }
+
     public SqliteConnection Open()
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Database, Pooling = false, DefaultTimeout = 60 }.ToString());
