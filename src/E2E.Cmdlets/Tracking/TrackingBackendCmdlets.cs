@@ -65,7 +65,8 @@ public sealed class StartTrackingBackendCommand : E2ECmdlet
                 }
                 return;
             case ExistingSet:
-                var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(StorePath!.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? new Uri(StorePath).LocalPath : StorePath);
+                // A file:// URI goes to Core as it is (OpenExisting turns it into a path); anything else is a PowerShell path.
+                var path = StorePath!.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? StorePath : GetUnresolvedProviderPathFromPSPath(StorePath);
                 if (ShouldProcess(path, $"Use existing {Kind} store"))
                 {
                     WriteObject(TrackingBackend.OpenExisting(Kind, path, Project));

@@ -31,8 +31,6 @@ public sealed class TrackingBackend
     public string? StorePath { get; }
 
     /// <summary>The MLflow tracking server, when runs are read through its REST API.</summary>
-    public Uri? TrackingUriValue => TrackingUri is null ? null : new Uri(TrackingUri);
-
     public string? TrackingUri { get; }
 
     /// <summary>True when the store was made for this backend and is removed with it; an existing store is never removed.</summary>
