@@ -56,13 +56,15 @@ public sealed partial record UdfManifest(
     /// </summary>
     public static string ValidateName(string? name)
     {
-        if (name is null || name.Length is 0 or > 200 || !ProjectName().IsMatch(name))
+        if (!IsValidName(name))
         {
             throw new E2EException(ErrorCatalog.InvalidName,
                 $"'{name}' is not a valid UDF package name (PEP 508: letters, digits, '.', '_' and '-', starting and ending with a letter or digit).", name);
         }
         return name;
     }
+
+    public static bool IsValidName([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? name) => name is { Length: > 0 and <= 200 } && ProjectName().IsMatch(name);
 
     [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")]
     private static partial System.Text.RegularExpressions.Regex ProjectName();

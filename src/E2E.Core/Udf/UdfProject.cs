@@ -23,7 +23,7 @@ public sealed record UdfProject(string Directory, string Name, string Version, I
         {
             throw new E2EException(ErrorCatalog.UdfProjectInvalid, $"{pyproject} must set [project] name and version as strings.", pyproject);
         }
-        if (!IsValidName(name))
+        if (!UdfManifest.IsValidName(name))
         {
             throw new E2EException(ErrorCatalog.InvalidName,
                 $"{pyproject}: [project] name '{name}' is not a valid project name (PEP 508: letters, digits, '.', '_' and '-', starting and ending with a letter or digit); it names files and store keys.", pyproject);
@@ -35,19 +35,6 @@ public sealed record UdfProject(string Directory, string Name, string Version, I
             _ => throw new E2EException(ErrorCatalog.UdfProjectInvalid, $"{pyproject}: [project] dependencies must be a list of strings.", pyproject),
         };
         return new UdfProject(full, name, version, dependencies, toml.Find("project", "requires-python") as string, FindModules(full));
-    }
-
-    private static bool IsValidName(string name)
-    {
-        try
-        {
-            UdfManifest.ValidateName(name);
-            return true;
-        }
-        catch (E2EException)
-        {
-            return false;
-        }
     }
 
     /// <summary>Top-level .py modules and packages (directories with __init__.py), sorted.</summary>
