@@ -42,16 +42,16 @@ public sealed class MlflowTrackingServer : IDisposable
         var path = request.Url!.AbsolutePath;
         object? reply;
         int status = 200;
-        var runs = MlflowFileStore.ReadRuns(_store);
+        // Read on every request, so the stand-in serves what workflows have written since; only the folders a request needs.
+        var experiments = MlflowFileStore.ReadExperiments(_store);
         switch (path)
         {
             case "/api/2.0/mlflow/experiments/get-by-name":
                 var name = request.QueryString["experiment_name"];
-                var run = runs.FirstOrDefault(r => r.Project == name);
-                var experimentId = run is null ? ExperimentIdByName(name) : ExperimentId(run);
-                (status, reply) = experimentId is null
+                var experiment = experiments.FirstOrDefault(e => e.Name == name);
+                (status, reply) = experiment is null
                     ? (404, Error("RESOURCE_DOES_NOT_EXIST", $"Could not find experiment with name '{name}'"))
-                    : (200, new { experiment = new { experiment_id = experimentId, name, lifecycle_stage = "active" } });
+                    : (200, new { experiment = new { experiment_id = experiment.Id, name, lifecycle_stage = "active" } });
                 break;
             case "/api/2.0/mlflow/runs/search" when request.HttpMethod == "POST":
                 using (var body = await JsonDocument.ParseAsync(request.InputStream).ConfigureAwait(false))
@@ -59,15 +59,17 @@ public sealed class MlflowTrackingServer : IDisposable
                     var ids = body.RootElement.GetProperty("experiment_ids").EnumerateArray().Select(e => e.GetString()).ToHashSet();
                     var max = body.RootElement.TryGetProperty("max_results", out var m) ? m.GetInt32() : 1000;
                     var offset = body.RootElement.TryGetProperty("page_token", out var t) ? int.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(t.GetString()!))) : 0;
-                    var matching = runs.Where(r => ids.Contains(ExperimentId(r))).ToList();
-                    var page = matching.Skip(offset).Take(max).Select(RunJson).ToList();
+                    var matching = experiments.Where(e => ids.Contains(e.Id)).SelectMany(e => MlflowFileStore.ReadRuns(e.Folder).Select(r => (Experiment: e.Id, Run: r))).ToList();
+                    var page = matching.Skip(offset).Take(max).Select(m => RunJson(m.Experiment, m.Run)).ToList();
                     reply = offset + max < matching.Count
                         ? new { runs = page, next_page_token = (string?)Convert.ToBase64String(Encoding.UTF8.GetBytes((offset + max).ToString())) }
                         : new { runs = page, next_page_token = (string?)null };
                 }
                 break;
             case "/api/2.0/mlflow/metrics/get-history":
-                var target = runs.FirstOrDefault(r => r.RunId == request.QueryString["run_id"]);
+                var runId = request.QueryString["run_id"] ?? string.Empty;
+                var runFolder = experiments.Select(e => Path.Combine(e.Folder, runId)).FirstOrDefault(f => runId.Length > 0 && runId.All(char.IsAsciiLetterOrDigit) && File.Exists(Path.Combine(f, "meta.yaml")));
+                var target = runFolder is null ? null : MlflowFileStore.ReadRuns(runFolder).SingleOrDefault();
                 var key = request.QueryString["metric_key"] ?? string.Empty;
                 if (target is null)
                 {
@@ -98,18 +100,13 @@ public sealed class MlflowTrackingServer : IDisposable
 
     private static object Error(string code, string message) => new { error_code = code, message };
 
-    private static string ExperimentId(TrackedRun run) => Path.GetFileName(Path.GetDirectoryName(run.Source)!);
-
-    private string? ExperimentIdByName(string? name) =>
-        Directory.EnumerateDirectories(_store).FirstOrDefault(d => File.Exists(Path.Combine(d, "meta.yaml")) && File.ReadLines(Path.Combine(d, "meta.yaml")).Any(l => l == $"name: {name}")) is { } folder ? Path.GetFileName(folder) : null;
-
-    private static object RunJson(TrackedRun run) => new
+    private static object RunJson(string experimentId, TrackedRun run) => new
     {
         info = new
         {
             run_id = run.RunId,
             run_name = run.Name,
-            experiment_id = ExperimentId(run),
+            experiment_id = experimentId,
             status = run.Status,
             start_time = run.StartTime?.ToUnixTimeMilliseconds(),
             end_time = run.EndTime?.ToUnixTimeMilliseconds(),

@@ -31,17 +31,12 @@ public static class MlflowFileStore
             var experimentMeta = ReadMeta(Path.Combine(Path.GetDirectoryName(root)!, "meta.yaml"));
             return new[] { ReadRun(root, meta, experimentMeta) };
         }
-        var experimentFolders = meta is not null && meta.ContainsKey("experiment_id")
-            ? new[] { root }
-            : Directory.EnumerateDirectories(root).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToArray();
+        var experiments = meta is not null && meta.ContainsKey("experiment_id")
+            ? new[] { (Folder: root, Meta: (Dictionary<string, object?>?)meta) }
+            : ExperimentFolders(root).Select(f => (Folder: f, Meta: ReadMeta(Path.Combine(f, "meta.yaml")))).Where(e => e.Meta is not null).ToArray();
         var runs = new List<TrackedRun>();
-        foreach (var experimentFolder in experimentFolders)
+        foreach (var (experimentFolder, experimentMeta) in experiments)
         {
-            var experimentMeta = ReadMeta(Path.Combine(experimentFolder, "meta.yaml"));
-            if (experimentMeta is null)
-            {
-                continue;
-            }
             foreach (var runFolder in Directory.EnumerateDirectories(experimentFolder).Order(StringComparer.Ordinal))
             {
                 if (ReservedExperimentFolders.Contains(Path.GetFileName(runFolder)))
@@ -57,6 +52,25 @@ public static class MlflowFileStore
         }
         return runs;
     }
+
+    /// <summary>The experiments of an mlruns root (with or without runs): id, name and folder.</summary>
+    public static IReadOnlyList<MlflowExperiment> ReadExperiments(string path)
+    {
+        var root = TrackingPaths.LocalPath(path);
+        if (!Directory.Exists(root))
+        {
+            throw new E2EException(ErrorCatalog.TrackingStoreNotFound, $"The MLflow store '{root}' does not exist.", root);
+        }
+        return ExperimentFolders(root)
+            .Select(folder => (Folder: folder, Meta: ReadMeta(Path.Combine(folder, "meta.yaml"))))
+            .Where(e => e.Meta is not null)
+            .Select(e => new MlflowExperiment(Text(e.Meta!, "experiment_id") ?? Path.GetFileName(e.Folder), Text(e.Meta!, "name") ?? string.Empty, e.Folder))
+            .ToArray();
+    }
+
+    // .trash holds deleted experiments; other dot folders are not MLflow's.
+    private static IEnumerable<string> ExperimentFolders(string root) =>
+        Directory.EnumerateDirectories(root).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal);
 
     /// <summary>One metric history file, parsed like FileStore._get_metric_from_line.</summary>
     public static MetricSeries ReadMetricFile(string file, string name)
@@ -236,3 +250,6 @@ public static class MlflowFileStore
         }
     }
 }
+
+/// <summary>An MLflow experiment of a FileStore: its id, name and folder.</summary>
+public sealed record MlflowExperiment(string Id, string Name, string Folder);
