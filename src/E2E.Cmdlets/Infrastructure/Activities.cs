@@ -1,3 +1,5 @@
+using System.Management.Automation;
+
 namespace E2E.Cmdlets.Infrastructure;
 
 /// <summary>
@@ -18,4 +20,8 @@ public static class Activities
     public const int Chain = 0x4E2E0A;
     public const int Install = 0x4E2E0B;
     public const int Scope = 0x4E2E0C;
+
+    /// <summary>The record that ends an activity (hosts remove its bar; a test sees that it ended).</summary>
+    public static ProgressRecord Completed(int activityId, string activity) =>
+        new(activityId, activity, "done") { RecordType = ProgressRecordType.Completed };
 }

@@ -86,7 +86,7 @@ public abstract class AsyncE2ECmdlet : E2ECmdlet
             }
             try
             {
-                Progress(new ProgressRecord(activityId, activity, "done") { RecordType = ProgressRecordType.Completed });
+                Progress(Activities.Completed(activityId, activity));
             }
             catch (OperationCanceledException)
             {

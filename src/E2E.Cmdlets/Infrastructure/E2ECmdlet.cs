@@ -76,7 +76,7 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
         }
         finally
         {
-            WriteProgress(new ProgressRecord(Activities.Wait, activity, "done") { RecordType = ProgressRecordType.Completed });
+            WriteProgress(Activities.Completed(Activities.Wait, activity));
         }
     }
 

@@ -183,7 +183,7 @@ public sealed class RemoveE2EClusterCommand : E2ECmdlet
             var activity = $"Removing cluster {Cluster.Name}";
             WriteProgress(new ProgressRecord(Activities.Cluster, activity, Cluster.Provider == ClusterProvider.Kind ? "kind delete cluster" : "stopping"));
             Cluster.Dispose();
-            WriteProgress(new ProgressRecord(Activities.Cluster, activity, "done") { RecordType = ProgressRecordType.Completed });
+            WriteProgress(Activities.Completed(Activities.Cluster, activity));
         }
     }
 }

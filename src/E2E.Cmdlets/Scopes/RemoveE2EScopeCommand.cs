@@ -53,7 +53,7 @@ public sealed class RemoveE2EScopeCommand : E2ECmdlet
         var activity = $"Removing scope {scope.Name} ({scope.Id})";
         var result = Scopes.Remove(scope, CancelToken, (entry, done, total) =>
             WriteProgress(new ProgressRecord(Activities.Scope, activity, $"{done + 1} of {total}: {entry.Kind} {entry.Description}") { PercentComplete = 100 * done / Math.Max(1, total) }));
-        WriteProgress(new ProgressRecord(Activities.Scope, activity, "done") { RecordType = ProgressRecordType.Completed });
+        WriteProgress(Activities.Completed(Activities.Scope, activity));
         foreach (var entry in result.Ran)
         {
             WriteVerbose($"Undo {entry}");

@@ -95,7 +95,7 @@ public abstract class ComparisonCmdletBase : E2ECmdlet
         }
         if (count >= 250)
         {
-            WriteProgress(new ProgressRecord(Activities.Comparison, activity, "done") { RecordType = ProgressRecordType.Completed });
+            WriteProgress(Activities.Completed(Activities.Comparison, activity));
         }
         return allEqual;
     }

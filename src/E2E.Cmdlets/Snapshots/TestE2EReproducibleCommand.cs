@@ -57,7 +57,7 @@ public sealed class TestE2EReproducibleCommand : ComparisonCmdletBase
             }
             WriteProgress(new ProgressRecord(Activities.Comparison, activity, "comparing the two trees") { PercentComplete = 90 });
             var report = ReproducibilityReport.Compare(first, second, options, CancelToken);
-            WriteProgress(new ProgressRecord(Activities.Comparison, activity, "done") { RecordType = ProgressRecordType.Completed });
+            WriteProgress(Activities.Completed(Activities.Comparison, activity));
             WriteObject(Quiet ? report.Reproducible : report);
         }
         finally

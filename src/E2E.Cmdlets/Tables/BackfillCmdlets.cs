@@ -131,7 +131,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         {
             Progress = p => Progress(ProgressOf(activity, p)),
         }, CancelToken).ConfigureAwait(false);
-        Progress(new ProgressRecord(Activities.Backfill, activity, "done") { RecordType = ProgressRecordType.Completed });
+        Progress(Activities.Completed(Activities.Backfill, activity));
         if (result.Status == BackfillStatus.Failed)
         {
             throw new E2E.Core.Errors.E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? E2E.Core.Errors.ErrorCatalog.UdfTypeMismatch : E2E.Core.Errors.ErrorCatalog.UdfFailed,
@@ -173,7 +173,7 @@ public sealed class BackfillPSJob : Job
                 {
                     Progress = p => job.Progress.Add(InvokeBackfillCommand.ProgressOf(activity, p)),
                 }, job._stop.Token).ConfigureAwait(false);
-                job.Progress.Add(new ProgressRecord(Activities.Backfill, activity, "done") { RecordType = ProgressRecordType.Completed });
+                job.Progress.Add(Activities.Completed(Activities.Backfill, activity));
                 job.Output.Add(PSObject.AsPSObject(result));
                 job.SetJobState(result.Status switch
                 {

@@ -54,7 +54,7 @@ public sealed class NewE2EPetImageCommand : E2ECmdlet
                 WriteProgress(new ProgressRecord(Activities.Images, activity, $"{done} of {Count}") { PercentComplete = (int)(100L * done / Count) });
             }
         }, CancelToken);
-        WriteProgress(new ProgressRecord(Activities.Images, activity, "done") { RecordType = ProgressRecordType.Completed });
+        WriteProgress(Activities.Completed(Activities.Images, activity));
         if (PassThru)
         {
             WriteObject(new DirectoryInfo(folder).GetFiles("*.png").OrderBy(f => f.Name, StringComparer.Ordinal), enumerateCollection: true);

@@ -6,7 +6,7 @@ namespace E2E.Core.Waiting;
 /// <summary>
 /// Probes a condition until it holds, the timeout passes (WaitTimedOut, with the last observed state in
 /// the message) or the caller cancels (OperationCanceledException at once). A probe that throws counts as
-/// "not yet", and its message becomes the observed state.
+/// "not yet", and its message becomes the observed state, except a ProbeCannotSucceedException, which ends the wait.
 /// </summary>
 public static class ConditionWaiter
 {
@@ -72,6 +72,10 @@ public static class ConditionWaiter
             catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
                 last = new Observation(false, last.State ?? "the last probe was still running at the deadline", last.Value);
+            }
+            catch (ProbeCannotSucceedException)
+            {
+                throw;
             }
             catch (Exception ex)
             {
