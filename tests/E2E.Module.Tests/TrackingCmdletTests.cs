@@ -31,6 +31,26 @@ public sealed class TrackingCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Reading_runs_and_writing_the_report_show_progress_and_run_ids_complete()
+    {
+        var store = Path.Combine(Repo.Root, "tests", "fixtures", "mlflow", "konradmalik+mlfix", "tests", "mlruns");
+        var result = _pwsh.Run($$"""
+            $null = Get-TrackedRun -Kind MLflow -Path '{{store}}'
+            $b = Start-TrackingBackend -Kind WandB
+            $r = $b | Invoke-TrainingWorkflow -Workflow simple_pytorch -ArgumentList '--epochs', '1'
+            $null = $r | Export-TrackingReport -OutputDirectory '{{Path.Combine(_root, "report")}}'
+            """).ShouldSucceed();
+        var records = result.Progress.Where(p => p.ActivityId == 0x4E2E0D).ToList();
+        Assert.Contains(records, p => p.Activity.StartsWith("Reading runs from", StringComparison.Ordinal));
+        Assert.Contains(records, p => p.Activity.StartsWith("Tracking report of 1 runs", StringComparison.Ordinal));
+        Assert.Equal(2, records.Count(p => p.RecordType == ProgressRecordType.Completed));
+
+        var line = $"Get-TrackedRun -Kind MLflow -Path {store} -RunId 6e";
+        var completions = _pwsh.Run($"(TabExpansion2 -inputScript '{line}' -cursorColumn {line.Length}).CompletionMatches.CompletionText").ShouldSucceed().Strings;
+        Assert.Equal(new[] { "6e6280f331a94bf388fa9d0de0ecee99" }, completions);
+    }
+
+    [Fact]
     public void An_unknown_workflow_is_WorkflowNotFound_and_a_failing_one_is_WorkflowFailed_with_its_result()
     {
         var missing = _pwsh.Run("Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow ./no-such-workflow.py");

@@ -20,6 +20,7 @@ public static class Activities
     public const int Chain = 0x4E2E0A;
     public const int Install = 0x4E2E0B;
     public const int Scope = 0x4E2E0C;
+    public const int Tracking = 0x4E2E0D;
 
     /// <summary>The record that ends an activity (hosts remove its bar; a test sees that it ended).</summary>
     public static ProgressRecord Completed(int activityId, string activity) =>

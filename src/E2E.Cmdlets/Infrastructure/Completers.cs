@@ -187,3 +187,17 @@ public sealed class ContextCompleter : LiveCompleter
         Kubeconfig.Load(Bound(bound, "Kubeconfig")).ContextNames.Select(c => (c, $"context {c}"))
             .Append((E2ECluster.InClusterContextName, "the pod's service account (in a CronJob)"));
 }
+
+/// <summary>Run ids of the store named by -Backend, or by -Kind and -Path, as Get-TrackedRun reads them.</summary>
+public sealed class TrackedRunIdCompleter : LiveCompleter
+{
+    protected override IEnumerable<(string, string)> Candidates(string word, IDictionary bound, CancellationToken cancellation)
+    {
+        var backend = bound.Contains("Backend") ? ((bound["Backend"] as PSObject)?.BaseObject ?? bound["Backend"]) as E2E.Core.Tracking.TrackingBackend : null;
+        var runs = backend is not null ? backend.ReadRuns(cancellation)
+            : Bound(bound, "Path") is { } path && bound.Contains("Kind") && Enum.TryParse<E2E.Core.Tracking.TrackingBackendKind>(bound["Kind"]?.ToString(), ignoreCase: true, out var kind)
+                ? E2E.Core.Tracking.TrackingStores.ReadRuns(kind, Path.GetFullPath(path))
+                : Array.Empty<E2E.Core.Tracking.TrackedRun>();
+        return runs.Select(r => (r.RunId, $"{r.Name ?? r.RunId}: {r.Status}, {r.MetricPointCount} points"));
+    }
+}

@@ -53,6 +53,8 @@ public sealed class ExportTrackingReportCommand : E2ECmdlet
         {
             return;
         }
+        var activity = $"Tracking report of {_results.Count} runs to {folder}";
+        WriteProgress(new ProgressRecord(Activities.Tracking, activity, "reading the runs back from their stores"));
         var storeRuns = new Dictionary<TrackingBackend, IReadOnlyList<TrackedRun>>();
         var entries = new List<TrackingReportEntry>();
         foreach (var result in _results)
@@ -71,7 +73,9 @@ public sealed class ExportTrackingReportCommand : E2ECmdlet
         var differences = Difference?.ToList() ?? entries.Where(e => e.Run is not null).GroupBy(e => e.Result.Workflow)
             .SelectMany(g => g.Skip(1).SelectMany(e => TrackedRunComparer.Compare(g.First().Run!, e.Run!, 0, RelativeTolerance)))
             .ToList();
+        WriteProgress(new ProgressRecord(Activities.Tracking, activity, "comparing, then writing the JSON, the Markdown and the plots"));
         var files = TrackingReport.Write(entries, differences, EnvironmentInfo(), folder, DateTimeOffset.Now);
+        WriteProgress(Activities.Completed(Activities.Tracking, activity));
         WriteObject(new FileInfo(files.JsonPath));
         WriteObject(new FileInfo(files.MarkdownPath));
         foreach (var plot in files.PlotPaths)

@@ -43,6 +43,7 @@ public sealed class GetTrackedRunCommand : E2ECmdlet
 
     /// <summary>Only the run with this id.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(TrackedRunIdCompleter))]
     public string? RunId { get; set; }
 
     /// <summary>Only runs whose name matches (wildcards allowed).</summary>
@@ -56,9 +57,20 @@ public sealed class GetTrackedRunCommand : E2ECmdlet
 
     protected override void Process()
     {
-        var runs = Backend is not null
-            ? Backend.ReadRuns(CancelToken)
-            : TrackingStores.ReadRuns(Kind, GetUnresolvedProviderPathFromPSPath(Path!), ClearmlNaming);
+        // A store of a million points takes a second or two to read.
+        var activity = $"Reading runs from {(object?)Backend ?? Path}";
+        WriteProgress(new ProgressRecord(Activities.Tracking, activity, "reading the store"));
+        IReadOnlyList<TrackedRun> runs;
+        try
+        {
+            runs = Backend is not null
+                ? Backend.ReadRuns(CancelToken)
+                : TrackingStores.ReadRuns(Kind, GetUnresolvedProviderPathFromPSPath(Path!), ClearmlNaming);
+        }
+        finally
+        {
+            WriteProgress(Activities.Completed(Activities.Tracking, activity));
+        }
         var pattern = Name is null ? null : WildcardPattern.Get(Name, WildcardOptions.IgnoreCase);
         var matched = runs.Where(r => (RunId is null || r.RunId == RunId) && (pattern is null || pattern.IsMatch(r.Name ?? string.Empty))).ToList();
         if (matched.Count == 0 && (RunId is not null || (Name is not null && !WildcardPattern.ContainsWildcardCharacters(Name))))
