@@ -60,7 +60,7 @@ public sealed class ModuleImportTests
             }
         }
         Assert.True(missing.Count == 0, string.Join("\n", missing.Distinct()));
-        Assert.True(File.Exists(Path.Combine(bin, "DiffPlex.dll")) && File.Exists(Path.Combine(bin, "BouncyCastle.Cryptography.dll")) && File.Exists(Path.Combine(bin, "Nethereum.Signer.dll")) && File.Exists(Path.Combine(bin, "NBitcoin.Secp256k1.dll")) && File.Exists(Path.Combine(bin, "AWSSDK.S3.dll")));
+        Assert.True(File.Exists(Path.Combine(bin, "DiffPlex.dll")) && File.Exists(Path.Combine(bin, "BouncyCastle.Cryptography.dll")) && File.Exists(Path.Combine(bin, "Secp256k1.Net.dll")) && File.Exists(Path.Combine(bin, "runtimes", "linux-x64", "native", "libsecp256k1.so")) && File.Exists(Path.Combine(bin, "AWSSDK.S3.dll")));
     }
 
     [Fact]
@@ -71,13 +71,13 @@ public sealed class ModuleImportTests
             $env:E2E_ALC_TEST_KEY = '0x' + ('ab' * 32)
             $null = New-OracleReport -PrivateKeyVariable E2E_ALC_TEST_KEY -Timestamp 1
             $env:E2E_ALC_TEST_KEY = $null
-            foreach ($name in 'BouncyCastle.Cryptography', 'Nethereum.Signer', 'NBitcoin.Secp256k1') {
+            foreach ($name in 'BouncyCastle.Cryptography', 'Secp256k1.Net') {
                 $contexts = [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq $name } |
                     ForEach-Object { [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name }
                 $contexts -contains 'E2E'
             }
             """).ShouldSucceed();
-        Assert.Equal(new[] { "True", "True", "True" }, result.Strings);
+        Assert.Equal(new[] { "True", "True" }, result.Strings);
     }
 
     [Fact]

@@ -103,7 +103,7 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
         }
         catch (Exception ex) when (IsForeign(ex))
         {
-            // Raw library exceptions (a Nethereum overflow, a malformed base64, a missing file) still get an id and a category.
+            // Raw library exceptions (an overflow, a malformed base64, a missing file) still get an id and a category.
             ThrowTerminatingError(ErrorRecords.FromUnexpected(ex is AggregateException { InnerExceptions.Count: 1 } one ? one.InnerException! : ex, null));
         }
     }

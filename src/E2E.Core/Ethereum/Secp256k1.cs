@@ -1,7 +1,7 @@
 using System.Numerics;
 using E2E.Core.Errors;
-using NBitcoin.Secp256k1;
-using Nethereum.Signer;
+using Secp256k1Net;
+using Native = Secp256k1Net.Secp256k1;
 
 namespace E2E.Core.Ethereum;
 
@@ -29,22 +29,34 @@ public sealed record EcdsaSignature(byte[] R, byte[] S, int RecoveryId)
 }
 
 /// <summary>
-/// secp256k1 signing, verification and public-key recovery through Nethereum.Signer on its NBitcoin.Secp256k1
-/// backend (a C# port of libsecp256k1: RFC 6979 nonces, low-s signatures, constant-time signing). Nethereum's
-/// default BouncyCastle path signs about 14x slower (DESIGN.md section 4), so the NBitcoin one is switched on.
-/// Recovery and verification call NBitcoin.Secp256k1 itself (see Recover). The range checks on r, s and keys stay here: callers decode untrusted signatures, and a library exception
-/// must become "no key", not a crash.
+/// secp256k1 signing, verification and public-key recovery through Secp256k1.Net, a thin wrapper of Bitcoin
+/// Core's native libsecp256k1 (constant-time signing, RFC 6979 nonces, low-s signatures). Measured with
+/// `bench crypto` on the 2-core build machine (README, Benchmarks): the design card's Nethereum.Signer on
+/// NBitcoin.Secp256k1 (a C# port of the same library) signed about 3,400/s and verified about 3,300/s, 1.65x and
+/// 1.41x OpenSSL, short of the 2x goal; the native library does about 8x that. The range checks on r, s and keys
+/// stay here: callers decode untrusted signatures, and a bad one must become "no key", not a crash.
 /// </summary>
 public static class Secp256k1
 {
     private static readonly BigInteger N = BigInteger.Parse("0FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", System.Globalization.NumberStyles.HexNumber);
 
-    static Secp256k1() => EthECKey.SignRecoverable = true;
+    // One context for the process: libsecp256k1 only reads it while signing, verifying and recovering, so
+    // threads share it (the wrapper's own static helpers do the same).
+    private static readonly Native Library = new();
 
     public static bool IsValidPrivateKey(ReadOnlySpan<byte> key) => key.Length == 32 && InRange(key);
 
     /// <summary>The 64-byte uncompressed public key (x ‖ y, without the 0x04 prefix).</summary>
-    public static byte[] PublicKey(ReadOnlySpan<byte> privateKey) => PrivateKey(privateKey).GetPubKeyNoPrefix();
+    public static byte[] PublicKey(ReadOnlySpan<byte> privateKey)
+    {
+        RequireValid(privateKey);
+        Span<byte> parsed = stackalloc byte[64];
+        if (!Library.EcPubkeyCreate(parsed, privateKey))
+        {
+            throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
+        }
+        return Serialize(parsed);
+    }
 
     public static EcdsaSignature Sign(ReadOnlySpan<byte> hash, ReadOnlySpan<byte> privateKey)
     {
@@ -52,15 +64,22 @@ public static class Secp256k1
         {
             throw new ArgumentException("Sign a 32-byte hash.", nameof(hash));
         }
-        var signature = PrivateKey(privateKey).SignAndCalculateV(hash.ToArray());
-        return new EcdsaSignature(To32(signature.R), To32(signature.S), signature.V[0] - 27);
+        RequireValid(privateKey);
+        Span<byte> recoverable = stackalloc byte[65];
+        Span<byte> compact = stackalloc byte[64];
+        if (!Library.EcdsaSignRecoverable(recoverable, hash, privateKey)
+            || !Library.EcdsaRecoverableSignatureSerializeCompact(compact, out var recoveryId, recoverable))
+        {
+            throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
+        }
+        return new EcdsaSignature(compact[..32].ToArray(), compact[32..].ToArray(), recoveryId);
     }
 
     /// <summary>The public key that made a signature, or null when none can (r or s out of range, x not on the curve, the point at infinity).</summary>
     /// <remarks>
-    /// NBitcoin.Secp256k1 directly, not Nethereum's EthECKey.RecoverFromSignature: that one recovered a key for two
+    /// libsecp256k1's recovery, not Nethereum's EthECKey.RecoverFromSignature: that one recovered a key for two
     /// ethereum/tests vectors that must fail (ttRSValue/TransactionWithRvalueHigh, ttSignature/PointAtInfinity);
-    /// libsecp256k1's recovery rejects both, as geth does.
+    /// libsecp256k1 rejects both, as geth (which uses it) does.
     /// </remarks>
     public static byte[]? Recover(ReadOnlySpan<byte> hash, EcdsaSignature signature)
     {
@@ -68,12 +87,14 @@ public static class Secp256k1
         {
             return null;
         }
-        if (!SecpRecoverableECDSASignature.TryCreateFromCompact(Compact(signature), signature.RecoveryId, out var recoverable) || recoverable is null
-            || !ECPubKey.TryRecover(Context.Instance, recoverable, hash, out var publicKey) || publicKey is null)
+        Span<byte> recoverable = stackalloc byte[65];
+        Span<byte> parsed = stackalloc byte[64];
+        if (!Library.EcdsaRecoverableSignatureParseCompact(recoverable, Compact(signature), signature.RecoveryId)
+            || !Library.EcdsaRecover(parsed, recoverable, hash))
         {
             return null;
         }
-        return Uncompressed(publicKey);
+        return Serialize(parsed);
     }
 
     /// <summary>Standard ECDSA verification against a known 64-byte public key (s and n - s both verify, as in ECDSA itself).</summary>
@@ -86,32 +107,34 @@ public static class Secp256k1
         Span<byte> encoded = stackalloc byte[65];
         encoded[0] = 0x04;
         publicKey.CopyTo(encoded[1..]);
-        if (!ECPubKey.TryCreate(encoded, Context.Instance, out _, out var key) || key is null
-            || !SecpECDSASignature.TryCreateFromCompact(Compact(signature), out var parsed) || parsed is null)
+        Span<byte> key = stackalloc byte[64];
+        Span<byte> parsed = stackalloc byte[64];
+        if (!Library.EcPubkeyParse(key, encoded) || !Library.EcdsaSignatureParseCompact(parsed, Compact(signature)))
         {
             return false;
         }
         // libsecp256k1 verifies only low-s signatures; normalising first keeps plain ECDSA semantics.
-        parsed.TryNormalize(out var normalised);
-        return key.SigVerify(normalised ?? parsed, hash);
+        Library.EcdsaSignatureNormalize(parsed, parsed);
+        return Library.EcdsaVerify(parsed, hash, key);
     }
 
     private static byte[] Compact(EcdsaSignature signature) => To32(signature.R).Concat(To32(signature.S)).ToArray();
 
-    private static byte[] Uncompressed(ECPubKey key)
+    // libsecp256k1's opaque 64-byte public key to x ‖ y.
+    private static byte[] Serialize(ReadOnlySpan<byte> parsed)
     {
-        var encoded = new byte[65];
-        key.WriteToSpan(compressed: false, encoded, out _);
-        return encoded[1..];
+        Span<byte> encoded = stackalloc byte[65];
+        nuint length = 65;
+        Library.EcPubkeySerialize(encoded, ref length, parsed, Secp256k1EcFlags.Uncompressed);
+        return encoded[1..].ToArray();
     }
 
-    private static EthECKey PrivateKey(ReadOnlySpan<byte> privateKey)
+    private static void RequireValid(ReadOnlySpan<byte> privateKey)
     {
         if (!IsValidPrivateKey(privateKey))
         {
             throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
         }
-        return new EthECKey(privateKey.ToArray(), true);
     }
 
     // 0 < value < n, for scalars read from untrusted input.
