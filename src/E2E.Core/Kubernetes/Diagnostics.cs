@@ -238,7 +238,7 @@ public static class Diagnostics
                     var file = $"logs/{podName}-{container["name"]}{(previous ? ".previous" : string.Empty)}.log";
                     try
                     {
-                        files[file] = await client.GetTextAsync($"/api/v1/namespaces/{Uri.EscapeDataString(@namespace)}/pods/{Uri.EscapeDataString(podName)}/log?container={Uri.EscapeDataString((string?)container["name"] ?? string.Empty)}{(previous ? "&previous=true" : string.Empty)}&tailLines=500", cancellation).ConfigureAwait(false);
+                        files[file] = await client.PodLogAsync(@namespace, podName, (string?)container["name"] ?? string.Empty, previous, tailLines: 500, cancellation).ConfigureAwait(false);
                     }
                     catch (E2EException ex)
                     {

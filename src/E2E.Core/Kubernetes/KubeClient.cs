@@ -4,6 +4,9 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using E2E.Core.Errors;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
 
 namespace E2E.Core.Kubernetes;
 
@@ -33,12 +36,12 @@ public sealed record WatchEvent(string Type, JsonObject Object)
 public sealed record ListResult(IReadOnlyList<JsonObject> Items, string ResourceVersion);
 
 /// <summary>
-/// The module's Kubernetes client, on KubernetesClient's transport (its HttpClient for TLS and client
-/// certificates, its credentials for tokens, basic auth and exec plugins). What it adds on top is what
-/// KubernetesClient lacks or what untyped objects need: discovery maps kinds to resources; get, list (selectors, paging), create,
-/// server-side apply, merge patch, delete and the status subresource; watch with bookmarks, and an observer
-/// that relists on 410 Gone and resumes after a dropped stream, as client-go's reflector does.
-/// 429 and 503 answers are retried after Retry-After (at most <see cref="MaxRetries"/> times).
+/// The module's Kubernetes client: KubernetesClient's operations (CustomObjects for untyped objects of any group,
+/// core included; CoreV1 for logs; its watcher for watch streams) over its transport (TLS, client certificates,
+/// tokens, basic auth, exec plugins). What it adds is what KubernetesClient lacks: discovery that maps kinds and
+/// kubectl's resource names to resources (it has no dynamic client), paging of lists, an observer that relists on
+/// 410 Gone and resumes after a dropped stream (client-go's reflector), a per-request timeout, errors mapped to
+/// our ids, and <see cref="RetryAfterHandler"/> in its handler chain for 429 and 503.
 /// </summary>
 public sealed class KubeClient : IDisposable
 {
@@ -208,12 +211,19 @@ public sealed class KubeClient : IDisposable
     }
 
     // ---- Reads ----
+    // The verbs go through KubernetesClient's CustomObjects operations, which serve any resource of any group
+    // (the core group too: its generated code maps /apis//v1 to /api/v1) with untyped bodies, as kubectl's
+    // dynamic client does. What is ours is the mapping of its errors to our ids and the per-request timeout.
 
     public async Task<JsonObject?> GetAsync(ApiResource resource, string? @namespace, string name, CancellationToken cancellation)
     {
+        var ns = Ns(resource, @namespace);
         try
         {
-            return await GetJsonAsync(resource.Path(Ns(resource, @namespace), name), cancellation).ConfigureAwait(false);
+            return await CallAsync(token => string.IsNullOrEmpty(ns)
+                ? _kubernetes.CustomObjects.GetClusterCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, resource.Plural, name, cancellationToken: token)
+                : _kubernetes.CustomObjects.GetNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, ns, resource.Plural, name, cancellationToken: token),
+                $"{resource.Kind} {name}", cancellation).ConfigureAwait(false);
         }
         catch (KubeApiException ex) when (ex.StatusCode == 404)
         {
@@ -221,16 +231,22 @@ public sealed class KubeClient : IDisposable
         }
     }
 
-    /// <summary>Every page of a list (limit/continue), with the list's resourceVersion for a following watch.</summary>
+    /// <summary>Every page of a list (limit/continue), with the list's resourceVersion for a following watch. An empty namespace lists every namespace.</summary>
     public async Task<ListResult> ListAsync(ApiResource resource, string? @namespace, string? labelSelector = null, string? fieldSelector = null, int pageSize = 500, CancellationToken cancellation = default)
     {
+        var ns = Ns(resource, @namespace);
         var items = new List<JsonObject>();
         string? next = null;
         string resourceVersion;
         do
         {
-            var query = Query(("labelSelector", labelSelector), ("fieldSelector", fieldSelector), ("limit", pageSize.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("continue", next));
-            var page = await GetJsonAsync(resource.Path(Ns(resource, @namespace)) + query, cancellation).ConfigureAwait(false);
+            var token = next;
+            var page = await CallAsync(t => string.IsNullOrEmpty(ns)
+                ? _kubernetes.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, resource.Plural,
+                    continueParameter: token, fieldSelector: NullIfEmpty(fieldSelector), labelSelector: NullIfEmpty(labelSelector), limit: pageSize, cancellationToken: t)
+                : _kubernetes.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, ns, resource.Plural,
+                    continueParameter: token, fieldSelector: NullIfEmpty(fieldSelector), labelSelector: NullIfEmpty(labelSelector), limit: pageSize, cancellationToken: t),
+                resource.FullName, cancellation).ConfigureAwait(false);
             foreach (var item in (page["items"] as JsonArray ?? new JsonArray()).OfType<JsonObject>())
             {
                 var copy = (JsonObject)item.DeepClone();
@@ -240,10 +256,21 @@ public sealed class KubeClient : IDisposable
                 items.Add(copy);
             }
             resourceVersion = (string?)page["metadata"]?["resourceVersion"] ?? string.Empty;
-            next = (string?)page["metadata"]?["continue"];
+            next = NullIfEmpty((string?)page["metadata"]?["continue"]);
         }
-        while (!string.IsNullOrEmpty(next));
+        while (next is not null);
         return new ListResult(items, resourceVersion);
+    }
+
+    /// <summary>The last lines of a container's log (the current or the previous instance).</summary>
+    public async Task<string> PodLogAsync(string @namespace, string pod, string container, bool previous, int tailLines, CancellationToken cancellation)
+    {
+        return await CallAsync(async token =>
+        {
+            using var log = await _kubernetes.CoreV1.ReadNamespacedPodLogWithHttpMessagesAsync(pod, @namespace, container: container, previous: previous ? true : null, tailLines: tailLines, cancellationToken: token).ConfigureAwait(false);
+            using var reader = new StreamReader(log.Body, Encoding.UTF8);
+            return new HttpOperationResponse<string> { Body = await reader.ReadToEndAsync(token).ConfigureAwait(false) };
+        }, $"Pod {pod} container {container}", cancellation).ConfigureAwait(false);
     }
 
     // ---- Writes ----
@@ -251,32 +278,52 @@ public sealed class KubeClient : IDisposable
     public async Task<JsonObject> CreateAsync(JsonObject o, CancellationToken cancellation)
     {
         var (resource, ns) = await Locate(o, cancellation).ConfigureAwait(false);
-        return await SendJsonAsync(HttpMethod.Post, resource.Path(ns), o, "application/json", KubeObjects.Describe(o), cancellation).ConfigureAwait(false);
+        return await CallAsync(token => ns is null
+            ? _kubernetes.CustomObjects.CreateClusterCustomObjectWithHttpMessagesAsync<JsonObject>(o, resource.Group, resource.Version, resource.Plural, cancellationToken: token)
+            : _kubernetes.CustomObjects.CreateNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(o, resource.Group, resource.Version, ns, resource.Plural, cancellationToken: token),
+            KubeObjects.Describe(o), cancellation).ConfigureAwait(false);
     }
 
-    /// <summary>Server-side apply (PATCH application/apply-patch+yaml; JSON is YAML) with a field manager; force takes over conflicting fields.</summary>
+    /// <summary>Server-side apply (application/apply-patch+yaml; JSON is YAML) with a field manager; force takes over conflicting fields.</summary>
     public async Task<JsonObject> ApplyAsync(JsonObject o, string fieldManager = DefaultFieldManager, bool force = true, string? subresource = null, CancellationToken cancellation = default)
     {
         var (resource, ns) = await Locate(o, cancellation).ConfigureAwait(false);
-        var path = resource.Path(ns, KubeObjects.Name(o), subresource) + Query(("fieldManager", fieldManager), ("force", force ? "true" : null));
-        return await SendJsonAsync(HttpMethod.Patch, path, o, "application/apply-patch+yaml", KubeObjects.Describe(o), cancellation).ConfigureAwait(false);
+        return await PatchAsync(resource, ns, KubeObjects.Name(o), new V1Patch(o, V1Patch.PatchType.ApplyPatch), subresource, fieldManager, force ? true : null, KubeObjects.Describe(o), cancellation).ConfigureAwait(false);
     }
 
     /// <summary>A JSON merge patch (RFC 7386) of an object or of its status subresource.</summary>
     public Task<JsonObject> PatchAsync(ApiResource resource, string? @namespace, string name, JsonObject patch, string? subresource = null, CancellationToken cancellation = default) =>
-        SendJsonAsync(HttpMethod.Patch, resource.Path(Ns(resource, @namespace), name, subresource), patch, "application/merge-patch+json", $"{resource.Kind} {name}", cancellation);
+        PatchAsync(resource, Ns(resource, @namespace), name, new V1Patch(patch, V1Patch.PatchType.MergePatch), subresource, null, null, $"{resource.Kind} {name}", cancellation);
+
+    private Task<JsonObject> PatchAsync(ApiResource resource, string? ns, string name, V1Patch patch, string? subresource, string? fieldManager, bool? force, object target, CancellationToken cancellation)
+    {
+        if (subresource is not (null or "status"))
+        {
+            throw new ArgumentException($"Only the status subresource is patched; '{subresource}' is not.", nameof(subresource));
+        }
+        var status = subresource is not null;
+        var (group, version, plural) = (resource.Group, resource.Version, resource.Plural);
+        var objects = _kubernetes.CustomObjects;
+        return CallAsync(token => (string.IsNullOrEmpty(ns), status) switch
+        {
+            (true, false) => objects.PatchClusterCustomObjectWithHttpMessagesAsync<JsonObject>(patch, group, version, plural, name, fieldManager: fieldManager, force: force, cancellationToken: token),
+            (true, true) => objects.PatchClusterCustomObjectStatusWithHttpMessagesAsync<JsonObject>(patch, group, version, plural, name, fieldManager: fieldManager, force: force, cancellationToken: token),
+            (false, false) => objects.PatchNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(patch, group, version, ns, plural, name, fieldManager: fieldManager, force: force, cancellationToken: token),
+            (false, true) => objects.PatchNamespacedCustomObjectStatusWithHttpMessagesAsync<JsonObject>(patch, group, version, ns, plural, name, fieldManager: fieldManager, force: force, cancellationToken: token),
+        }, target, cancellation);
+    }
 
     /// <summary>Deletes one object; false when it was already gone. The object may live on while finalizers hold it.</summary>
     public async Task<bool> DeleteAsync(ApiResource resource, string? @namespace, string name, string propagationPolicy = "Background", long? gracePeriodSeconds = null, CancellationToken cancellation = default)
     {
-        var options = new JsonObject { ["kind"] = "DeleteOptions", ["apiVersion"] = "v1", ["propagationPolicy"] = propagationPolicy };
-        if (gracePeriodSeconds is { } grace)
-        {
-            options["gracePeriodSeconds"] = grace;
-        }
+        var ns = Ns(resource, @namespace);
+        var options = new V1DeleteOptions { ApiVersion = "v1", Kind = "DeleteOptions", PropagationPolicy = propagationPolicy, GracePeriodSeconds = gracePeriodSeconds };
         try
         {
-            await SendJsonAsync(HttpMethod.Delete, resource.Path(Ns(resource, @namespace), name), options, "application/json", $"{resource.Kind} {name}", cancellation).ConfigureAwait(false);
+            await CallAsync(token => string.IsNullOrEmpty(ns)
+                ? _kubernetes.CustomObjects.DeleteClusterCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, resource.Plural, name, body: options, cancellationToken: token)
+                : _kubernetes.CustomObjects.DeleteNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(resource.Group, resource.Version, ns, resource.Plural, name, body: options, cancellationToken: token),
+                $"{resource.Kind} {name}", cancellation).ConfigureAwait(false);
             return true;
         }
         catch (KubeApiException ex) when (ex.StatusCode == 404)
@@ -287,49 +334,76 @@ public sealed class KubeClient : IDisposable
 
     // ---- Watches ----
 
-    /// <summary>One watch stream from <paramref name="resourceVersion"/>; ends when the server closes it. A 410 (as an ERROR event or a status) throws KubeApiException with StatusCode 410.</summary>
+    /// <summary>One watch stream from <paramref name="resourceVersion"/> (KubernetesClient's watcher); ends when the server closes it. A 410 (as an ERROR event or a status) throws KubeApiException with StatusCode 410.</summary>
     public async IAsyncEnumerable<WatchEvent> WatchAsync(ApiResource resource, string? @namespace, string? resourceVersion, string? labelSelector = null, string? fieldSelector = null,
         int? timeoutSeconds = null, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        var query = Query(("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion), ("labelSelector", labelSelector), ("fieldSelector", fieldSelector),
-            ("timeoutSeconds", timeoutSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        using var response = await SendAsync(HttpMethod.Get, resource.Path(Ns(resource, @namespace)) + query, null, null, streaming: true, resource.FullName, cancellation).ConfigureAwait(false);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false), Encoding.UTF8);
-        while (true)
+        var ns = Ns(resource, @namespace);
+        var objects = _kubernetes.CustomObjects;
+        var (group, version, plural) = (resource.Group, resource.Version, resource.Plural);
+        // The watcher hands an ERROR event (a Status) and an unreadable line to onError and reads on; the first
+        // ends this stream with the server's status (410 makes the observer relist), the second (a line cut
+        // short by a dropped connection) ends it quietly so that the observer resumes from the last version.
+        // (The watcher catches what onError throws and hands it to onError again, hence the second case.)
+        var ended = false;
+        void OnError(Exception error)
         {
-            string? line;
-            try
+            switch (error)
             {
-                line = await reader.ReadLineAsync(cancellation).ConfigureAwait(false);
+                case KubernetesException { Status: { } status }:
+                    throw StatusError(status.Code ?? 500, new JsonObject { ["kind"] = "Status", ["reason"] = status.Reason, ["message"] = status.Message, ["code"] = status.Code }, resource.FullName);
+                case KubeApiException:
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+                    break;
+                default:
+                    ended = true;
+                    break;
             }
-            catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellation.IsCancellationRequested)
+        }
+        var stream = string.IsNullOrEmpty(ns)
+            ? objects.WatchListClusterCustomObjectAsync(group, version, plural, allowWatchBookmarks: true, fieldSelector: NullIfEmpty(fieldSelector), labelSelector: NullIfEmpty(labelSelector),
+                resourceVersion: NullIfEmpty(resourceVersion), timeoutSeconds: timeoutSeconds, onError: OnError, cancellationToken: cancellation)
+            : objects.WatchListNamespacedCustomObjectAsync(group, version, ns, plural, allowWatchBookmarks: true, fieldSelector: NullIfEmpty(fieldSelector), labelSelector: NullIfEmpty(labelSelector),
+                resourceVersion: NullIfEmpty(resourceVersion), timeoutSeconds: timeoutSeconds, onError: OnError, cancellationToken: cancellation);
+        var events = stream.GetAsyncEnumerator(cancellation);
+        try
+        {
+            while (!ended)
             {
-                yield break; // The server went away mid-stream; the observer resumes from the last version.
+                try
+                {
+                    if (!await events.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+                }
+                catch (Exception ex) when (ex is IOException && !cancellation.IsCancellationRequested)
+                {
+                    yield break; // The server went away mid-stream; the observer resumes from the last version.
+                }
+                catch (Exception ex) when (ex is not E2EException && !cancellation.IsCancellationRequested)
+                {
+                    throw Translate(ex, "watch " + resource.FullName, resource.FullName, cancellation);
+                }
+                var (type, element) = events.Current;
+                var o = element is System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.Object } json ? JsonObject.Create(json) : null;
+                if (ended)
+                {
+                    yield break;
+                }
+                yield return new WatchEvent(type switch
+                {
+                    WatchEventType.Added => "ADDED",
+                    WatchEventType.Modified => "MODIFIED",
+                    WatchEventType.Deleted => "DELETED",
+                    WatchEventType.Bookmark => "BOOKMARK",
+                    _ => "ERROR",
+                }, o ?? new JsonObject());
             }
-            if (line is null)
-            {
-                yield break;
-            }
-            if (line.Length == 0)
-            {
-                continue;
-            }
-            JsonObject e;
-            try
-            {
-                e = JsonNode.Parse(line) as JsonObject ?? new JsonObject();
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                yield break; // A line cut short by a dropped connection: resume from the last version.
-            }
-            var type = (string?)e["type"] ?? string.Empty;
-            var o = e["object"] as JsonObject ?? new JsonObject();
-            if (type == "ERROR")
-            {
-                throw StatusError((int)(KubeObjects.Integer(o["code"]) ?? 500), o, resource.FullName);
-            }
-            yield return new WatchEvent(type, o);
+        }
+        finally
+        {
+            await events.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -452,109 +526,91 @@ public sealed class KubeClient : IDisposable
 
     // ---- Plumbing ----
 
+    /// <summary>
+    /// A GET of a path KubernetesClient has no operation for (discovery of any group version, /version, /readyz),
+    /// over its HttpClient and credentials.
+    /// </summary>
     public async Task<JsonObject> GetJsonAsync(string path, CancellationToken cancellation)
     {
-        using var response = await SendAsync(HttpMethod.Get, path, null, null, streaming: false, path, cancellation).ConfigureAwait(false);
-        return ParseAnswer(await ReadBodyAsync(response, path, cancellation).ConfigureAwait(false), path);
-    }
-
-    /// <summary>A body cut off by a dropped connection is an unreachable server, like a refused connection.</summary>
-    private async Task<string> ReadBodyAsync(HttpResponseMessage response, object target, CancellationToken cancellation)
-    {
-        try
-        {
-            return await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellation.IsCancellationRequested)
-        {
-            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} dropped the connection while answering: {ex.Message}", target, ex);
-        }
-    }
-
-    /// <summary>A success whose body is not a JSON object (a proxy's page, a connection cut short) is an API failure, not a crash.</summary>
-    private JsonObject ParseAnswer(string text, object target)
-    {
+        var text = await GetTextAsync(path, cancellation).ConfigureAwait(false);
         try
         {
             return JsonNode.Parse(text) as JsonObject ?? throw new System.Text.Json.JsonException("not an object");
         }
         catch (System.Text.Json.JsonException ex)
         {
-            throw new E2EException(ErrorCatalog.KubeApiFailed, $"The API server at {Server} answered with a body that is not a JSON object ({text.Length} bytes).", target, ex);
+            // A success whose body is not a JSON object (a proxy's page) is an API failure, not a crash.
+            throw new E2EException(ErrorCatalog.KubeApiFailed, $"The API server at {Server} answered with a body that is not a JSON object ({text.Length} bytes).", path, ex);
         }
     }
 
-    /// <summary>Plain text from a path such as a pod's log.</summary>
+    /// <summary>Plain text from a path such as /readyz.</summary>
     public async Task<string> GetTextAsync(string path, CancellationToken cancellation)
     {
-        using var response = await SendAsync(HttpMethod.Get, path, null, null, streaming: false, path, cancellation).ConfigureAwait(false);
-        return await ReadBodyAsync(response, path, cancellation).ConfigureAwait(false);
-    }
-
-    private async Task<JsonObject> SendJsonAsync(HttpMethod method, string path, JsonObject body, string contentType, object target, CancellationToken cancellation)
-    {
-        using var response = await SendAsync(method, path, KubeObjects.Compact(body), contentType, streaming: false, target, cancellation).ConfigureAwait(false);
-        var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
-        return text.Length == 0 ? new JsonObject() : ParseAnswer(text, target);
-    }
-
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body, string? contentType, bool streaming, object target, CancellationToken cancellation)
-    {
-        using var request = new HttpRequestMessage(method, new Uri(_kubernetes.BaseUri, path.TrimStart('/')));
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        request.Headers.UserAgent.ParseAdd("e2e-powershell/1.0");
-        if (body is not null)
-        {
-            request.Content = new StringContent(body, Encoding.UTF8);
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType ?? "application/json");
-        }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        if (!streaming)
-        {
-            timeout.CancelAfter(RequestTimeout);
-        }
-        HttpResponseMessage response;
+        timeout.CancelAfter(RequestTimeout);
         try
         {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_kubernetes.BaseUri, path.TrimStart('/')));
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             if (_kubernetes.Credentials is { } credentials)
             {
                 await credentials.ProcessHttpRequestAsync(request, timeout.Token).ConfigureAwait(false);
             }
-            response = await _http.SendAsync(request, streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? text : throw StatusError((int)response.StatusCode, StatusBody(text), path);
         }
-        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        catch (Exception ex) when (ex is not E2EException)
         {
-            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} did not answer {method} {path} within {RequestTimeout.TotalSeconds:0} s.", target);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} cannot be reached: {ex.Message}", target, ex);
-        }
-        catch (Exception ex) when (ex is k8s.Exceptions.KubeConfigException or System.ComponentModel.Win32Exception)
-        {
-            // An exec plugin refreshing an expired credential.
-            throw Kubeconfig.Translate(ex, null, Context.Name);
-        }
-        if (response.IsSuccessStatusCode)
-        {
-            return response;
-        }
-        using (response)
-        {
-            var code = (int)response.StatusCode;
-            var text = await ReadBodyAsync(response, target, cancellation).ConfigureAwait(false);
-            JsonObject? status = null;
-            try
-            {
-                status = JsonNode.Parse(text) as JsonObject;
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                status = new JsonObject { ["message"] = text.Length > 500 ? text[..500] : text };
-            }
-            throw StatusError(code, status ?? new JsonObject(), target);
+            throw Translate(ex, "GET " + path, path, cancellation);
         }
     }
+
+    /// <summary>One KubernetesClient operation under the per-request timeout, its failures mapped to our ids.</summary>
+    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<HttpOperationResponse<T>>> operation, object target, CancellationToken cancellation)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(RequestTimeout);
+        try
+        {
+            using var response = await operation(timeout.Token).ConfigureAwait(false);
+            return response.Body;
+        }
+        catch (Exception ex) when (ex is not E2EException)
+        {
+            throw Translate(ex, target.ToString() ?? string.Empty, target, cancellation);
+        }
+    }
+
+    /// <summary>
+    /// What a failed request means to a user: the server's Status (by its code), an unreachable or silent server,
+    /// a body cut off by a dropped connection, or an exec plugin that failed while refreshing a credential.
+    /// </summary>
+    private Exception Translate(Exception ex, string what, object target, CancellationToken cancellation) => ex switch
+    {
+        HttpOperationException { Response: { } response } => StatusError((int)response.StatusCode, StatusBody(response.Content ?? string.Empty), target),
+        OperationCanceledException when cancellation.IsCancellationRequested => ex,
+        OperationCanceledException => new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} did not answer {what} within {RequestTimeout.TotalSeconds:0} s.", target),
+        HttpRequestException or IOException => new E2EException(ErrorCatalog.KubeApiUnreachable, $"The API server at {Server} cannot be reached or dropped the connection: {ex.Message}", target, ex),
+        System.Text.Json.JsonException => new E2EException(ErrorCatalog.KubeApiFailed, $"The API server at {Server} answered {what} with a body that is not JSON.", target, ex),
+        k8s.Exceptions.KubeConfigException or System.ComponentModel.Win32Exception => Kubeconfig.Translate(ex, null, Context.Name),
+        _ => ex,
+    };
+
+    private static JsonObject StatusBody(string text)
+    {
+        try
+        {
+            return JsonNode.Parse(text) as JsonObject ?? new JsonObject();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return new JsonObject { ["message"] = text.Length > 500 ? text[..500] : text };
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     /// <summary>Maps an API Status to an error id, with the causes (field: message) in the text.</summary>
     public static KubeApiException StatusError(int code, JsonObject status, object target)
@@ -576,10 +632,4 @@ public sealed class KubeClient : IDisposable
     }
 
     private string? Ns(ApiResource resource, string? @namespace) => resource.Namespaced ? @namespace ?? DefaultNamespace : null;
-
-    private static string Query(params (string Name, string? Value)[] parameters)
-    {
-        var present = parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToArray();
-        return present.Length == 0 ? string.Empty : "?" + string.Join("&", present);
-    }
 }

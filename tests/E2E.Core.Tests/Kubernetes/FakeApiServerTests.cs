@@ -373,7 +373,9 @@ public sealed class FakeApiServerTests : IDisposable
                 events.Add(new JsonObject { ["object"] = e.Object.DeepClone(), ["type"] = e.Type });
             }
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(Path.Combine(data, "watch"))), events));
-            Assert.StartsWith("GET /api/v1/namespaces/mops/serviceaccounts?watch=true&allowWatchBookmarks=true&resourceVersion=42 ", replay.Requests.Single());
+            var request = replay.Requests.Single().Split(' ')[1];
+            Assert.StartsWith("/api/v1/namespaces/mops/serviceaccounts?", request);
+            Assert.Equal(new[] { "allowWatchBookmarks=true", "resourceVersion=42", "watch=true" }, request.Split('?')[1].Split('&').Order());
         }
         using (var replay = new RawHttpServer(File.ReadAllText(Path.Combine(data, "responses", "list"))))
         using (var client = KubeClient.ForUrl(replay.Url))
@@ -393,21 +395,24 @@ public sealed class FakeApiServerTests : IDisposable
         const string ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
         using var capture = new RawHttpServer(ok, ok, ok);
         using var client = KubeClient.ForUrl(capture.Url);
-        await client.PatchAsync(flips, "mops", "mips", KubeObjects.Parse("""{"foo":"bar"}"""), "fin", Soon);
+        await client.PatchAsync(flips, "mops", "mips", KubeObjects.Parse("""{"foo":"bar"}"""), "status", Soon);
         await client.DeleteAsync(flips, "mops", "mips", cancellation: Soon);
         await client.GetAsync(flips, "mops", "mips", Soon);
-        foreach (var (request, name) in capture.Requests.Zip(new[] { "patch", "delete", "get" }))
+        // KubernetesClient's CustomObjects operations patch the status subresource (client-go's "applystatus" request);
+        // delete and get address the object itself, where client-go's golden requests name the subresource "fin".
+        foreach (var (request, name) in capture.Requests.Zip(new[] { "applystatus", "delete", "get" }))
         {
             var expected = File.ReadAllText(Path.Combine(golden, name)).Split('\n')[0];
             var expectedPath = expected.Split(' ')[1].Split('?')[0];
-            // Only the patch was sent to the subresource "fin"; delete and get address the object itself.
-            expectedPath = name == "patch" ? expectedPath : expectedPath[..expectedPath.LastIndexOf('/')];
+            expectedPath = name == "applystatus" ? expectedPath : expectedPath[..expectedPath.LastIndexOf('/')];
             Assert.StartsWith($"{expected.Split(' ')[0]} {expectedPath}", request);
         }
         // Merge patch here where client-go's golden request is strategic: custom resources accept only merge patches.
         Assert.Contains("Content-Type: application/merge-patch+json", capture.Requests[0]);
         Assert.EndsWith("{\"foo\":\"bar\"}", capture.Requests[0]);
-        Assert.Contains("\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"", capture.Requests[1]);
+        Assert.Contains("\"kind\":\"DeleteOptions\"", capture.Requests[1]);
+        Assert.Contains("\"apiVersion\":\"v1\"", capture.Requests[1]);
+        Assert.Contains("\"propagationPolicy\":\"Background\"", capture.Requests[1]);
     }
 
     [Fact]
