@@ -78,6 +78,7 @@ public sealed class SignalCleanupTests : IDisposable
     [Fact]
     public void After_kill_9_the_next_sessions_first_New_E2EScope_removes_what_the_dead_run_left()
     {
+        Repo.UseRepositoryGanache();
         var state = Path.Combine(_root, "state.txt");
         // A temp directory of the test's own (TMPDIR), so that no other test's New-E2EScope sweeps first.
         var tmp = Directory.CreateDirectory(Path.Combine(_root, "tmp")).FullName;
@@ -85,17 +86,37 @@ public sealed class SignalCleanupTests : IDisposable
             $scope = New-E2EScope -Name doomed
             $dir = New-E2ETempDirectory -Prefix doomed
             Set-Content -LiteralPath (Join-Path $dir.FullName 'data.bin') -Value 'left behind'
-            Set-Content -LiteralPath '{{state}}' -Value $dir.FullName
+            $env:E2E_DOOMED_KEY = '0x' + ('ab' * 32)
+            $chain = Start-E2EChain -PrivateKeyVariable E2E_DOOMED_KEY
+            Register-E2ECleanup -Name 'drop test database' -ScriptBlock { 'never runs after kill -9' }
+            Set-Content -LiteralPath '{{state}}' -Value $dir.FullName, $chain.ProcessId, $chain.Port
             """, Path.Combine(_root, "ready"), tmp);
-        var leftover = File.ReadAllText(state).Trim();
+        var lines = File.ReadAllLines(state);
+        var (leftover, chainPid, chainPort) = (lines[0], int.Parse(lines[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture));
         Signal(session, "KILL");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
         Assert.True(Directory.Exists(leftover), "kill -9 runs no cleanup, so the directory is still there");
+        Assert.True(IsRunning(chainPid), "kill -9 of pwsh leaves its ganache running");
 
-        var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next -Verbose 4>&1 | Where-Object {{ $_ -is [System.Management.Automation.VerboseRecord] }} | ForEach-Object Message",
+        var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next -Verbose *>&1 | Where-Object {{ $_ -is [System.Management.Automation.VerboseRecord] -or $_ -is [System.Management.Automation.WarningRecord] }} | ForEach-Object {{ $_.GetType().Name + ': ' + $_.Message }}",
             new Dictionary<string, string> { ["TMPDIR"] = tmp }).ShouldSucceed();
         Assert.False(Directory.Exists(leftover), $"{leftover} survived the next session's New-E2EScope");
         Assert.Contains("no longer running", next.Output);
         Assert.StartsWith(tmp, leftover, StringComparison.Ordinal);
+        // The chain, found by the owner tag in its environment, is killed, and its port is free.
+        var clock = Stopwatch.StartNew();
+        while (IsRunning(chainPid) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(100);
+        }
+        Assert.False(IsRunning(chainPid), $"ganache (pid {chainPid}) survived the sweep:\n{next.Output}");
+        Assert.Contains($"Killed process {chainPid}", next.Output);
+        using var probe = new TcpClient();
+        Assert.ThrowsAny<SocketException>(() => probe.Connect("127.0.0.1", chainPort));
+        // The cleanup block that never ran is told, as a warning, with the run it belonged to.
+        Assert.Contains("WarningRecord: Run e2e-", next.Output);
+        Assert.Contains("Script 'drop test database': cleanup never ran", next.Output);
     }
+
+    private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
 }

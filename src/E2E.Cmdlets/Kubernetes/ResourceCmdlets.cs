@@ -318,7 +318,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
 
 /// <summary>Lists what earlier test runs left behind, without removing anything.</summary>
 /// <remarks>
-/// <para>Finds what Remove-E2EOrphan would remove: Computes, PersistentVolumeClaims and Namespaces carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed, kind clusters whose marker has expired, and temp roots of runs that are dead (their markers' pid and start time). -IncludeUnexpired lists objects whose time has not come too; -NoCluster looks only at local leftovers and kind markers.</para>
+/// <para>Finds what Remove-E2EOrphan would remove: Computes, PersistentVolumeClaims and Namespaces carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed, kind clusters whose marker has expired, temp roots of runs that are dead (their markers' pid and start time; Unfinished lists the cleanups their ledger says never ran or failed), and processes the module started for a session that is gone (every such process carries its session's pid and start time in E2E_OWNER). -IncludeUnexpired lists objects whose time has not come too; -NoCluster looks only at local leftovers and kind markers.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2EOrphan -NoCluster | Format-Table Kind, Name, RunId, ExpiresAt</code>
@@ -374,7 +374,7 @@ public abstract class OrphanCmdletBase : ClusterCmdletBase
 
 /// <summary>Removes what earlier test runs left behind, found by their run labels.</summary>
 /// <remarks>
-/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too; a live run's never are. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
+/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too, and processes the module started for a session that is gone are killed (found by the E2E_OWNER tag in their environment, set before they start and inherited by their children); a live session's never are. Cleanups that a dead run's ledger says never ran or failed are written as warnings. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
 /// </remarks>
 /// <example>
 /// <code>Remove-E2EOrphan -WhatIf</code>
@@ -423,6 +423,11 @@ public sealed class RemoveE2EOrphanCommand : OrphanCmdletBase
             {
                 await OrphanSweeper.RemoveAsync(client, orphan, CancelToken).ConfigureAwait(false);
                 Verbose($"Removed {orphan}");
+                // The sweep cannot run a dead session's cleanup blocks; a person must hear of them.
+                foreach (var unfinished in orphan.Unfinished)
+                {
+                    Warning($"Run {orphan.RunId}: {unfinished}");
+                }
                 if (PassThru)
                 {
                     Output(orphan);

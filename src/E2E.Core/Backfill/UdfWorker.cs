@@ -1,3 +1,4 @@
+using E2E.Core.Processes;
 using System.Diagnostics;
 using System.Text.Json;
 using E2E.Core.Errors;
@@ -30,7 +31,7 @@ public sealed class UdfWorker : IDisposable
         Process process;
         try
         {
-            process = Process.Start(start)!;
+            process = Process.Start(start.Own())!;
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

@@ -71,7 +71,7 @@ public sealed class LocalChain : IDisposable
         }
         start.Environment["E2E_GANACHE_PACKAGE"] = package;
         start.Environment["E2E_GANACHE_ACCOUNTS"] = System.Text.Json.JsonSerializer.Serialize(fundedKeys.Select(k => k.Hex).ToArray());
-        var process = Process.Start(start) ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {program}.", program);
+        var process = Process.Start(start.Own()) ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {program}.", program);
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();

@@ -9,6 +9,9 @@ namespace E2E.Core.Kubernetes;
 /// <summary>Something a test run created and did not remove, found by its run label (or, for kind clusters, its marker file).</summary>
 public sealed record Orphan(string Kind, string? Namespace, string Name, string RunId, DateTimeOffset Expires, string Where)
 {
+    /// <summary>What the dead run's ledger says never ran or failed (its cleanup blocks above all), for a person to act on.</summary>
+    public IReadOnlyList<string> Unfinished { get; init; } = Array.Empty<string>();
+
     public bool IsExpired(DateTimeOffset now) => Expires <= now;
 
     public override string ToString() => $"{Kind} {(Namespace is null ? string.Empty : Namespace + "/")}{Name} (run {RunId}, expired {Expires:u})";
@@ -23,6 +26,9 @@ public static class OrphanSweeper
 {
     /// <summary>The kind of a dead run's temp root (found by its marker, see <see cref="LocalLeftovers"/>).</summary>
     public const string TempDirectoryKind = "TempDirectory";
+
+    /// <summary>The kind of a process a dead session left running (found by its owner tag, see <see cref="OwnedProcesses"/>).</summary>
+    public const string ProcessKind = "Process";
 
     /// <summary>Kinds swept in a cluster, in deletion order (instances before the namespaces that hold them).</summary>
     public static readonly (string ApiVersion, string Kind)[] SweptKinds =
@@ -63,7 +69,16 @@ public static class OrphanSweeper
         {
             if (runId is null || leftover.RunId == runId)
             {
-                found.Add(new Orphan(TempDirectoryKind, null, leftover.Path, leftover.RunId, DateTimeOffset.MinValue, $"pid {leftover.ProcessId} (gone)"));
+                found.Add(new Orphan(TempDirectoryKind, null, leftover.Path, leftover.RunId, DateTimeOffset.MinValue, $"pid {leftover.ProcessId} (gone)") { Unfinished = leftover.Unfinished });
+            }
+        }
+        // Processes carry their session's pid, not a run id: they are listed unless one run is asked for.
+        if (runId is null)
+        {
+            foreach (var process in OwnedProcesses.Sweep(kill: false))
+            {
+                found.Add(new Orphan(ProcessKind, null, process.ProcessId.ToString(CultureInfo.InvariantCulture), string.Empty, DateTimeOffset.MinValue,
+                    $"started by session pid {process.OwnerProcessId} (gone): {process.Command}"));
             }
         }
         var selector = runId is null ? E2EScope.RunIdLabel : $"{E2EScope.RunIdLabel}={runId}";
@@ -120,6 +135,14 @@ public static class OrphanSweeper
             }
             return LocalLeftovers.Remove(orphan.Name) is not { } why ? true
                 : throw new E2EException(ErrorCatalog.ScopeCleanupFailed, $"The temp root {orphan.Name} of dead run {orphan.RunId} cannot be removed: {why}", orphan.Name);
+        }
+        if (orphan.Kind == ProcessKind)
+        {
+            var pid = int.Parse(orphan.Name, CultureInfo.InvariantCulture);
+            // Checked again by pid, so that only a process that still carries a dead owner's tag is killed.
+            var swept = OwnedProcesses.KillIfOrphan(pid);
+            return swept is null ? false : swept.Killed ? true
+                : throw new E2EException(ErrorCatalog.ScopeCleanupFailed, $"Process {pid} left by a dead session cannot be killed: {swept.Error}", orphan.Name);
         }
         if (orphan.Kind == "KindCluster")
         {

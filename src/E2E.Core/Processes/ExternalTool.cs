@@ -28,7 +28,7 @@ public static class ExternalTool
         Process process;
         try
         {
-            process = Process.Start(start)!;
+            process = Process.Start(start.Own())!;
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

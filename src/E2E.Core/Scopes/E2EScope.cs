@@ -32,6 +32,8 @@ public sealed class E2EScope
     private readonly object _gate = new();
     private readonly List<ScopeEntry> _entries = new();
     private string? _tempRoot;
+    // The temp root with the marker: the scope's own, not a registered entry, and undone after all of them.
+    private ScopeEntry? _rootEntry;
 
     public E2EScope(string? name = null, IReadOnlyDictionary<string, string>? labels = null, TimeSpan? timeToLive = null, string? tempBase = null)
     {
@@ -124,8 +126,21 @@ public sealed class E2EScope
                 throw new E2EException(ErrorCatalog.ScopeRemoved,
                     $"Scope '{Id}' is {State.ToString().ToLowerInvariant()}; '{action.Description}' cannot be registered in it. Create a new scope.", Id);
             }
+            // The temp root holds the ledger of what is registered, for sweeps after a crash.
+            if (_tempRoot is null)
+            {
+                try
+                {
+                    EnsureTempRoot();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // No writable temp base: the scope still works, without a ledger for later sweeps.
+                }
+            }
             var entry = new ScopeEntry(_entries.Count + 1, action);
             _entries.Add(entry);
+            WriteMarker();
             return entry;
         }
     }
@@ -228,24 +243,38 @@ public sealed class E2EScope
                 break;
             }
             undoing?.Invoke(entry, ran.Count, pending.Count);
-            try
-            {
-                entry.Action.Undo(context);
-                entry.State = UndoState.Done;
-            }
-            catch (Exception ex)
-            {
-                entry.State = UndoState.Failed;
-                entry.Error = ex;
-            }
+            RunUndo(entry, context);
             ran.Add(entry);
+        }
+        if (!cancelled && _rootEntry is { State: UndoState.Pending } root)
+        {
+            RunUndo(root, context);
+            if (root.State == UndoState.Failed)
+            {
+                ran.Add(root); // Reported like any entry; when it goes quietly, it is not one of the user's.
+            }
         }
 
         lock (_gate)
         {
             State = cancelled ? ScopeState.Active : ScopeState.Removed;
+            WriteMarker();
             var stillPending = _entries.Count(e => e.State == UndoState.Pending);
             return new ScopeRemovalResult(Id, ran, stillPending, alreadyRemoved: false, cancelled, clock.Elapsed);
+        }
+    }
+
+    private static void RunUndo(ScopeEntry entry, UndoContext context)
+    {
+        try
+        {
+            entry.Action.Undo(context);
+            entry.State = UndoState.Done;
+        }
+        catch (Exception ex)
+        {
+            entry.State = UndoState.Failed;
+            entry.Error = ex;
         }
     }
 
@@ -261,13 +290,74 @@ public sealed class E2EScope
             }
             var root = Path.Combine(TempBase, Id);
             Directory.CreateDirectory(root);
-            // Registered first, so it is deleted last, after the directories inside it.
-            TrackDirectory(root); // the lock is re-entrant
-            // The pid's start time tells a later sweep whether this run is still alive, even once the pid is reused.
-            var marker = new { runId = Id, name = Name, createdAt = CreatedAt, expiresAt = ExpiresAt, pid = Environment.ProcessId, processStart = LocalLeftovers.CurrentProcessStart };
-            File.WriteAllText(Path.Combine(root, MarkerFileName), JsonSerializer.Serialize(marker));
             _tempRoot = root;
+            _rootEntry = new ScopeEntry(0, new DelegateUndoAction("Directory", root, _ => RemoveTempRoot(root)));
+            WriteMarker();
             return root;
+        }
+    }
+
+    /// <summary>
+    /// The marker: who owns this scope (pid and the pid's start time, which tell a later sweep whether the run
+    /// is still alive even once the pid is reused) and the ledger of what it registered, with each entry's state.
+    /// Rewritten (atomically) at each registration and after removal, so that after a crash it says which
+    /// cleanups never ran, and after a removal that failed in part, which failed and why.
+    /// </summary>
+    private void WriteMarker()
+    {
+        if (_tempRoot is null)
+        {
+            return;
+        }
+        var marker = new ScopeMarker(Id, Name, CreatedAt, ExpiresAt, Environment.ProcessId, LocalLeftovers.CurrentProcessStart,
+            _entries.Select(e => new ScopeMarkerEntry(e.Sequence, e.Kind, SecretText.Redact(e.Description), e.State.ToString(),
+                e.Error is null ? null : SecretText.Redact(e.Error.Message))).ToArray());
+        var path = Path.Combine(_tempRoot, MarkerFileName);
+        var temporary = path + ".new";
+        try
+        {
+            File.WriteAllText(temporary, JsonSerializer.Serialize(marker, ScopeMarker.Json));
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The root was removed under us (by hand); the ledger is a record, not the cleanup itself.
+        }
+    }
+
+    // The temp root goes last. When something before it failed, or was not reached, the marker stays (with the
+    // ledger saying what and why) and everything else goes; the sweep that finds the marker once this
+    // process is gone reports those entries and removes the rest.
+    private void RemoveTempRoot(string root)
+    {
+        bool unfinished;
+        lock (_gate)
+        {
+            unfinished = _entries.Any(e => e.State != UndoState.Done);
+        }
+        if (!unfinished)
+        {
+            DeleteDirectoryIfPresent(root);
+            return;
+        }
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+        foreach (var item in new DirectoryInfo(root).EnumerateFileSystemInfos())
+        {
+            if (item.Name == MarkerFileName)
+            {
+                continue;
+            }
+            if (item is DirectoryInfo directory && !item.Attributes.HasFlag(FileAttributes.ReparsePoint))
+            {
+                directory.Delete(recursive: true);
+            }
+            else
+            {
+                item.Delete();
+            }
         }
     }
 
@@ -281,3 +371,12 @@ public sealed class E2EScope
 
     private static string NewRunId() => "e2e-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(5)).ToLowerInvariant();
 }
+
+/// <summary>What <see cref="E2EScope"/> writes into its temp root's marker file, and sweeps read back.</summary>
+public sealed record ScopeMarker(string RunId, string Name, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, int Pid, DateTimeOffset? ProcessStart, IReadOnlyList<ScopeMarkerEntry>? Entries)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+}
+
+/// <summary>One ledger entry of a marker: what was registered, and whether its cleanup ran.</summary>
+public sealed record ScopeMarkerEntry(int Sequence, string Kind, string Description, string State, string? Error);

@@ -3,8 +3,11 @@ using System.Text.Json;
 
 namespace E2E.Core.Scopes;
 
-/// <summary>A scope's temp root that a dead run left behind, found by its marker.</summary>
-public sealed record LocalLeftover(string Path, string RunId, int ProcessId, bool Removed, string? Error);
+/// <summary>
+/// A scope's temp root that a dead run left behind, found by its marker, with the cleanups its ledger says
+/// never ran or failed (registered cleanup blocks above all: the sweep cannot run them, so it tells).
+/// </summary>
+public sealed record LocalLeftover(string Path, string RunId, int ProcessId, bool Removed, string? Error, IReadOnlyList<string> Unfinished);
 
 /// <summary>
 /// Finds and removes what runs that died without cleaning up (kill -9, an OOM kill, a crash) left in the temp
@@ -38,8 +41,9 @@ public static class LocalLeftovers
             {
                 continue;
             }
+            var unfinished = Unfinished(run, root);
             var error = remove ? Remove(root) : null;
-            found.Add(new LocalLeftover(root, run.RunId, run.Pid, remove && error is null, error));
+            found.Add(new LocalLeftover(root, run.RunId, run.Pid, remove && error is null, error, unfinished));
         }
         return found;
     }
@@ -62,22 +66,30 @@ public static class LocalLeftovers
         }
     }
 
-    private sealed record Marker(string RunId, int Pid, DateTimeOffset? ProcessStart);
-
-    private static Marker? Read(string path)
+    private static ScopeMarker? Read(string path)
     {
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            var root = document.RootElement;
-            var pid = root.TryGetProperty("pid", out var p) && p.TryGetInt32(out var value) ? value : 0;
-            DateTimeOffset? start = root.TryGetProperty("processStart", out var s) && s.TryGetDateTimeOffset(out var when) ? when : null;
-            return pid > 0 ? new Marker(root.TryGetProperty("runId", out var id) ? id.GetString() ?? string.Empty : string.Empty, pid, start) : null;
+            var marker = JsonSerializer.Deserialize<ScopeMarker>(File.ReadAllText(path), ScopeMarker.Json);
+            return marker is { Pid: > 0, RunId: not null } ? marker : null;
         }
-        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or NotSupportedException)
         {
             return null; // Half-written or foreign: not ours to judge.
         }
+    }
+
+    // What the dead run's ledger says did not get done, other than the files under the root that this sweep removes.
+    private static IReadOnlyList<string> Unfinished(ScopeMarker run, string root)
+    {
+        var inside = root.TrimEnd(System.IO.Path.DirectorySeparatorChar) + System.IO.Path.DirectorySeparatorChar;
+        return (run.Entries ?? Array.Empty<ScopeMarkerEntry>())
+            .Where(e => e.State != nameof(UndoState.Done)
+                && !(e.Kind is "Directory" or "File" && (e.Description + System.IO.Path.DirectorySeparatorChar).StartsWith(inside, StringComparison.Ordinal)))
+            .Select(e => e.State == nameof(UndoState.Failed)
+                ? $"{e.Kind} '{e.Description}': cleanup failed: {e.Error}"
+                : $"{e.Kind} '{e.Description}': cleanup never ran (the run ended without removing its scope)")
+            .ToArray();
     }
 
     private static bool IsAlive(int pid, DateTimeOffset? recordedStart, Func<int, DateTimeOffset?> processStart)

@@ -1,3 +1,4 @@
+using E2E.Core.Processes;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.Globalization;
@@ -298,7 +299,7 @@ public static class ArchiveComparer
         Process process;
         try
         {
-            process = Process.Start(start)!;
+            process = Process.Start(start.Own())!;
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

@@ -1,3 +1,4 @@
+using E2E.Core.Processes;
 using System.Diagnostics;
 using E2E.Core.Errors;
 
@@ -96,7 +97,7 @@ public static class TrainingWorkflowRunner
         Process process;
         try
         {
-            process = Process.Start(start)!;
+            process = Process.Start(start.Own())!;
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

@@ -135,7 +135,7 @@ public sealed class E2EScopeTests : IDisposable
         Assert.False(Directory.Exists(a));
         Assert.False(Directory.Exists(b));
         Assert.False(Directory.Exists(root));
-        Assert.Equal(root, result.Ran.Last().Description);
+        Assert.Equal(new[] { b, a }, result.Ran.Select(e => e.Description));
     }
 
     [Theory]

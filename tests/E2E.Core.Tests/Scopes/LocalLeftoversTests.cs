@@ -73,6 +73,63 @@ public sealed class LocalLeftoversTests : IDisposable
     }
 
     [Fact]
+    public void The_ledger_records_each_registration_and_a_removal_that_failed_keeps_the_marker_with_the_reason()
+    {
+        var scope = new E2EScope("ledger", tempBase: _base);
+        scope.Register("Script", "drop the test database", _ => throw new InvalidOperationException("database server gone"));
+        scope.Register("Script", "tidy", _ => { });
+        var dir = scope.CreateTempDirectory("data");
+        var markerPath = Path.Combine(_base, scope.Id, E2EScope.MarkerFileName);
+        var ledger = JsonDocument.Parse(File.ReadAllText(markerPath)).RootElement.GetProperty("entries");
+        // In registration order, all pending (the temp root holding the marker is the scope's own, undone last).
+        Assert.Equal(new[] { "Script", "Script", "Directory" }, ledger.EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
+        Assert.All(ledger.EnumerateArray(), e => Assert.Equal("Pending", e.GetProperty("state").GetString()));
+
+        var result = scope.Remove();
+
+        Assert.Single(result.Failed);
+        Assert.False(Directory.Exists(dir));
+        Assert.Equal(new[] { E2EScope.MarkerFileName }, Directory.EnumerateFileSystemEntries(Path.Combine(_base, scope.Id)).Select(Path.GetFileName));
+        var after = JsonDocument.Parse(File.ReadAllText(markerPath)).RootElement.GetProperty("entries").EnumerateArray()
+            .ToDictionary(e => e.GetProperty("description").GetString()!, e => (e.GetProperty("state").GetString(), e.TryGetProperty("error", out var why) ? why.GetString() : null));
+        Assert.Equal(("Failed", "database server gone"), after["drop the test database"]);
+        Assert.Equal(("Done", null), after["tidy"]);
+        // This run is alive, so the sweep leaves the marker; once it is dead, the sweep reports the failure and removes the root.
+        Assert.Empty(LocalLeftovers.Sweep(_base));
+        var found = Assert.Single(LocalLeftovers.Sweep(_base, processStart: _ => null));
+        Assert.Equal(new[] { "Script 'drop the test database': cleanup failed: database server gone" }, found.Unfinished);
+        Assert.False(Directory.Exists(Path.Combine(_base, scope.Id)));
+    }
+
+    [Fact]
+    public void After_a_crash_the_sweep_names_the_cleanup_blocks_that_never_ran_but_not_the_files_it_removes()
+    {
+        var scope = new E2EScope("crashed", tempBase: _base);
+        scope.CreateTempDirectory("data");
+        scope.Register("Script", "release the GPU lease", _ => { });
+        scope.Register("Directory", "/elsewhere/cache", _ => { });
+        // No Remove: the process "died". A sweep that sees the pid as gone reports what the ledger left pending.
+        var found = Assert.Single(LocalLeftovers.Sweep(_base, processStart: _ => null));
+        Assert.Equal(new[]
+        {
+            "Script 'release the GPU lease': cleanup never ran (the run ended without removing its scope)",
+            "Directory '/elsewhere/cache': cleanup never ran (the run ended without removing its scope)",
+        }, found.Unfinished);
+    }
+
+    [Fact]
+    public void Secrets_in_descriptions_and_errors_are_redacted_in_the_ledger()
+    {
+        var scope = new E2EScope("secret", tempBase: _base);
+        scope.Register("Script", "login with token=abcdef0123456789abcdef0123456789", _ => throw new InvalidOperationException("refused password=hunter2hunter2"));
+        scope.Remove();
+        var text = File.ReadAllText(Path.Combine(_base, scope.Id, E2EScope.MarkerFileName));
+        Assert.DoesNotContain("abcdef0123456789abcdef0123456789", text);
+        Assert.DoesNotContain("hunter2hunter2", text);
+        Assert.Contains("[redacted]", text);
+    }
+
+    [Fact]
     public async Task The_orphan_sweep_lists_and_removes_dead_runs_temp_roots()
     {
         var dead = Root("e2e-dead000003", new { runId = "e2e-dead000003", pid = DeadPid() });

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace E2E.Core.Processes;
+
+/// <summary>A process that a dead E2E session started and left running, found by its owner tag.</summary>
+public sealed record OrphanProcess(int ProcessId, string Command, int OwnerProcessId, bool Killed, string? Error);
+
+/// <summary>
+/// Every process the module starts carries, in its environment, who started it: the owner's pid and the
+/// owner's start time (<see cref="OwnerVariable"/>). The tag is set before the process exists and is inherited
+/// by everything it starts in turn (ganache's workers, a training script's data loaders), so after a crash of
+/// the session (kill -9, an OOM kill) a later sweep finds the whole tree without any record having to be
+/// written in time. A process is an orphan only when its owner is gone, or the owner's pid now belongs to a
+/// process that started at another time (a reused pid); a live session's processes are never touched.
+/// Linux only (it reads /proc); elsewhere the sweep finds nothing.
+/// </summary>
+public static class OwnedProcesses
+{
+    public const string OwnerVariable = "E2E_OWNER";
+
+    private static readonly string OwnTag = Tag(Environment.ProcessId, StartTicks(Environment.ProcessId) ?? 0);
+
+    /// <summary>Marks a process about to be started as this session's.</summary>
+    public static ProcessStartInfo Own(this ProcessStartInfo start)
+    {
+        start.Environment[OwnerVariable] = OwnTag;
+        return start;
+    }
+
+    /// <summary>Processes whose owning session is gone; with <paramref name="kill"/>, kills them (SIGKILL: they belong to no one).</summary>
+    public static IReadOnlyList<OrphanProcess> Sweep(bool kill = true)
+    {
+        var found = new List<OrphanProcess>();
+        if (!OperatingSystem.IsLinux() || !Directory.Exists("/proc"))
+        {
+            return found;
+        }
+        var owners = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId
+                || ReadOwner(pid) is not { } tag || tag == OwnTag)
+            {
+                continue;
+            }
+            if (!owners.TryGetValue(tag, out var alive))
+            {
+                alive = owners[tag] = OwnerAlive(tag);
+            }
+            if (alive)
+            {
+                continue;
+            }
+            var command = Command(pid);
+            string? error = null;
+            if (kill)
+            {
+                error = Kill(pid, tag);
+            }
+            found.Add(new OrphanProcess(pid, command, OwnerPid(tag), kill && error is null, error));
+        }
+        return found;
+    }
+
+    /// <summary>Kills one process if it still carries the tag of a session that is gone; null when it is not such a process (any more).</summary>
+    public static OrphanProcess? KillIfOrphan(int pid)
+    {
+        if (!OperatingSystem.IsLinux() || pid == Environment.ProcessId || ReadOwner(pid) is not { } tag || tag == OwnTag || OwnerAlive(tag))
+        {
+            return null;
+        }
+        var command = Command(pid);
+        var error = Kill(pid, tag);
+        return new OrphanProcess(pid, command, OwnerPid(tag), error is null, error);
+    }
+
+    private static string Tag(int pid, long startTicks) => string.Create(CultureInfo.InvariantCulture, $"{pid}:{startTicks}");
+
+    private static int OwnerPid(string tag) => int.TryParse(tag.Split(':')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0;
+
+    private static bool OwnerAlive(string tag)
+    {
+        var parts = tag.Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+            || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
+        {
+            return true; // Not a tag we wrote: leave the process alone.
+        }
+        return StartTicks(pid) == ticks;
+    }
+
+    // The pid's start time in clock ticks since boot (field 22 of /proc/<pid>/stat): exact, and unlike
+    // Process.StartTime it does not depend on the clock, so a reused pid never matches.
+    private static long? StartTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    private static string? ReadOwner(int pid)
+    {
+        try
+        {
+            var environment = File.ReadAllBytes($"/proc/{pid}/environ");
+            var prefix = Encoding.ASCII.GetBytes(OwnerVariable + "=");
+            ReadOnlySpan<byte> span = environment;
+            while (span.Length > 0)
+            {
+                var end = span.IndexOf((byte)0);
+                var entry = end < 0 ? span : span[..end];
+                if (entry.StartsWith(prefix))
+                {
+                    return Encoding.ASCII.GetString(entry[prefix.Length..]);
+                }
+                span = end < 0 ? ReadOnlySpan<byte>.Empty : span[(end + 1)..];
+            }
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // Ended meanwhile, or another user's.
+        }
+    }
+
+    private static string Command(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+            return text.Length > 200 ? text[..200] + "…" : text;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
+    }
+
+    private static string? Kill(int pid, string tag)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            // Look again right before the kill: the pid must still carry the dead owner's tag.
+            if (ReadOwner(pid) != tag)
+            {
+                return null;
+            }
+            process.Kill();
+            return null;
+        }
+        catch (ArgumentException)
+        {
+            return null; // Gone meanwhile: what was wanted.
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return ex.Message;
+        }
+    }
+}
