@@ -84,22 +84,25 @@ internal static class BackfillTrials
             }
             var runMs = (int)clock.ElapsedMilliseconds;
             Console.WriteLine($"backfill exactly-once trials: {trials} trials over {images} rows (batch 5, 2 workers); an uninterrupted driver run takes {runMs} ms");
+            Console.WriteLine("  each kill is timed on the run itself: it lands once the job record shows a random 10-90 % of its rows checkpointed");
+            var midRun = 0;
             for (var trial = 1; trial <= trials; trial++)
             {
                 var dir = Directory.CreateDirectory(Path.Combine(root, $"t{trial}")).FullName;
                 var (store, bucket) = Setup(dir, images);
                 store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", bucket, new[] { "image" });
                 var killDriver = trial % 2 == 1;
-                var delay = random.Next(runMs / 5, runMs * 9 / 10);
-                var killedAt = killDriver ? KillDriver(dir, delay) : KillWorker(store, dir, delay);
+                var fraction = 0.1 + (0.8 * random.NextDouble());
+                var kill = killDriver ? KillDriver(store, dir, fraction) : KillWorker(store, dir, fraction);
+                midRun += kill.MidRun ? 1 : 0;
                 var resumed = BackfillEngine.RunAsync(store, "pets", "size", Options(dir, 5, 2), CancellationToken.None).GetAwaiter().GetResult();
                 var (wrong, checkpointed, staged) = Check(store);
-                var ok = resumed.Status == BackfillStatus.Done && wrong == 0 && checkpointed == images && staged == 0;
+                var ok = resumed.Status == BackfillStatus.Done && wrong == 0 && checkpointed == images && staged == 0 && (!killDriver || !kill.MidRun || kill.ReadInterrupted);
                 failures += ok ? 0 : 1;
-                Console.WriteLine($"  trial {trial,2}: killed {(killDriver ? "driver" : "worker"),-6} after {delay,4} ms ({killedAt,-28}); resume {resumed.Status}, {resumed.RowsDone,3} rows computed on resume; rows wrong/missing {wrong}, rows checkpointed {checkpointed}/{images}, left staged {staged}: {(ok ? "ok" : "FAILED")}");
+                Console.WriteLine($"  trial {trial,2}: {kill.What,-62}; resume {resumed.Status}, {resumed.RowsDone,4} rows computed on resume; rows wrong/missing {wrong}, checkpointed {checkpointed}/{images}, left staged {staged}: {(ok ? "ok" : "FAILED")}");
                 SqliteConnection.ClearAllPools();
             }
-            Console.WriteLine($"exactly-once trials: {trials - failures} passed, {failures} failed");
+            Console.WriteLine($"exactly-once trials: {trials - failures} passed, {failures} failed; {midRun} of {trials} kills landed mid-run");
             return failures == 0 ? 0 : 1;
         }
         finally
@@ -111,29 +114,75 @@ internal static class BackfillTrials
         }
     }
 
-    private static string KillDriver(string dir, int delay)
+    private sealed record Kill(string What, bool MidRun, bool ReadInterrupted);
+
+    // The running job's checkpointed rows and planned rows, read from the store as any other process would.
+    private static (long Done, long Planned, BackfillStatus? Status) Progress(TableStore store)
     {
-        using var child = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, new[] { "backfill-driver", dir }) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        if (child.WaitForExit(delay))
+        try
         {
-            return "driver finished first";
+            var job = BackfillEngine.Jobs(store).LastOrDefault();
+            return job is null ? (0, 0, null) : (job.RowsDone, job.RowsPlanned, job.Status);
         }
-        child.Kill(entireProcessTree: true);
-        child.WaitForExit();
-        return "driver and its workers killed";
+        catch (SqliteException)
+        {
+            return (0, 0, null); // busy: look again
+        }
     }
 
-    private static string KillWorker(TableStore store, string dir, int delay)
+    private static bool WaitForProgress(TableStore store, double fraction, Func<bool> ended)
+    {
+        while (!ended())
+        {
+            var (done, planned, status) = Progress(store);
+            if (status == BackfillStatus.Running && planned > 0 && done >= fraction * planned && done < planned)
+            {
+                return true;
+            }
+            Thread.Sleep(2);
+        }
+        return false;
+    }
+
+    private static Kill KillDriver(TableStore store, string dir, double fraction)
+    {
+        using var child = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, new[] { "backfill-driver", dir }) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        if (!WaitForProgress(store, fraction, () => child.HasExited))
+        {
+            child.WaitForExit();
+            return new Kill($"driver finished before {fraction:P0} was reached", false, false);
+        }
+        var (done, planned, _) = Progress(store);
+        child.Kill(entireProcessTree: true);
+        child.WaitForExit();
+        // The driver ran on this machine: its job must read Interrupted as soon as the process is gone.
+        var clock = Stopwatch.StartNew();
+        var status = Progress(store).Status;
+        while (status != BackfillStatus.Interrupted && clock.Elapsed < BackfillEngine.LeaseTime + TimeSpan.FromSeconds(2))
+        {
+            Thread.Sleep(10);
+            status = Progress(store).Status;
+        }
+        var interrupted = status == BackfillStatus.Interrupted;
+        return new Kill($"driver killed at {done}/{planned} rows, job {(interrupted ? $"Interrupted after {clock.ElapsedMilliseconds} ms" : status.ToString())}", true, interrupted);
+    }
+
+    private static Kill KillWorker(TableStore store, string dir, double fraction)
     {
         var run = BackfillEngine.RunAsync(store, "pets", "size", Options(dir, 5, 2), CancellationToken.None);
-        Thread.Sleep(delay);
+        if (!WaitForProgress(store, fraction, () => run.IsCompleted))
+        {
+            run.GetAwaiter().GetResult();
+            return new Kill($"run finished before {fraction:P0} was reached", false, false);
+        }
+        var (done, planned, _) = Progress(store);
         var victims = Process.GetProcesses().Where(p => SafeCommandLine(p).Contains("e2e_worker.py", StringComparison.Ordinal) && SafeCommandLine(p).Contains(dir, StringComparison.Ordinal)).ToArray();
         foreach (var victim in victims.Take(1))
         {
             victim.Kill();
         }
         var job = run.GetAwaiter().GetResult();
-        return victims.Length == 0 ? "run finished first" : $"1 worker killed, run {job.Status}";
+        return new Kill(victims.Length == 0 ? $"no worker to kill at {done}/{planned} rows" : $"1 worker killed at {done}/{planned} rows, run {job.Status}", victims.Length > 0, false);
     }
 
     private static string SafeCommandLine(Process process)

@@ -98,4 +98,60 @@ public sealed class OxfordPetsCmdletTests : IDisposable
         Assert.StartsWith("TableNotFound,", _pwsh.Run("Get-E2ETable -Database $db -Name nope", _vars).ErrorId);
         Assert.StartsWith("InvalidFilter,", _pwsh.Run("Get-E2ETableRow -Database $db -Name pets -Where '1; DROP TABLE pets'", _vars).ErrorId);
     }
+
+    [Fact]
+    public void A_killed_drivers_job_reads_Interrupted_waits_fail_at_once_and_the_next_backfill_resumes_it_exactly_once()
+    {
+        // A UDF slow enough (40 rows x 100 ms) for the kill to land mid-run, timed on the job record itself.
+        var slow = Directory.CreateDirectory(Path.Combine(_root, "slow")).FullName;
+        File.WriteAllText(Path.Combine(slow, "pyproject.toml"), "[project]\nname = \"slow-size\"\nversion = \"0.1.0\"\nrequires-python = \">=3.10\"\ndependencies = []\n");
+        File.WriteAllText(Path.Combine(slow, "slow_udfs.py"), "import time\nfrom e2e_udf import udf\n\n\n@udf(data_type=\"int64\")\ndef slow_size(image: bytes) -> int:\n    time.sleep(0.1)\n    return len(image)\n");
+        _pwsh.Run("""
+            $null = New-UdfManifest -Path $slow -SkipSitePackages | Publish-UdfManifest -Destination $bucket
+            $null = Add-E2EColumn -Database $db -Table pets -Name slow -Udf slow_size -Manifest slow-size -Store $bucket
+            """, new Dictionary<string, object?>(_vars) { ["slow"] = slow }).ShouldSucceed();
+        var script = Path.Combine(_root, "driver.ps1");
+        File.WriteAllText(script, $"Import-Module '{Repo.Manifest}'\nInvoke-Backfill -Database '{_vars["db"]}' -Table pets -Column slow -BatchSize 1 -Concurrency 1\n");
+        using var driver = RealPwsh.Start(script);
+        driver.BeginOutputReadLine();
+        driver.BeginErrorReadLine();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var progress = _pwsh.Run("Get-BackfillJob -Database $db | Where-Object Column -eq slow | Select-Object -Last 1 | ForEach-Object { \"$($_.Status) $($_.RowsDone)\" }", _vars);
+            var line = progress.Strings.LastOrDefault() ?? string.Empty;
+            if (line.StartsWith("Running ", StringComparison.Ordinal) && long.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 5)
+            {
+                break;
+            }
+            Assert.False(driver.HasExited, "the driver ended before the kill");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the backfill did not get going");
+            Thread.Sleep(50);
+        }
+        System.Diagnostics.Process.Start("kill", $"-KILL {driver.Id}")!.WaitForExit();
+        Assert.True(driver.WaitForExit(10_000));
+
+        var after = _pwsh.Run("""
+            $job = Get-BackfillJob -Database $db | Where-Object Column -eq slow | Select-Object -Last 1
+            "status $($job.Status) done $($job.RowsDone)"
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            try { Wait-BackfillJob -Database $db -Id $job.Id -TimeoutSec 60 -ErrorAction Stop } catch { "wait $($_.FullyQualifiedErrorId.Split(',')[0]) after $([int]$clock.Elapsed.TotalSeconds) s" }
+            Stop-BackfillJob -Database $db -Id $job.Id -WarningVariable warned -WarningAction SilentlyContinue
+            "stop warned: $warned"
+            $resumed = Invoke-Backfill -Database $db -Table pets -Column slow -BatchSize 8 -Concurrency 2
+            "resumed $($resumed.Status) computed $($resumed.RowsDone)"
+            $rows = Get-E2ETableRow -Database $db -Name pets
+            "wrong $(@($rows | Where-Object { $_.slow -ne $_.image.Length }).Count) of $(@($rows).Count)"
+            "old job $((Get-BackfillJob -Database $db -Id $job.Id).Status)"
+            """, _vars).ShouldSucceed();
+        var lines = after.Strings.ToArray();
+        Assert.StartsWith("status Interrupted done ", lines[0]);
+        var doneBeforeKill = long.Parse(lines[0].Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(doneBeforeKill, 5, 39);
+        Assert.Equal("wait BackfillInterrupted after 0 s", lines[1]);
+        Assert.Contains("it was interrupted (its driver is gone)", lines[2]);
+        Assert.Equal($"resumed Done computed {40 - doneBeforeKill}", lines[3]);
+        Assert.Equal("wrong 0 of 40", lines[4]);
+        Assert.Equal("old job Failed", lines[5]);
+    }
 }

@@ -74,6 +74,12 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
                     PercentComplete = (int)Math.Min(100, 100 * elapsed.TotalSeconds / options.Timeout.TotalSeconds),
                 }));
         }
+        catch (E2E.Core.Waiting.ProbeCannotSucceedException ex) when (ex.InnerException is E2EException reason)
+        {
+            // The probe knows the wait cannot end well (a job whose driver is gone): its error, with its id.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(reason);
+            throw;
+        }
         finally
         {
             WriteProgress(Activities.Completed(Activities.Wait, activity));

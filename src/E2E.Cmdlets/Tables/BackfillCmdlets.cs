@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Backfill;
+using E2E.Core.Errors;
 using E2E.Core.Tables;
 
 namespace E2E.Cmdlets.Tables;
@@ -234,7 +235,7 @@ public sealed class BackfillPSJob : Job
 
 /// <summary>Gets backfill job records: status, rows done and failed, batches, error.</summary>
 /// <remarks>
-/// <para>Jobs are kept in the table store, so a job started by another process or a crashed one is visible too; a job interrupted by a crash shows Failed ("interrupted; resumed by ...") once a new backfill of the same column starts. Status is Pending, Running, Done, Failed or Cancelled.</para>
+/// <para>Jobs are kept in the table store, so a job started by another process or a crashed one is visible too; a running job holds a lease (its driver renews a heartbeat in the store every 2 s), and a job whose driver is gone reads Interrupted: at once when the driver was a process on this machine that ended, otherwise once the heartbeat is 10 s old. An interrupted job shows Failed ("interrupted; resumed by ...") once a new backfill of the same column starts. Status is Pending, Running, Done, Failed, Cancelled or Interrupted.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-BackfillJob -Database ./pets.db -Table pets | Format-Table Id, Column, Status, RowsDone, RowsFailed</code>
@@ -275,7 +276,7 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
 
 /// <summary>Waits until a backfill job finishes (Done, Failed or Cancelled).</summary>
 /// <remarks>
-/// <para>Polls the job record in the table store, so it works for jobs started in another process. On timeout the error is WaitTimedOut with the job's last status and progress.</para>
+/// <para>Polls the job record in the table store, so it works for jobs started in another process. On timeout the error is WaitTimedOut with the job's last status and progress; a job whose driver is gone (status Interrupted) fails the wait at once with BackfillInterrupted.</para>
 /// </remarks>
 /// <example>
 /// <code>Wait-BackfillJob -Database ./pets.db -Id $job.BackfillId -TimeoutSec 600</code>
@@ -308,6 +309,12 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
         var result = WaitWithProgress(() =>
         {
             var job = BackfillEngine.GetJob(store, Id!);
+            if (job.Status == BackfillStatus.Interrupted)
+            {
+                // Nothing will ever finish it but another Invoke-Backfill: waiting on would only time out.
+                throw new E2E.Core.Waiting.ProbeCannotSucceedException(new E2EException(ErrorCatalog.BackfillInterrupted,
+                    $"Backfill {job.Id} of {job.Table}.{job.Column} was interrupted: its driver is gone ({job.RowsDone} of {job.RowsPlanned} rows done). Run Invoke-Backfill again to resume it.", job.Id));
+            }
             return new E2E.Core.Waiting.Observation(BackfillEngine.IsFinished(job.Status), $"{job.Status}, {job.RowsDone} of {job.RowsPlanned} rows", job);
         }, options, $"backfill {Id} to finish");
         WriteObject(result.LastValue);
@@ -316,7 +323,7 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
 
 /// <summary>Asks a running backfill job to stop after its current batches.</summary>
 /// <remarks>
-/// <para>Works across processes: the request is recorded in the table store and the driver stops at its next checkpoint, leaving status Cancelled. Checkpointed batches are kept and committed; running Invoke-Backfill again resumes. A job that is not running is reported with a warning.</para>
+/// <para>Works across processes: the request is recorded in the table store and the driver stops at its next checkpoint, leaving status Cancelled. Checkpointed batches are kept and committed; running Invoke-Backfill again resumes. A job that is not running, an Interrupted one included, is reported with a warning.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-BackfillJob -Database ./pets.db | Where-Object Status -eq Running | Stop-BackfillJob -Database ./pets.db</code>
@@ -343,7 +350,10 @@ public sealed class StopBackfillJobCommand : E2ECmdlet
         var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         if (ShouldProcess(Id!, "Stop backfill") && !BackfillEngine.RequestStop(store, Id!))
         {
-            WriteWarning($"Backfill {Id} is not running ({BackfillEngine.GetJob(store, Id!).Status}).");
+            var status = BackfillEngine.GetJob(store, Id!).Status;
+            WriteWarning(status == BackfillStatus.Interrupted
+                ? $"Backfill {Id} is not running: it was interrupted (its driver is gone), so there is nothing to stop. Invoke-Backfill resumes it."
+                : $"Backfill {Id} is not running ({status}).");
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.Channels;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 using E2E.Core.Tables;
 using E2E.Core.Udf;
 using Microsoft.Data.Sqlite;
@@ -14,6 +15,9 @@ public enum BackfillStatus
     Done,
     Failed,
     Cancelled,
+
+    /// <summary>Recorded as running, but its driver is gone (its lease ran out, or its process on this machine ended); Invoke-Backfill resumes it.</summary>
+    Interrupted,
 }
 
 /// <summary>What to do when the UDF fails for a row (or returns a value of the wrong type).</summary>
@@ -75,7 +79,35 @@ public sealed record BackfillJob(string Id, string Table, string Column, Backfil
 /// </summary>
 public static class BackfillEngine
 {
-    public static void EnsureSchema(SqliteConnection connection) => TableStore.Execute(connection, """
+    /// <summary>How often a running driver renews its lease (heartbeat_at in the job record).</summary>
+    public static TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A running job whose heartbeat is older than this reads Interrupted (a driver on another machine, or one that hangs).</summary>
+    public static TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(10);
+
+    // Columns added after the first release; a store made before them gets them on first use.
+    private static readonly (string Name, string Type)[] LeaseColumns = { ("driver_host", "TEXT"), ("driver_process", "TEXT"), ("heartbeat_at", "TEXT") };
+
+    public static void EnsureSchema(SqliteConnection connection)
+    {
+        CreateTables(connection);
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT name FROM pragma_table_info('_e2e_jobs')";
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        using (var reader = columns.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                present.Add(reader.GetString(0));
+            }
+        }
+        foreach (var (name, type) in LeaseColumns.Where(c => !present.Contains(c.Name)))
+        {
+            TableStore.Execute(connection, $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}");
+        }
+    }
+
+    private static void CreateTables(SqliteConnection connection) => TableStore.Execute(connection, """
         CREATE TABLE IF NOT EXISTS _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
             rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT,
             stop_requested INTEGER NOT NULL DEFAULT 0);
@@ -113,13 +145,14 @@ public static class BackfillEngine
         var fragments = pending.GroupBy(r => r.Fragment).OrderBy(g => g.Key).Take(options.NumFragments ?? int.MaxValue).ToArray();
         var batches = fragments.SelectMany(f => f.Select(r => r.RowId).Chunk(options.BatchSize).Select(ids => new Batch(f.Key, ids, 0))).ToList();
         var planned = batches.Sum(b => (long)b.RowIds.Length);
-        TableStore.Execute(writer, "INSERT INTO _e2e_jobs (id, table_name, column_name, status, created_at, rows_planned) VALUES ($id, $t, $c, 'Running', $at, $n)",
-            ("$id", jobId), ("$t", table), ("$c", target.Name), ("$at", now), ("$n", planned));
+        TableStore.Execute(writer, "INSERT INTO _e2e_jobs (id, table_name, column_name, status, created_at, rows_planned, driver_host, driver_process, heartbeat_at) VALUES ($id, $t, $c, 'Running', $at, $n, $host, $process, $at)",
+            ("$id", jobId), ("$t", table), ("$c", target.Name), ("$at", now), ("$n", planned), ("$host", Environment.MachineName), ("$process", OwnedProcesses.SessionTag));
         Event(writer, jobId, "started", $"{planned} rows in {fragments.Length} fragments, {batches.Count} batches, {options.Concurrency} worker(s)");
 
         var run = new JobRun(jobId, planned, fragments.ToDictionary(f => f.Key, f => f.Select(r => r.RowId).Chunk(options.BatchSize).Count()), fragments.Length);
         string? error = null;
         var status = BackfillStatus.Done;
+        using var lease = new Lease(store, jobId);
         try
         {
             if (batches.Count > 0)
@@ -139,6 +172,7 @@ public static class BackfillEngine
         }
         finally
         {
+            lease.Dispose();
             CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
             TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = $s, finished_at = $at, error = $e WHERE id = $id",
                 ("$s", status.ToString()), ("$at", Now()), ("$e", error), ("$id", jobId));
@@ -148,6 +182,71 @@ public static class BackfillEngine
     }
 
     public static string NewJobId() => "bf-" + Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>
+    /// The driver's lease: heartbeat_at renewed every <see cref="HeartbeatInterval"/> on a connection of its own,
+    /// from a timer, so that a long batch does not let it lapse. Disposing stops it (the final status follows).
+    /// </summary>
+    private sealed class Lease : IDisposable
+    {
+        private readonly TableStore _store;
+        private readonly string _jobId;
+        private readonly Timer _timer;
+        private readonly object _gate = new();
+        private bool _disposed;
+
+        public Lease(TableStore store, string jobId)
+        {
+            _store = store;
+            _jobId = jobId;
+            _timer = new Timer(_ => Renew(), null, HeartbeatInterval, HeartbeatInterval);
+        }
+
+        private void Renew()
+        {
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+                try
+                {
+                    using var connection = _store.Open();
+                    TableStore.Execute(connection, "UPDATE _e2e_jobs SET heartbeat_at = $at WHERE id = $id AND status = 'Running'", ("$at", Now()), ("$id", _jobId));
+                }
+                catch (SqliteException)
+                {
+                    // A busy store: the next beat renews it; the lease is several beats long.
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _disposed = true;
+            }
+            _timer.Dispose();
+        }
+    }
+
+    /// <summary>Running as recorded, unless its driver is gone: a process on this machine that ended (told at once), or elsewhere a heartbeat older than the lease.</summary>
+    private static BackfillStatus Effective(BackfillStatus recorded, string? host, string? process, string? heartbeat, DateTimeOffset now)
+    {
+        if (recorded != BackfillStatus.Running)
+        {
+            return recorded;
+        }
+        // On this machine the driver's process tells exactly (a busy driver whose timer runs late is still alive).
+        if (host == Environment.MachineName && process is not null && OwnedProcesses.IsSessionAlive(process) is { } alive)
+        {
+            return alive ? recorded : BackfillStatus.Interrupted;
+        }
+        return heartbeat is not null && DateTimeOffset.TryParse(heartbeat, CultureInfo.InvariantCulture, DateTimeStyles.None, out var beat) && now - beat > LeaseTime
+            ? BackfillStatus.Interrupted : recorded;
+    }
 
     private sealed record Batch(long Fragment, long[] RowIds, int Attempt);
 
@@ -363,7 +462,8 @@ public static class BackfillEngine
         return true;
     }
 
-    public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled;
+    /// <summary>Done, Failed, Cancelled or Interrupted: nothing is working on the job.</summary>
+    public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled or BackfillStatus.Interrupted;
 
     private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
     {
@@ -457,16 +557,19 @@ public static class BackfillEngine
         using var connection = store.Open();
         EnsureSchema(connection);
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error FROM _e2e_jobs {where} ORDER BY created_at";
+        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error, driver_host, driver_process, heartbeat_at FROM _e2e_jobs {where} ORDER BY created_at";
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
         using var reader = command.ExecuteReader();
         var jobs = new List<BackfillJob>();
+        var now = DateTimeOffset.UtcNow;
+        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
         while (reader.Read())
         {
-            jobs.Add(new BackfillJob(reader.GetString(0), reader.GetString(1), reader.GetString(2), Enum.Parse<BackfillStatus>(reader.GetString(3)),
+            var status = Effective(Enum.Parse<BackfillStatus>(reader.GetString(3)), Text(11), Text(12), Text(13), now);
+            jobs.Add(new BackfillJob(reader.GetString(0), reader.GetString(1), reader.GetString(2), status,
                 DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture), reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture),
                 reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)));
         }

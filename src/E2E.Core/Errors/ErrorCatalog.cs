@@ -149,6 +149,8 @@ public static class ErrorCatalog
         "A -Where filter is not a single valid SQL expression over the table's columns.");
     public static readonly ErrorId JobNotFound = new("JobNotFound", ErrorKind.ObjectNotFound,
         "No backfill job with that id exists in the table store.");
+    public static readonly ErrorId BackfillInterrupted = new("BackfillInterrupted", ErrorKind.OperationStopped,
+        "A backfill job's driver is gone (killed, crashed, its machine lost) without finishing it; Invoke-Backfill again resumes it.");
     public static readonly ErrorId WorkerFailed = new("WorkerFailed", ErrorKind.InvalidOperation,
         "A UDF worker process died or broke the protocol; its batch is retried on another worker.");
 

@@ -22,6 +22,16 @@ public static class OwnedProcesses
 
     private static readonly string OwnTag = Tag(Environment.ProcessId, StartTicks(Environment.ProcessId) ?? 0);
 
+    /// <summary>This session's identity as tags carry it ("pid:start ticks"), for records that name their owner (a backfill's driver).</summary>
+    public static string SessionTag => OwnTag;
+
+    /// <summary>Whether the session a tag names is still running on this machine; null where that cannot be told (not Linux, not a tag).</summary>
+    public static bool? IsSessionAlive(string tag) =>
+        tag == OwnTag ? true : !OperatingSystem.IsLinux() || !IsTag(tag) ? null : OwnerAlive(tag);
+
+    private static bool IsTag(string tag) => tag.Split(':') is [var pid, var ticks]
+        && int.TryParse(pid, NumberStyles.None, CultureInfo.InvariantCulture, out _) && long.TryParse(ticks, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+
     /// <summary>Marks a process about to be started as this session's.</summary>
     public static ProcessStartInfo Own(this ProcessStartInfo start)
     {

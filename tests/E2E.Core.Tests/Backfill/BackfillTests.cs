@@ -244,4 +244,72 @@ public sealed class BackfillTests : IDisposable
         Assert.Equal(0, reader.GetInt64(0));
         Assert.Contains(BackfillStatus.Cancelled, statuses);
     }
+
+    [Fact]
+    public async Task A_job_whose_driver_is_gone_reads_Interrupted_and_the_next_backfill_resumes_it()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var done = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        using (var connection = _store.Open())
+        {
+            using var lease = connection.CreateCommand();
+            lease.CommandText = "SELECT driver_host, driver_process, heartbeat_at FROM _e2e_jobs WHERE id = $id";
+            lease.Parameters.AddWithValue("$id", done.Id);
+            using var reader = lease.ExecuteReader();
+            Assert.True(reader.Read());
+            Assert.Equal(Environment.MachineName, reader.GetString(0));
+            Assert.Equal(E2E.Core.Processes.OwnedProcesses.SessionTag, reader.GetString(1));
+            Assert.False(reader.IsDBNull(2));
+        }
+        using var dead = System.Diagnostics.Process.Start("true")!;
+        dead.WaitForExit();
+        var stale = DateTimeOffset.UtcNow - BackfillEngine.LeaseTime - TimeSpan.FromSeconds(5);
+        var fresh = DateTimeOffset.UtcNow;
+        void Job(string id, string? host, string? process, DateTimeOffset? heartbeat)
+        {
+            using var connection = _store.Open();
+            using var insert = connection.CreateCommand();
+            insert.CommandText = "INSERT INTO _e2e_jobs (id, table_name, column_name, status, created_at, rows_planned, driver_host, driver_process, heartbeat_at) VALUES ($id, 'pets', 'size', 'Running', $at, 30, $h, $p, $b)";
+            insert.Parameters.AddWithValue("$id", id);
+            insert.Parameters.AddWithValue("$at", fresh.ToString("O"));
+            insert.Parameters.AddWithValue("$h", (object?)host ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$p", (object?)process ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$b", (object?)heartbeat?.ToString("O") ?? DBNull.Value);
+            insert.ExecuteNonQuery();
+        }
+        Job("bf-deaddriver", Environment.MachineName, $"{dead.Id}:1", fresh);          // its process here ended: at once
+        Job("bf-stalelease", "another-machine", "4242:1", stale);                     // elsewhere, heartbeat too old
+        Job("bf-freshlease", "another-machine", "4242:1", fresh);                     // elsewhere, heartbeat renewed
+        Job("bf-livedriver", Environment.MachineName, E2E.Core.Processes.OwnedProcesses.SessionTag, stale.AddSeconds(-60)); // this process: alive, however late its heartbeat
+
+        Assert.Equal(BackfillStatus.Interrupted, BackfillEngine.GetJob(_store, "bf-deaddriver").Status);
+        Assert.Equal(BackfillStatus.Interrupted, BackfillEngine.GetJob(_store, "bf-stalelease").Status);
+        Assert.Equal(BackfillStatus.Running, BackfillEngine.GetJob(_store, "bf-freshlease").Status);
+        Assert.Equal(BackfillStatus.Running, BackfillEngine.GetJob(_store, "bf-livedriver").Status); // on this machine the process decides
+        Assert.True(BackfillEngine.IsFinished(BackfillStatus.Interrupted));
+        Assert.False(BackfillEngine.RequestStop(_store, "bf-deaddriver"));
+
+        var resumed = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        Assert.Equal(BackfillStatus.Done, resumed.Status);
+        Assert.Equal(BackfillStatus.Failed, BackfillEngine.GetJob(_store, "bf-deaddriver").Status);
+        Assert.StartsWith("interrupted; resumed by " + resumed.Id, BackfillEngine.GetJob(_store, "bf-deaddriver").Error);
+    }
+
+    [Fact]
+    public void A_store_made_before_leases_gets_the_lease_columns_and_its_running_jobs_keep_their_status()
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(_root, "old.db")}");
+        connection.Open();
+        TableStore.Execute(connection, """
+            CREATE TABLE _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
+                rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT,
+                stop_requested INTEGER NOT NULL DEFAULT 0);
+            INSERT INTO _e2e_jobs (id, table_name, column_name, status, created_at) VALUES ('bf-old', 'pets', 'size', 'Running', '2026-01-01T00:00:00Z');
+            """);
+        BackfillEngine.EnsureSchema(connection);
+        BackfillEngine.EnsureSchema(connection); // twice: nothing to add the second time
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('_e2e_jobs') WHERE name IN ('driver_host', 'driver_process', 'heartbeat_at')";
+        Assert.Equal(3L, columns.ExecuteScalar());
+    }
 }
