@@ -200,7 +200,25 @@ public sealed class BackfillPSJob : Job
 
     public override string Location => _store.Database;
 
-    public override string StatusMessage => BackfillId is null ? string.Empty : BackfillEngine.GetJob(_store, BackfillId).Status.ToString();
+    /// <summary>The job record's status; "Starting" until the driver has written the record (shown by Get-Job and the job's formatting, which must not fail).</summary>
+    public override string StatusMessage
+    {
+        get
+        {
+            if (BackfillId is null)
+            {
+                return string.Empty;
+            }
+            try
+            {
+                return BackfillEngine.GetJob(_store, BackfillId).Status.ToString();
+            }
+            catch (E2E.Core.Errors.E2EException ex) when (ex.Error == ErrorCatalog.JobNotFound)
+            {
+                return "Starting";
+            }
+        }
+    }
 
     /// <summary>
     /// Asks the backfill to stop at its next checkpoint and returns once it has ended, so that

@@ -325,7 +325,7 @@ public static class BackfillEngine
                     {
                         // The worker died: its batch goes back to the queue and a fresh worker takes over.
                         restarts++;
-                        worker.Dispose();
+                        await worker.DisposeAsync().ConfigureAwait(false);
                         worker = await StartWorker(0).ConfigureAwait(false);
                         await gate.WaitAsync(stop.Token).ConfigureAwait(false);
                         try
@@ -417,7 +417,7 @@ public static class BackfillEngine
             }
             finally
             {
-                worker.Dispose();
+                await worker.DisposeAsync().ConfigureAwait(false);
             }
         }
 

@@ -6,7 +6,7 @@ using E2E.Core.Errors;
 namespace E2E.Core.Backfill;
 
 /// <summary>One Python worker process computing a UDF: JSON lines in, JSON lines out (see module/python/e2e_worker.py).</summary>
-public sealed class UdfWorker : IDisposable
+public sealed class UdfWorker : IAsyncDisposable
 {
     private readonly Process _process;
 
@@ -91,7 +91,12 @@ public sealed class UdfWorker : IDisposable
         }
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Closes the worker's input and waits for it to exit (2 s), then kills it; asynchronously, so that ending
+    /// a backfill (a stop, a failure) never holds thread-pool threads, which a session's other cmdlets and
+    /// jobs need to start (a blocked pool delayed Invoke-Backfill -AsJob by a second in a stress run).
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
         try
         {
@@ -100,9 +105,31 @@ public sealed class UdfWorker : IDisposable
         catch (IOException)
         {
         }
-        if (!_process.WaitForExit(2000))
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
         {
-            Kill(_process);
+            try
+            {
+                await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                try
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                using var killed = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await _process.WaitForExitAsync(killed.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // It will not die: nothing more to do but let go of it.
+                }
+            }
         }
         _process.Dispose();
     }
