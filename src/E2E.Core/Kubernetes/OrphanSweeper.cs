@@ -48,7 +48,11 @@ public static class OrphanSweeper
             return;
         }
         Directory.CreateDirectory(MarkerDirectory);
-        File.WriteAllText(Path.Combine(MarkerDirectory, cluster + ".json"), JsonSerializer.Serialize(new Dictionary<string, string> { ["cluster"] = cluster, ["runId"] = runId, ["expires"] = expires }));
+        // The session's tag too: once that session is gone, the cluster is a dead run's and need not wait for its expiry.
+        File.WriteAllText(Path.Combine(MarkerDirectory, cluster + ".json"), JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["cluster"] = cluster, ["runId"] = runId, ["expires"] = expires, ["host"] = Environment.MachineName, ["session"] = OwnedProcesses.SessionTag,
+        }));
     }
 
     public static void RemoveKindMarker(string cluster)
@@ -112,7 +116,9 @@ public static class OrphanSweeper
                     var marker = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(file))!;
                     if (runId is null || marker["runId"] == runId)
                     {
-                        found.Add(new Orphan("KindCluster", null, marker["cluster"], marker["runId"], Expiry(marker["expires"]), file));
+                        var dead = marker.GetValueOrDefault("host") == Environment.MachineName && marker.GetValueOrDefault("session") is { } session
+                            && OwnedProcesses.IsSessionAlive(session) == false;
+                        found.Add(new Orphan("KindCluster", null, marker["cluster"], marker["runId"], dead ? DateTimeOffset.MinValue : Expiry(marker["expires"]), dead ? $"{file} (its session is gone)" : file));
                     }
                 }
                 catch (Exception ex) when (ex is JsonException or KeyNotFoundException or IOException)

@@ -66,6 +66,25 @@ public sealed class KindProviderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_kind_cluster_of_a_dead_session_is_an_orphan_at_once_and_a_live_sessions_waits_for_its_expiry()
+    {
+        var later = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var labels = new Dictionary<string, string> { [E2EScope.RunIdLabel] = "e2e-live000001", [E2EScope.ExpiresLabel] = later };
+        OrphanSweeper.WriteKindMarker("live", labels);
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        gone.WaitForExit();
+        // What a session that has since been killed wrote: the same marker with its own (now dead) session.
+        File.WriteAllText(Path.Combine(OrphanSweeper.MarkerDirectory, "dead.json"), System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["cluster"] = "dead", ["runId"] = "e2e-dead000001", ["expires"] = later, ["host"] = Environment.MachineName, ["session"] = $"{gone.Id}:1",
+        }));
+        var found = (await OrphanSweeper.FindAsync(null, null, CancellationToken.None)).ToDictionary(o => o.Name);
+        Assert.True(found["dead"].IsExpired(DateTimeOffset.UtcNow));
+        Assert.Contains("its session is gone", found["dead"].Where);
+        Assert.False(found["live"].IsExpired(DateTimeOffset.UtcNow));
+    }
+
+    [Fact]
     public async Task A_failed_create_is_ClusterCreateFailed_and_leaves_nothing()
     {
         Environment.SetEnvironmentVariable("KIND_FAIL", "1");
