@@ -118,5 +118,23 @@ public sealed class SignalCleanupTests : IDisposable
         Assert.Contains("Script 'drop test database': cleanup never ran", next.Output);
     }
 
+    [Fact]
+    public void A_cleanup_block_that_fails_after_SIGTERM_is_reported_by_the_next_sessions_sweep()
+    {
+        var tmp = Directory.CreateDirectory(Path.Combine(_root, "tmp")).FullName;
+        using var session = StartSession("""
+            $scope = New-E2EScope -Name doomed
+            Register-E2ECleanup -Name 'release the GPU lease' -ScriptBlock { throw 'lease server unreachable' }
+            """, Path.Combine(_root, "ready"), tmp);
+        Signal(session, "TERM");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Equal(143, session.ExitCode);
+        var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next 3>&1 | Where-Object {{ $_ -is [System.Management.Automation.WarningRecord] }} | ForEach-Object Message",
+            new Dictionary<string, string> { ["TMPDIR"] = tmp }).ShouldSucceed();
+        Assert.Contains("Script 'release the GPU lease': cleanup failed: lease server unreachable", next.Output);
+        // The sweep removed the dead run's root once it had told; the new scope has registered nothing, so it has none yet.
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(tmp, "e2e"), "e2e-*"));
+    }
+
     private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
 }

@@ -291,7 +291,7 @@ public sealed class E2EScope
             var root = Path.Combine(TempBase, Id);
             Directory.CreateDirectory(root);
             _tempRoot = root;
-            _rootEntry = new ScopeEntry(0, new DelegateUndoAction("Directory", root, _ => RemoveTempRoot(root)));
+            _rootEntry = new ScopeEntry(0, new DelegateUndoAction("Directory", root, context => RemoveTempRoot(root, context.AtProcessExit)));
             WriteMarker();
             return root;
         }
@@ -301,7 +301,7 @@ public sealed class E2EScope
     /// The marker: who owns this scope (pid and the pid's start time, which tell a later sweep whether the run
     /// is still alive even once the pid is reused) and the ledger of what it registered, with each entry's state.
     /// Rewritten (atomically) at each registration and after removal, so that after a crash it says which
-    /// cleanups never ran, and after a removal that failed in part, which failed and why.
+    /// cleanups never ran, and after a cleanup at process exit that failed in part, which failed and why.
     /// </summary>
     private void WriteMarker()
     {
@@ -325,15 +325,16 @@ public sealed class E2EScope
         }
     }
 
-    // The temp root goes last. When something before it failed, or was not reached, the marker stays (with the
-    // ledger saying what and why) and everything else goes; the sweep that finds the marker once this
-    // process is gone reports those entries and removes the rest.
-    private void RemoveTempRoot(string root)
+    // The temp root goes last. When cleanup at process exit (or after a signal) left something failed or not
+    // reached, nobody may be reading stderr: the marker stays, with the ledger saying what and why, and
+    // everything else goes; the sweep that finds it once this process is gone reports those entries.
+    // (A removal in the session reports its failures there, as errors; it leaves nothing.)
+    private void RemoveTempRoot(string root, bool atProcessExit)
     {
         bool unfinished;
         lock (_gate)
         {
-            unfinished = _entries.Any(e => e.State != UndoState.Done);
+            unfinished = atProcessExit && _entries.Any(e => e.State != UndoState.Done);
         }
         if (!unfinished)
         {

@@ -73,7 +73,7 @@ public sealed class LocalLeftoversTests : IDisposable
     }
 
     [Fact]
-    public void The_ledger_records_each_registration_and_a_removal_that_failed_keeps_the_marker_with_the_reason()
+    public void The_ledger_records_each_registration_and_a_cleanup_at_exit_that_failed_keeps_the_marker_with_the_reason()
     {
         var scope = new E2EScope("ledger", tempBase: _base);
         scope.Register("Script", "drop the test database", _ => throw new InvalidOperationException("database server gone"));
@@ -85,7 +85,7 @@ public sealed class LocalLeftoversTests : IDisposable
         Assert.Equal(new[] { "Script", "Script", "Directory" }, ledger.EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
         Assert.All(ledger.EnumerateArray(), e => Assert.Equal("Pending", e.GetProperty("state").GetString()));
 
-        var result = scope.Remove();
+        var result = scope.Remove(atProcessExit: true);
 
         Assert.Single(result.Failed);
         Assert.False(Directory.Exists(dir));
@@ -98,6 +98,15 @@ public sealed class LocalLeftoversTests : IDisposable
         Assert.Empty(LocalLeftovers.Sweep(_base));
         var found = Assert.Single(LocalLeftovers.Sweep(_base, processStart: _ => null));
         Assert.Equal(new[] { "Script 'drop the test database': cleanup failed: database server gone" }, found.Unfinished);
+        Assert.False(Directory.Exists(Path.Combine(_base, scope.Id)));
+    }
+
+    [Fact]
+    public void A_removal_in_the_session_reports_its_failures_there_and_leaves_nothing()
+    {
+        var scope = new E2EScope("in-session", tempBase: _base);
+        scope.Register("Script", "fails", _ => throw new InvalidOperationException("reported as an error"));
+        Assert.Single(scope.Remove().Failed);
         Assert.False(Directory.Exists(Path.Combine(_base, scope.Id)));
     }
 
@@ -122,7 +131,7 @@ public sealed class LocalLeftoversTests : IDisposable
     {
         var scope = new E2EScope("secret", tempBase: _base);
         scope.Register("Script", "login with token=abcdef0123456789abcdef0123456789", _ => throw new InvalidOperationException("refused password=hunter2hunter2"));
-        scope.Remove();
+        scope.Remove(atProcessExit: true);
         var text = File.ReadAllText(Path.Combine(_base, scope.Id, E2EScope.MarkerFileName));
         Assert.DoesNotContain("abcdef0123456789abcdef0123456789", text);
         Assert.DoesNotContain("hunter2hunter2", text);
