@@ -3,6 +3,7 @@ using E2E.Bench;
 var benchmarks = new Dictionary<string, Func<string[], int>>
 {
     ["compare-trees"] = CompareTrees.Run,
+    ["compare-json"] = CompareJson.Run,
     ["crypto"] = CryptoRates.Run,
     ["oracle"] = OracleRate.Run,
     ["backfill-trials"] = BackfillTrials.Run,

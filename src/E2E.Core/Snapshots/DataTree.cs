@@ -5,12 +5,58 @@ using E2E.Core.Toml;
 
 namespace E2E.Core.Snapshots;
 
-/// <summary>An object's members in document order; comparisons ignore that order.</summary>
-public sealed class DataMap : List<KeyValuePair<string, object?>>
+/// <summary>
+/// An object's members in document order; comparisons ignore that order. Built once; lookups by key are
+/// constant time for wide objects (a linear scan over thousands of keys made comparisons quadratic). With a
+/// repeated key (JSON allows it) the first one counts.
+/// </summary>
+public sealed class DataMap : IReadOnlyList<KeyValuePair<string, object?>>
 {
-    public object? Get(string key) => this.FirstOrDefault(p => p.Key == key).Value;
+    // Small objects (most of them) are scanned: cheaper than a dictionary in time and memory.
+    private const int IndexFrom = 8;
+    private readonly KeyValuePair<string, object?>[] _members;
+    private readonly Dictionary<string, int>? _index;
 
-    public bool Has(string key) => this.Any(p => p.Key == key);
+    public DataMap(IEnumerable<KeyValuePair<string, object?>> members)
+    {
+        _members = members.ToArray();
+        if (_members.Length >= IndexFrom)
+        {
+            _index = new Dictionary<string, int>(_members.Length, StringComparer.Ordinal);
+            for (var i = 0; i < _members.Length; i++)
+            {
+                _index.TryAdd(_members[i].Key, i);
+            }
+        }
+    }
+
+    public int Count => _members.Length;
+
+    public KeyValuePair<string, object?> this[int index] => _members[index];
+
+    public object? Get(string key) => Find(key) is var i and >= 0 ? _members[i].Value : null;
+
+    public bool Has(string key) => Find(key) >= 0;
+
+    private int Find(string key)
+    {
+        if (_index is not null)
+        {
+            return _index.TryGetValue(key, out var found) ? found : -1;
+        }
+        for (var i = 0; i < _members.Length; i++)
+        {
+            if (_members[i].Key == key)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)_members).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
 /// <summary>
@@ -21,37 +67,97 @@ public static class DataTree
 {
     public static object? LoadJson(string path)
     {
+        var json = JsonBytes(path);
+        var reader = JsonReader(json);
+        Next(ref reader, path);
+        var value = Read(ref reader, path);
+        End(ref reader, path);
+        return value;
+    }
+
+    /// <summary>Reader options for every JSON document the comparisons read (the module's nesting limit, no comments).</summary>
+    internal static Utf8JsonReader JsonReader(ReadOnlyMemory<byte> json) =>
+        new(json.Span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
+
+    /// <summary>A JSON file's bytes, without a UTF-8 byte order mark (not JSON, but editors write it; TOML files with one are read too).</summary>
+    internal static ReadOnlyMemory<byte> JsonBytes(string path)
+    {
         var bytes = File.ReadAllBytes(path);
-        // A UTF-8 byte order mark is not JSON, but editors write it; TOML files with one are read too.
-        var text = bytes.AsMemory(bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0);
+        return bytes.AsMemory(bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0);
+    }
+
+    /// <summary>Advances to the next token; a malformed document is this file's InvalidJson, with line and byte.</summary>
+    internal static bool Next(ref Utf8JsonReader reader, string path)
+    {
         try
         {
-            using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
-            return FromJson(doc.RootElement);
+            return reader.Read();
         }
         catch (JsonException ex)
         {
             throw new E2EException(ErrorCatalog.InvalidJson, $"{path}: line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}: {ex.Message}", path, ex);
         }
+    }
+
+    /// <summary>After the root value: nothing but whitespace may follow.</summary>
+    internal static void End(ref Utf8JsonReader reader, string path)
+    {
+        if (Next(ref reader, path))
+        {
+            throw new E2EException(ErrorCatalog.InvalidJson, $"{path}: content after the end of the document.", path);
+        }
+    }
+
+    /// <summary>The value at the reader (which must be on its first token) as a tree; the reader ends on its last token.</summary>
+    internal static object? Read(ref Utf8JsonReader reader, string path)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.StartObject:
+                var members = new List<KeyValuePair<string, object?>>();
+                while (Next(ref reader, path) && reader.TokenType != JsonTokenType.EndObject)
+                {
+                    var key = Text(ref reader, path);
+                    Next(ref reader, path);
+                    members.Add(new KeyValuePair<string, object?>(key, Read(ref reader, path)));
+                }
+                return new DataMap(members);
+            case JsonTokenType.StartArray:
+                var items = new List<object?>();
+                while (Next(ref reader, path) && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    items.Add(Read(ref reader, path));
+                }
+                return items;
+            default:
+                return Scalar(ref reader, path);
+        }
+    }
+
+    /// <summary>A scalar token as the tree holds it: string, decimal (or double when a number does not fit), bool, null.</summary>
+    internal static object? Scalar(ref Utf8JsonReader reader, string path) => reader.TokenType switch
+    {
+        JsonTokenType.String => Text(ref reader, path),
+        JsonTokenType.Number => reader.TryGetDecimal(out var d) ? d : reader.GetDouble(),
+        JsonTokenType.True => true,
+        JsonTokenType.False => false,
+        _ => null,
+    };
+
+    // A string that is not valid UTF-8 fails only when it is read: this file's error, not the whole comparison's.
+    internal static string Text(ref Utf8JsonReader reader, string path)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
         catch (InvalidOperationException ex)
         {
-            // A string that is not valid UTF-8 fails only when it is read: this file's error, not the whole comparison's.
             throw new E2EException(ErrorCatalog.InvalidJson, $"{path}: {ex.Message}", path, ex);
         }
     }
 
     public static object? LoadToml(string path) => FromToml(TomlParser.ParseFile(path));
-
-    public static object? FromJson(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Object => ToMap(element.EnumerateObject().Select(p => new KeyValuePair<string, object?>(p.Name, FromJson(p.Value)))),
-        JsonValueKind.Array => element.EnumerateArray().Select(FromJson).ToList(),
-        JsonValueKind.String => element.GetString(),
-        JsonValueKind.Number => element.TryGetDecimal(out var d) ? d : element.GetDouble(),
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        _ => null,
-    };
 
     public static object? FromToml(object value) => value switch
     {
@@ -76,12 +182,7 @@ public static class DataTree
         _ => dt.Value.DateTime.ToString("HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
     };
 
-    private static DataMap ToMap(IEnumerable<KeyValuePair<string, object?>> members)
-    {
-        var map = new DataMap();
-        map.AddRange(members);
-        return map;
-    }
+    private static DataMap ToMap(IEnumerable<KeyValuePair<string, object?>> members) => new(members);
 
     /// <summary>Numbers equal as values (1 equals 1.0); everything else by type and value.</summary>
     public static bool ScalarEquals(object? a, object? b) => (a, b) switch

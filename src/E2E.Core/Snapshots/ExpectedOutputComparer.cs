@@ -39,18 +39,18 @@ public static class ExpectedOutputComparer
         if (actual is FileInfo file && expected is DirectoryInfo dir)
         {
             expected = ResolveRoot(Path.Combine(dir.FullName, file.Name));
-            return new[] { CompareEntry(file.Name, Entry(expected), Entry(file), options) };
+            return new[] { CompareEntry(file.Name, Entry(expected), Entry(file), options, cancellation) };
         }
         if (actual is not DirectoryInfo && expected is not DirectoryInfo)
         {
             var name = Path.GetFileName((actual ?? expected)!.FullName);
-            return new[] { CompareEntry(name, Entry(expected), Entry(actual), options) };
+            return new[] { CompareEntry(name, Entry(expected), Entry(actual), options, cancellation) };
         }
         var expectedFiles = expected is DirectoryInfo e ? ListTree(e.FullName) : new SortedDictionary<string, TreeEntry>(StringComparer.Ordinal);
         var actualFiles = actual is DirectoryInfo a ? ListTree(a.FullName) : new SortedDictionary<string, TreeEntry>(StringComparer.Ordinal);
         var plan = expectedFiles.Keys.Union(actualFiles.Keys).Where(p => Selected(p, options)).Order(StringComparer.Ordinal).ToArray();
         return plan.AsParallel().AsOrdered().WithCancellation(cancellation).WithDegreeOfParallelism(Math.Max(2, Environment.ProcessorCount))
-            .Select(rel => CompareEntry(rel, expectedFiles.GetValueOrDefault(rel), actualFiles.GetValueOrDefault(rel), options));
+            .Select(rel => CompareEntry(rel, expectedFiles.GetValueOrDefault(rel), actualFiles.GetValueOrDefault(rel), options, cancellation));
     }
 
     /// <summary>Every file and link below a directory, by relative '/' path; directory links are listed, not entered.</summary>
@@ -114,7 +114,7 @@ public static class ExpectedOutputComparer
         new("^" + Regex.Escape(glob).Replace("\\*\\*/", "(?:.*/)?", StringComparison.Ordinal).Replace("\\*", "[^/]*", StringComparison.Ordinal).Replace("\\?", "[^/]", StringComparison.Ordinal) + "$", RegexOptions.CultureInvariant);
 
     /// <summary>Compares one relative path; problems become an Error row carrying the error id.</summary>
-    public static OutputComparison CompareEntry(string relativePath, TreeEntry? expected, TreeEntry? actual, ComparisonOptions options)
+    public static OutputComparison CompareEntry(string relativePath, TreeEntry? expected, TreeEntry? actual, ComparisonOptions options, CancellationToken cancellation = default)
     {
         var expectedFile = expected?.FullPath;
         var actualFile = actual?.FullPath;
@@ -141,8 +141,8 @@ public static class ExpectedOutputComparer
             }
             return (kind ?? (sawNul || LooksBinary(actualFile) ? OutputKind.Binary : OutputKind.Text)) switch
             {
-                OutputKind.Json => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Json, options),
-                OutputKind.Toml => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Toml, options),
+                OutputKind.Json => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Json, options, cancellation),
+                OutputKind.Toml => CompareStructured(relativePath, expectedFile, actualFile, OutputKind.Toml, options, cancellation),
                 OutputKind.Archive => CompareArchives(relativePath, expectedFile, actualFile, options),
                 OutputKind.Binary => CompareBinary(relativePath, expectedFile, actualFile),
                 _ => CompareText(relativePath, expectedFile, actualFile, options),
@@ -240,12 +240,21 @@ public static class ExpectedOutputComparer
         }
     }
 
-    private static OutputComparison CompareStructured(string relativePath, string expectedFile, string actualFile, OutputKind kind, ComparisonOptions options)
+    private static OutputComparison CompareStructured(string relativePath, string expectedFile, string actualFile, OutputKind kind, ComparisonOptions options, CancellationToken cancellation)
     {
-        var expected = Load(expectedFile, kind);
-        var actual = Load(actualFile, kind);
-        var differences = StructuralDiff.Compare(expected, actual, options);
-        var warnings = ReviewRules.Check(relativePath, expected, actual, options);
+        List<OutputDifference> differences;
+        List<ReviewWarning> warnings;
+        if (kind == OutputKind.Json)
+        {
+            (differences, warnings) = JsonStreamComparer.Compare(expectedFile, actualFile, options, cancellation);
+        }
+        else
+        {
+            var expected = DataTree.LoadToml(expectedFile);
+            var actual = DataTree.LoadToml(actualFile);
+            differences = StructuralDiff.Compare(expected, actual, options);
+            warnings = ReviewRules.Check(relativePath, expected, actual, options);
+        }
         return new OutputComparison
         {
             Path = relativePath,
@@ -259,7 +268,6 @@ public static class ExpectedOutputComparer
         };
     }
 
-    private static object? Load(string file, OutputKind kind) => kind == OutputKind.Json ? DataTree.LoadJson(file) : DataTree.LoadToml(file);
 
     private static OutputComparison CompareText(string relativePath, string expectedFile, string actualFile, ComparisonOptions options)
     {

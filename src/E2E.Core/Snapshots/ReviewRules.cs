@@ -14,7 +14,7 @@ public static class ReviewRules
     public static List<ReviewWarning> Check(string relativePath, object? expected, object? actual, ComparisonOptions options)
     {
         var warnings = new List<ReviewWarning>();
-        VisitPairs(expected, actual, string.Empty, options, (path, e, a) => CheckObject(path, e, a, options, warnings));
+        CheckPairs(expected, actual, string.Empty, options, warnings);
         if (IsPylock(relativePath))
         {
             CheckInheritance(relativePath, expected, actual, warnings);
@@ -47,7 +47,13 @@ public static class ReviewRules
         return name.StartsWith("pylock.", StringComparison.Ordinal) && name.EndsWith(".toml", StringComparison.Ordinal);
     }
 
-    private static void CheckObject(string path, DataMap expected, DataMap actual, ComparisonOptions options, List<ReviewWarning> warnings)
+    /// <summary>The members <see cref="CheckObject"/> reads: an object's review needs only these (and they are small).</summary>
+    internal static readonly HashSet<string> ObjectKeys = new(StringComparer.Ordinal)
+    {
+        "archive_size", "lock_version", "lock_input_hash", "other_inputs_hash", "version_inputs_hash", "requirements_hash", "app_launch_module_hash", "archive_hashes",
+    };
+
+    internal static void CheckObject(string path, DataMap expected, DataMap actual, ComparisonOptions options, List<ReviewWarning> warnings)
     {
         if (Number(expected.Get("archive_size")) is { } oldSize && Number(actual.Get("archive_size")) is { } newSize && !options.Ignored(DataPath.Member(path, "archive_size")))
         {
@@ -120,10 +126,26 @@ public static class ReviewRules
         {
             return;
         }
-        foreach (var category in before.Select(p => p.Key).Union(after.Select(p => p.Key)))
+        CheckLayerNames(Names(before), Names(after), warnings);
+
+        static Dictionary<string, HashSet<string>> Names(DataMap layers)
         {
-            var oldNames = LayerNames(before.Get(category));
-            var newNames = LayerNames(after.Get(category));
+            var names = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            foreach (var (category, list) in layers)
+            {
+                names.TryAdd(category, LayerNames(list));
+            }
+            return names;
+        }
+    }
+
+    /// <summary>venvstacks.json: layer names per category (layers.&lt;category&gt;[i].layer_name) before and after.</summary>
+    internal static void CheckLayerNames(IReadOnlyDictionary<string, HashSet<string>> before, IReadOnlyDictionary<string, HashSet<string>> after, List<ReviewWarning> warnings)
+    {
+        foreach (var category in before.Keys.Union(after.Keys))
+        {
+            var oldNames = before.GetValueOrDefault(category) ?? new HashSet<string>();
+            var newNames = after.GetValueOrDefault(category) ?? new HashSet<string>();
             foreach (var added in newNames.Except(oldNames))
             {
                 warnings.Add(new ReviewWarning("LayerAdded", $"layers.{category}", $"layer '{added}' is new"));
@@ -139,6 +161,10 @@ public static class ReviewRules
         (list as List<object?> ?? new List<object?>()).OfType<DataMap>().Select(m => m.Get("layer_name") as string).OfType<string>().ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Visits every pair of objects at the same place; list items pair by layer_name or name where they have one, else by index.</summary>
+    /// <summary>Reviews two subtrees at <paramref name="path"/> (every pair of objects in them).</summary>
+    internal static void CheckPairs(object? expected, object? actual, string path, ComparisonOptions options, List<ReviewWarning> warnings) =>
+        VisitPairs(expected, actual, path, options, (p, e, a) => CheckObject(p, e, a, options, warnings));
+
     private static void VisitPairs(object? expected, object? actual, string path, ComparisonOptions options, Action<string, DataMap, DataMap> visit)
     {
         if (path.Length > 0 && options.Ignored(path))
@@ -158,10 +184,19 @@ public static class ReviewRules
         }
         else if (expected is List<object?> el && actual is List<object?> al)
         {
+            // Where each identity first appears in the actual list: one pass, not a search per item.
+            var positions = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var j = 0; j < al.Count; j++)
+            {
+                if (Identity(al[j]) is { } identity)
+                {
+                    positions.TryAdd(identity, j);
+                }
+            }
             for (var i = 0; i < el.Count; i++)
             {
                 var key = Identity(el[i]);
-                var j = key is null ? i : al.FindIndex(x => Identity(x) == key);
+                var j = key is null ? i : positions.GetValueOrDefault(key, -1);
                 if (j >= 0 && j < al.Count)
                 {
                     VisitPairs(el[i], al[j], DataPath.Index(path, j), options, visit);
@@ -170,7 +205,7 @@ public static class ReviewRules
         }
     }
 
-    private static string? Identity(object? item) => item is DataMap m ? (m.Get("layer_name") ?? m.Get("name")) as string : null;
+    internal static string? Identity(object? item) => item is DataMap m ? (m.Get("layer_name") ?? m.Get("name")) as string : null;
 
     private static string Percent(double fraction) => (fraction * 100).ToString("0", CultureInfo.InvariantCulture) + "%";
 

@@ -21,6 +21,10 @@ public static class StructuralDiff
         return differences;
     }
 
+    /// <summary>The differences between two subtrees at <paramref name="path"/>, added to <paramref name="into"/>.</summary>
+    internal static void Compare(object? expected, object? actual, ComparisonOptions options, string path, List<OutputDifference> into) =>
+        Walk(expected, actual, path, options, into);
+
     public static bool DeepEquals(object? expected, object? actual, string path, ComparisonOptions options)
     {
         var differences = new List<OutputDifference>();

@@ -1,0 +1,291 @@
+using System.Text.Json;
+using E2E.Core.Errors;
+
+namespace E2E.Core.Snapshots;
+
+/// <summary>
+/// Compares two JSON files token by token, both readers in step, without building either tree: memory is the
+/// two files' bytes, time one pass (a 260 MB venvstacks-shaped file: see README, Benchmarks). It gives what
+/// <see cref="StructuralDiff"/> and <see cref="ReviewRules"/> give over the whole trees, because wherever
+/// the two documents stop lining up (an object's members in another order, list items that pair by
+/// layer_name or name and do not line up by index, an unordered array) that object or array is built as a
+/// tree from both sides and handed to them; only what matches token for token is compared in the stream.
+/// </summary>
+internal sealed class JsonStreamComparer
+{
+    private readonly ComparisonOptions _options;
+    private readonly CancellationToken _cancellation;
+    private readonly string _expectedFile;
+    private readonly string _actualFile;
+    private readonly List<OutputDifference> _differences = new();
+    private readonly List<ReviewWarning> _warnings = new();
+    private readonly Dictionary<string, HashSet<string>> _expectedLayers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _actualLayers = new(StringComparer.Ordinal);
+    private int _steps;
+
+    private JsonStreamComparer(string expectedFile, string actualFile, ComparisonOptions options, CancellationToken cancellation)
+    {
+        _expectedFile = expectedFile;
+        _actualFile = actualFile;
+        _options = options;
+        _cancellation = cancellation;
+    }
+
+    public static (List<OutputDifference> Differences, List<ReviewWarning> Warnings) Compare(string expectedFile, string actualFile, ComparisonOptions options, CancellationToken cancellation)
+    {
+        var comparer = new JsonStreamComparer(expectedFile, actualFile, options, cancellation);
+        var expectedBytes = DataTree.JsonBytes(expectedFile);
+        var actualBytes = DataTree.JsonBytes(actualFile);
+        var expected = DataTree.JsonReader(expectedBytes);
+        var actual = DataTree.JsonReader(actualBytes);
+        comparer.NextE(ref expected);
+        comparer.NextA(ref actual);
+        comparer.Value(ref expected, ref actual, string.Empty);
+        DataTree.End(ref expected, expectedFile);
+        DataTree.End(ref actual, actualFile);
+        ReviewRules.CheckLayerNames(comparer._expectedLayers, comparer._actualLayers, comparer._warnings);
+        return (comparer._differences, comparer._warnings);
+    }
+
+    private bool NextE(ref Utf8JsonReader reader) => Step(ref reader, _expectedFile);
+
+    private bool NextA(ref Utf8JsonReader reader) => Step(ref reader, _actualFile);
+
+    private bool Step(ref Utf8JsonReader reader, string file)
+    {
+        // Ctrl-C is honoured inside one large file, not only between files.
+        if ((++_steps & 0xFFFF) == 0)
+        {
+            _cancellation.ThrowIfCancellationRequested();
+        }
+        return DataTree.Next(ref reader, file);
+    }
+
+    private void Value(ref Utf8JsonReader e, ref Utf8JsonReader a, string path)
+    {
+        if (path.Length > 0 && _options.Ignored(path))
+        {
+            e.Skip();
+            a.Skip();
+            return;
+        }
+        switch (e.TokenType, a.TokenType)
+        {
+            case (JsonTokenType.StartObject, JsonTokenType.StartObject):
+                Object(ref e, ref a, path);
+                return;
+            case (JsonTokenType.StartArray, JsonTokenType.StartArray) when _options.Unordered(path):
+                Trees(DataTree.Read(ref e, _expectedFile), DataTree.Read(ref a, _actualFile), path);
+                return;
+            case (JsonTokenType.StartArray, JsonTokenType.StartArray):
+                Array(ref e, ref a, path);
+                return;
+        }
+        // Different kinds of value, or two scalars: as StructuralDiff compares them (containers shown by their size).
+        var expected = ReadSmall(ref e, _expectedFile);
+        var actual = ReadSmall(ref a, _actualFile);
+        StructuralDiff.Compare(expected, actual, _options, path, _differences);
+    }
+
+    // Two subtrees that do not line up: compared and reviewed whole, as over the whole trees.
+    private void Trees(object? expected, object? actual, string path)
+    {
+        StructuralDiff.Compare(expected, actual, _options, path, _differences);
+        ReviewRules.CheckPairs(expected, actual, path, _options, _warnings);
+        RecordLayers(path, expected, _expectedLayers);
+        RecordLayers(path, actual, _actualLayers);
+    }
+
+    // A scalar, or a container that is only shown (its size), not compared member by member.
+    private object? ReadSmall(ref Utf8JsonReader reader, string file) =>
+        reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray ? DataTree.Read(ref reader, file) : DataTree.Scalar(ref reader, file);
+
+    private void Object(ref Utf8JsonReader e, ref Utf8JsonReader a, string path)
+    {
+        // The members the object's own review reads (small), kept while in step; the review's warnings go
+        // before those of the members, where a walk of the whole trees puts them.
+        var reviewMark = _warnings.Count;
+        var reviewE = new List<KeyValuePair<string, object?>>();
+        var reviewA = new List<KeyValuePair<string, object?>>();
+        while (true)
+        {
+            NextE(ref e);
+            NextA(ref a);
+            if (e.TokenType == JsonTokenType.EndObject && a.TokenType == JsonTokenType.EndObject)
+            {
+                break;
+            }
+            if (e.TokenType != JsonTokenType.PropertyName || a.TokenType != JsonTokenType.PropertyName || !e.ValueTextEquals(a.ValueSpan) || e.ValueIsEscaped || a.ValueIsEscaped)
+            {
+                // Out of step (another member order, a member more or less): the rest of both objects as trees.
+                var restE = Rest(ref e, _expectedFile, reviewE);
+                var restA = Rest(ref a, _actualFile, reviewA);
+                StructuralDiff.Compare(new DataMap(restE.Skip(reviewE.Count)), new DataMap(restA.Skip(reviewA.Count)), _options, path, _differences);
+                var warnings = new List<ReviewWarning>();
+                ReviewRules.CheckPairs(new DataMap(restE), new DataMap(restA), path, _options, warnings);
+                _warnings.InsertRange(reviewMark, warnings);
+                RecordLayers(path, new DataMap(restE), _expectedLayers);
+                RecordLayers(path, new DataMap(restA), _actualLayers);
+                return;
+            }
+            var key = DataTree.Text(ref e, _expectedFile);
+            NextE(ref e);
+            NextA(ref a);
+            var child = DataPath.Member(path, key);
+            if (ReviewRules.ObjectKeys.Contains(key) || key == "layer_name")
+            {
+                var expected = DataTree.Read(ref e, _expectedFile);
+                var actual = DataTree.Read(ref a, _actualFile);
+                reviewE.Add(new KeyValuePair<string, object?>(key, expected));
+                reviewA.Add(new KeyValuePair<string, object?>(key, actual));
+                if (!_options.Ignored(child))
+                {
+                    StructuralDiff.Compare(expected, actual, _options, child, _differences);
+                    // Nested objects of these members are reviewed as the whole-tree walk would.
+                    if (expected is DataMap or List<object?>)
+                    {
+                        ReviewRules.CheckPairs(expected, actual, child, _options, _warnings);
+                    }
+                }
+                continue;
+            }
+            Value(ref e, ref a, child);
+        }
+        var own = new List<ReviewWarning>();
+        ReviewRules.CheckObject(path, new DataMap(reviewE), new DataMap(reviewA), _options, own);
+        _warnings.InsertRange(reviewMark, own);
+        RecordLayers(path, new DataMap(reviewE), _expectedLayers);
+        RecordLayers(path, new DataMap(reviewA), _actualLayers);
+    }
+
+    // The members already read in step (the review's), then the rest of the object from the current token.
+    private List<KeyValuePair<string, object?>> Rest(ref Utf8JsonReader reader, string file, List<KeyValuePair<string, object?>> reviewed)
+    {
+        var members = new List<KeyValuePair<string, object?>>(reviewed);
+        while (reader.TokenType != JsonTokenType.EndObject)
+        {
+            var key = DataTree.Text(ref reader, file);
+            Step(ref reader, file);
+            members.Add(new KeyValuePair<string, object?>(key, DataTree.Read(ref reader, file)));
+            Step(ref reader, file);
+        }
+        return members;
+    }
+
+    private void Array(ref Utf8JsonReader e, ref Utf8JsonReader a, string path)
+    {
+        var items = new List<(object? Expected, object? Actual)>();
+        for (var i = 0; ; i++)
+        {
+            NextE(ref e);
+            NextA(ref a);
+            var expectedEnd = e.TokenType == JsonTokenType.EndArray;
+            var actualEnd = a.TokenType == JsonTokenType.EndArray;
+            if (expectedEnd && actualEnd)
+            {
+                return;
+            }
+            if (expectedEnd || actualEnd || (e.TokenType == JsonTokenType.StartObject && a.TokenType == JsonTokenType.StartObject && !SameIdentity(e, a)))
+            {
+                // One list is longer, or named items no longer line up by index: the rest as trees, where
+                // StructuralDiff pairs by index and the review by layer_name or name, as over whole trees.
+                var restE = new List<object?>();
+                var restA = new List<object?>();
+                for (; !expectedEnd; expectedEnd = !NextE(ref e) || e.TokenType == JsonTokenType.EndArray)
+                {
+                    restE.Add(DataTree.Read(ref e, _expectedFile));
+                }
+                for (; !actualEnd; actualEnd = !NextA(ref a) || a.TokenType == JsonTokenType.EndArray)
+                {
+                    restA.Add(DataTree.Read(ref a, _actualFile));
+                }
+                CompareRest(restE, restA, path, i);
+                return;
+            }
+            Value(ref e, ref a, DataPath.Index(path, i));
+        }
+    }
+
+    // Items from index 'offset' on, compared and reviewed with their real indexes.
+    private void CompareRest(List<object?> expected, List<object?> actual, string path, int offset)
+    {
+        var padding = Enumerable.Repeat<object?>(null, offset);
+        var e = padding.Concat(expected).ToList();
+        var a = padding.Concat(actual).ToList();
+        var differences = new List<OutputDifference>();
+        StructuralDiff.Compare(e, a, _options, path, differences);
+        _differences.AddRange(differences);
+        ReviewRules.CheckPairs(e, a, path, _options, _warnings);
+        RecordLayers(path, expected, _expectedLayers);
+        RecordLayers(path, actual, _actualLayers);
+    }
+
+    // Whether two objects about to be read carry the same layer_name or name: looked up on copies of the
+    // readers (ref structs copy their position), only among the object's own top-level members.
+    private bool SameIdentity(Utf8JsonReader e, Utf8JsonReader a) => Identity(ref e, _expectedFile) == Identity(ref a, _actualFile);
+
+    private static string? Identity(ref Utf8JsonReader reader, string file)
+    {
+        var depth = reader.CurrentDepth;
+        string? name = null;
+        while (DataTree.Next(ref reader, file) && reader.CurrentDepth > depth)
+        {
+            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == depth + 1)
+            {
+                var key = reader.GetString();
+                DataTree.Next(ref reader, file);
+                if (key is "layer_name" or "name" && reader.TokenType == JsonTokenType.String)
+                {
+                    var value = DataTree.Text(ref reader, file);
+                    if (key == "layer_name")
+                    {
+                        return value;
+                    }
+                    name ??= value;
+                }
+                reader.Skip();
+            }
+        }
+        return name;
+    }
+
+    // Layer names (layers.<category>[i].layer_name at the root), for LayerAdded / LayerRemoved, from whatever
+    // part of that shape a tree at 'path' holds: the root, "layers", one category's items, or one item.
+    private static void RecordLayers(string path, object? tree, Dictionary<string, HashSet<string>> layers)
+    {
+        switch (path)
+        {
+            case "" when tree is DataMap root:
+                RecordLayers("layers", root.Get("layers"), layers);
+                return;
+            case "layers" when tree is DataMap categories:
+                foreach (var (key, list) in categories)
+                {
+                    RecordLayers(DataPath.Member("layers", key), list, layers);
+                }
+                return;
+        }
+        if (!path.StartsWith("layers.", StringComparison.Ordinal))
+        {
+            return;
+        }
+        var rest = path[7..];
+        var bracket = rest.IndexOf('[', StringComparison.Ordinal);
+        var category = bracket < 0 ? rest : rest[..bracket];
+        if (category.Contains('.', StringComparison.Ordinal) || (bracket >= 0 && (!rest.EndsWith(']') || rest.IndexOf('[', bracket + 1) >= 0)))
+        {
+            return;
+        }
+        var names = bracket < 0 && tree is List<object?> items ? items.OfType<DataMap>().Select(m => m.Get("layer_name")).OfType<string>()
+            : bracket >= 0 && tree is DataMap item && item.Get("layer_name") is string one ? new[] { one }
+            : Enumerable.Empty<string>();
+        foreach (var name in names)
+        {
+            if (!layers.TryGetValue(category, out var set))
+            {
+                layers[category] = set = new HashSet<string>(StringComparer.Ordinal);
+            }
+            set.Add(name);
+        }
+    }
+}
