@@ -205,6 +205,20 @@ public sealed class UpdaterAndArchiveTests : IDisposable
     }
 
     [Fact]
+    public void Listing_keeps_no_member_content_and_only_the_first_32_differing_text_members_get_a_diff()
+    {
+        var members = Enumerable.Range(0, 40).Select(i => ($"m/{i:00}.txt", $"line {i}\n", T1, Rw)).ToArray();
+        var changed = members.Select(m => (m.Item1, m.Item2.ToUpperInvariant(), m.T1, m.Rw)).ToArray();
+        var a = Tar("many-a.tar", gzip: false, members);
+        var b = Tar("many-b.tar", gzip: false, changed);
+        Assert.All(ArchiveComparer.Read(a).Members, m => Assert.Null(m.SmallContent));
+        var content = ArchiveComparer.Compare(a, b).Differences.Where(d => d.Change == ArchiveChange.Content).ToArray();
+        Assert.Equal(40, content.Length);
+        Assert.Equal(32, content.Count(d => d.Diff is not null));
+        Assert.Contains("+LINE 0", content[0].Diff);
+    }
+
+    [Fact]
     public void Tar_xz_is_read_through_xz_and_compares_with_tar_gz_by_content()
     {
         var tar = Tar("layer.tar", gzip: false, ("a.txt", "same\n", T1, Rw));
