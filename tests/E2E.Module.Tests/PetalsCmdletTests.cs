@@ -124,6 +124,35 @@ public sealed class PetalsCmdletTests : IDisposable
     }
 
     [Fact]
+    public void New_ChainTransaction_builds_every_kind_and_refuses_impossible_fields_with_ids()
+    {
+        var result = _pwsh.Run("""
+            $to = '0x0000000000000000000000000000000000000022'
+            $base = @{ PrivateKeyVariable = 'E2E_TEST_NODE_KEY'; To = $to; Nonce = 1; GasLimit = 60000 }
+            $list = @(@{ address = $to; storageKeys = @('0x' + '00' * 32) })
+            (New-ChainTransaction @base -GasPrice 1000000000 -NoChainId) | ForEach-Object { "$($_.Type) chain [$($_.ChainId)] $($_.Raw.Substring(0, 4))" }
+            (New-ChainTransaction @base -GasPrice 1000000000 -AccessList $list) | ForEach-Object { "$($_.Type) chain [$($_.ChainId)] $($_.Raw.Substring(0, 4))" }
+            (New-ChainTransaction @base -MaxFeePerGas 2000000000 -MaxPriorityFeePerGas 1 -AccessList $list) | ForEach-Object { "$($_.Type) chain [$($_.ChainId)] $($_.Raw.Substring(0, 4))" }
+            foreach ($bad in @(@{ Nonce = [bigint]::Pow(2, 64) }, @{ Value = [bigint]::Pow(2, 300); GasPrice = 1 }, @{ MaxFeePerGas = 10; MaxPriorityFeePerGas = 20 }, @{ GasPrice = 5; MaxFeePerGas = 10 }, @{ MaxPriorityFeePerGas = 1 }, @{ Nonce = -1 })) {
+                $arguments = $base.Clone(); foreach ($k in $bad.Keys) { $arguments[$k] = $bad[$k] }
+                try { $null = New-ChainTransaction @arguments -ErrorAction Stop; 'signed' } catch { "$($_.FullyQualifiedErrorId.Split(',')[0]) $($_.TargetObject)" }
+            }
+            """);
+        Assert.Equal(new[]
+        {
+            "Legacy chain [] 0xf8",
+            "AccessList chain [41956] 0x01",
+            "DynamicFee chain [41956] 0x02",
+            "InvalidTransaction NONCE_TOO_BIG",
+            "InvalidTransaction FIELD_OVERFLOW",
+            "InvalidTransaction PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS",
+            "InvalidArgument GasPrice",
+            "InvalidArgument MaxPriorityFeePerGas",
+            "InvalidTransaction NEGATIVE_FIELD",
+        }, result.Strings);
+    }
+
+    [Fact]
     public void Full_run_registers_and_heartbeats_on_ganache_and_never_shows_the_key()
     {
         Repo.UseRepositoryGanache();

@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Chain;
+using E2E.Core.Errors;
 using E2E.Core.Ethereum;
 
 namespace E2E.Cmdlets.Petals;
@@ -120,11 +121,12 @@ public sealed class SendChainHeartbeatCommand : ChainCmdletBase
 }
 
 /// <summary>What New-ChainTransaction built: the raw signed bytes and the fields, ready for eth_sendRawTransaction.</summary>
-public sealed record SignedChainTransaction(string Raw, string Hash, EthAddress From, EthAddress? To, TransactionType Type, BigInteger ChainId, BigInteger Nonce, BigInteger GasLimit, string Data);
+public sealed record SignedChainTransaction(string Raw, string Hash, EthAddress From, EthAddress? To, TransactionType Type, BigInteger? ChainId, BigInteger Nonce, BigInteger GasLimit, string Data);
 
 /// <summary>Builds and signs a transaction without sending it.</summary>
 /// <remarks>
-/// <para>Builds a legacy EIP-155 transaction (with -GasPrice) or an EIP-1559 one (with -MaxFeePerGas and -MaxPriorityFeePerGas), signs it with RFC 6979 deterministic low-s signatures, and returns the raw bytes and hash. Nothing is sent, so no RPC URL is needed; give -Nonce. Signing the same fields with the same key always gives the same bytes.</para>
+/// <para>Builds a legacy EIP-155 transaction (with -GasPrice; with -NoChainId a pre-EIP-155 one, replayable on any chain), an EIP-2930 one (with -GasPrice and -AccessList) or an EIP-1559 one (with -MaxFeePerGas and -MaxPriorityFeePerGas, and optionally -AccessList), signs it with RFC 6979 deterministic low-s signatures, and returns the raw bytes and hash. Nothing is sent, so no RPC URL is needed; give -Nonce. Signing the same fields with the same key always gives the same bytes.</para>
+/// <para>Fields no valid transaction can carry are refused before anything is signed, with InvalidTransaction and the rule (a nonce of 2^64 - 1 or more, a value or fee beyond 256 bits, a negative field, a priority fee above the maximum fee, gas below the intrinsic cost); -GasPrice with -MaxFeePerGas, or -MaxPriorityFeePerGas without -MaxFeePerGas, is InvalidArgument.</para>
 /// </remarks>
 /// <example>
 /// <code>New-ChainTransaction -To 0x0000000000000000000000000000000000000022 -Nonce 1 -GasLimit 100000 -GasPrice 1000000000 -PrivateKeyPath ./test.key</code>
@@ -171,14 +173,36 @@ public sealed class NewChainTransactionCommand : KeyCmdletBase
     [ValidateRange(1, long.MaxValue)]
     public long ChainId { get; set; } = 41956;
 
+    /// <summary>A pre-EIP-155 legacy transaction, without a chain id in its signature (valid on any chain).</summary>
+    [Parameter]
+    public SwitchParameter NoChainId { get; set; }
+
+    /// <summary>EIP-2930 access list: entries like @{ address = '0x...'; storageKeys = @('0x' + 64 hex digits) }, as JSON-RPC writes them.</summary>
+    [Parameter]
+    public System.Collections.IDictionary[]? AccessList { get; set; }
+
     protected override async Task ProcessAsync()
     {
-        using var key = LoadKey();
+        if (GasPrice is not null && MaxFeePerGas is not null)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "Give -GasPrice (a legacy or EIP-2930 transaction) or -MaxFeePerGas with -MaxPriorityFeePerGas (EIP-1559), not both.", "GasPrice");
+        }
+        if (MaxPriorityFeePerGas is not null && MaxFeePerGas is null)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "-MaxPriorityFeePerGas needs -MaxFeePerGas (an EIP-1559 transaction).", "MaxPriorityFeePerGas");
+        }
+        var accessList = (AccessList ?? Array.Empty<System.Collections.IDictionary>()).Select(ParseAccessListEntry).ToArray();
         var dynamicFee = MaxFeePerGas is not null;
+        if (NoChainId && (dynamicFee || AccessList is not null))
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "-NoChainId makes a pre-EIP-155 legacy transaction; typed transactions (-MaxFeePerGas, -AccessList) always carry a chain id.", "NoChainId");
+        }
+        using var key = LoadKey();
         var tx = new EthTransaction
         {
-            Type = dynamicFee ? TransactionType.DynamicFee : TransactionType.Legacy,
-            ChainId = ChainId,
+            Type = dynamicFee ? TransactionType.DynamicFee : AccessList is not null ? TransactionType.AccessList : TransactionType.Legacy,
+            ChainId = NoChainId ? null : ChainId,
+            AccessList = accessList,
             Nonce = Nonce,
             GasPrice = GasPrice ?? 0,
             MaxFeePerGas = MaxFeePerGas ?? 0,
@@ -193,7 +217,22 @@ public sealed class NewChainTransactionCommand : KeyCmdletBase
             return;
         }
         var signed = tx.Sign(key);
-        Output(new SignedChainTransaction(Hex.Encode(signed.Encode()), Hex.Encode(signed.Hash()), key.Address, signed.To, signed.Type, ChainId, Nonce, GasLimit, Hex.Encode(signed.Data)));
+        Output(new SignedChainTransaction(Hex.Encode(signed.Encode()), Hex.Encode(signed.Hash()), key.Address, signed.To, signed.Type, signed.ChainId, Nonce, GasLimit, Hex.Encode(signed.Data)));
+    }
+
+    private static AccessListEntry ParseAccessListEntry(System.Collections.IDictionary entry)
+    {
+        object? Field(string name) => entry.Keys.Cast<object>().FirstOrDefault(k => string.Equals(k?.ToString(), name, StringComparison.OrdinalIgnoreCase)) is { } k ? entry[k] : null;
+        var address = Field("address")?.ToString()
+            ?? throw new E2EException(ErrorCatalog.InvalidArgument, "Each -AccessList entry needs an 'address'.", "AccessList");
+        var keys = Field("storageKeys") switch
+        {
+            null => Array.Empty<byte[]>(),
+            string one => new[] { Hex.Decode(one, 32, "storage key") },
+            System.Collections.IEnumerable many => many.Cast<object?>().Select(k => Hex.Decode(k?.ToString() ?? string.Empty, 32, "storage key")).ToArray(),
+            var other => new[] { Hex.Decode(other.ToString() ?? string.Empty, 32, "storage key") },
+        };
+        return new AccessListEntry(EthAddress.Parse(address), keys);
     }
 }
 

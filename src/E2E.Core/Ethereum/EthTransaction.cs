@@ -64,7 +64,14 @@ public sealed class EthTransaction
         };
     }
 
-    public EthTransaction Sign(EthKey key) => new()
+    /// <summary>Signs the transaction; fields that no valid transaction can carry are InvalidTransaction, before anything is signed.</summary>
+    public EthTransaction Sign(EthKey key)
+    {
+        CheckFields();
+        return SignChecked(key);
+    }
+
+    private EthTransaction SignChecked(EthKey key) => new()
     {
         Type = Type, ChainId = ChainId, Nonce = Nonce, GasPrice = GasPrice, MaxPriorityFeePerGas = MaxPriorityFeePerGas,
         MaxFeePerGas = MaxFeePerGas, GasLimit = GasLimit, To = To, Value = Value, Data = Data, AccessList = AccessList,
@@ -264,6 +271,28 @@ public sealed class EthTransaction
         {
             throw Invalid("INVALID_SIGNATURE_VRS", "r must be in [1, n) and s in [1, n/2]");
         }
+        CheckFields();
+        RecoverSender();
+    }
+
+    /// <summary>The rules on the fields themselves (EIP-2681 nonces, 64-bit gas, 256-bit amounts, EIP-1559 fee caps, EIP-3860 init code, intrinsic gas), for decoding and signing alike.</summary>
+    private void CheckFields()
+    {
+        foreach (var (name, value) in new[] { ("nonce", Nonce), ("gas limit", GasLimit), ("value", Value), ("gas price", GasPrice), ("max fee per gas", MaxFeePerGas), ("max priority fee per gas", MaxPriorityFeePerGas) })
+        {
+            if (value.Sign < 0)
+            {
+                throw Invalid("NEGATIVE_FIELD", $"the {name} is negative ({value})");
+            }
+            if (value >= TwoTo256)
+            {
+                throw Invalid("FIELD_OVERFLOW", $"the {name} does not fit in 256 bits");
+            }
+        }
+        if (ChainId is { } chain && (chain.Sign <= 0 || chain > MaxUInt64))
+        {
+            throw Invalid("INVALID_CHAINID", $"the chain id {chain} is not between 1 and 2^64 - 1");
+        }
         if (Nonce > MaxUInt64 - 1)
         {
             throw Invalid("NONCE_TOO_BIG", "the nonce must be below 2^64 - 1");
@@ -275,6 +304,10 @@ public sealed class EthTransaction
         if (Type == TransactionType.DynamicFee && MaxPriorityFeePerGas > MaxFeePerGas)
         {
             throw Invalid("PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS", "the priority fee exceeds the maximum fee");
+        }
+        if (Type != TransactionType.Legacy && ChainId is null)
+        {
+            throw Invalid("INVALID_CHAINID", "typed transactions always carry a chain id");
         }
         var price = Type == TransactionType.DynamicFee ? MaxFeePerGas : GasPrice;
         if (GasLimit * price >= TwoTo256)
@@ -289,7 +322,6 @@ public sealed class EthTransaction
         {
             throw Invalid("INTRINSIC_GAS_TOO_LOW", $"the gas limit {GasLimit} is below the intrinsic gas {IntrinsicGas()}");
         }
-        RecoverSender();
     }
 
     private static BigInteger Integer(RlpItem item, string field, int maxBytes, string? overflow = null)
