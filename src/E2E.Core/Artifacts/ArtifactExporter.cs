@@ -166,6 +166,7 @@ public static class ArtifactExporter
     private static void CopyFileAtomically(string source, string target)
     {
         var partial = target + ".partial";
+        E2E.Core.Naming.FileKinds.RequireRegularFile(source, "The artifact");
         File.Copy(source, partial, overwrite: true);
         File.Move(partial, target, overwrite: true);
     }

@@ -69,6 +69,8 @@ public static class ErrorCatalog
         "A build that Test-E2EReproducible ran failed; the message has its error.");
     public static readonly ErrorId ExpectedPathNotFound = new("ExpectedPathNotFound", ErrorKind.ObjectNotFound,
         "The expected-output path does not exist, while the actual one does; Update-ExpectedOutput records a first expected output.");
+    public static readonly ErrorId NotARegularFile = new("NotARegularFile", ErrorKind.InvalidArgument,
+        "A path to read as a file is a device, FIFO or socket; it is refused before it is opened.");
     public static readonly ErrorId OutputUnreadable = new("OutputUnreadable", ErrorKind.ReadError,
         "A file to compare could not be read (permissions, or it vanished).");
     public static readonly ErrorId SymlinkLoop = new("SymlinkLoop", ErrorKind.InvalidData,

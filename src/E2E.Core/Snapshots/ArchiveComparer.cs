@@ -6,6 +6,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using E2E.Core.Errors;
+using E2E.Core.Naming;
 
 namespace E2E.Core.Snapshots;
 
@@ -238,6 +239,7 @@ public static class ArchiveComparer
     public static ArchiveListing Read(string path, Func<string, bool>? keepContent = null)
     {
         keepContent ??= _ => false;
+        FileKinds.RequireRegularFile(path, "The archive");
         var head = new byte[512];
         int headLength;
         using (var probe = File.OpenRead(path))

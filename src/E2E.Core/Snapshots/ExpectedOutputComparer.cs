@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using DiffPlex.Renderer;
 using E2E.Core.Errors;
+using E2E.Core.Naming;
 using E2E.Core.Toml;
 
 namespace E2E.Core.Snapshots;
@@ -121,6 +122,14 @@ public static class ExpectedOutputComparer
         var kind = options.Kind ?? KindByName(relativePath, expected?.IsLink == true || actual?.IsLink == true);
         try
         {
+            // A device or FIFO in a tree (or given as the path) would never finish reading: refused before it is opened.
+            foreach (var (file, entry) in new[] { (expectedFile, expected), (actualFile, actual) })
+            {
+                if (file is not null && entry?.IsLink != true)
+                {
+                    FileKinds.RequireRegularFile(file, "The output");
+                }
+            }
             if (expectedFile is null || actualFile is null)
             {
                 var status = expectedFile is null ? OutputStatus.Extra : OutputStatus.Missing;

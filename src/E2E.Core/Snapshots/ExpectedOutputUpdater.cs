@@ -86,6 +86,7 @@ public static partial class ExpectedOutputUpdater
         }
         else
         {
+            E2E.Core.Naming.FileKinds.RequireRegularFile(source.FullName, "The actual output");
             File.Copy(source.FullName, partial, overwrite: true);
         }
         File.Move(partial, update.Target, overwrite: true);

@@ -19,8 +19,8 @@ internal sealed class JsonStreamComparer
     private readonly string _actualFile;
     private readonly List<OutputDifference> _differences = new();
     private readonly List<ReviewWarning> _warnings = new();
-    private readonly Dictionary<string, HashSet<string>> _expectedLayers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, HashSet<string>> _actualLayers = new(StringComparer.Ordinal);
+    private readonly Layers _expectedLayers = new();
+    private readonly Layers _actualLayers = new();
     private int _steps;
 
     private JsonStreamComparer(string expectedFile, string actualFile, ComparisonOptions options, CancellationToken cancellation)
@@ -43,7 +43,11 @@ internal sealed class JsonStreamComparer
         comparer.Value(ref expected, ref actual, string.Empty);
         DataTree.End(ref expected, expectedFile);
         DataTree.End(ref actual, actualFile);
-        ReviewRules.CheckLayerNames(comparer._expectedLayers, comparer._actualLayers, comparer._warnings);
+        // As over whole trees: layer names are compared only when both roots hold a "layers" object.
+        if (comparer._expectedLayers.Present && comparer._actualLayers.Present)
+        {
+            ReviewRules.CheckLayerNames(comparer._expectedLayers.Names, comparer._actualLayers.Names, comparer._warnings);
+        }
         return (comparer._differences, comparer._warnings);
     }
 
@@ -65,6 +69,13 @@ internal sealed class JsonStreamComparer
     {
         if (path.Length > 0 && _options.Ignored(path))
         {
+            // Ignored for differences and object reviews; layer names are still read (as over whole trees).
+            if (path == "layers" || path.StartsWith("layers.", StringComparison.Ordinal))
+            {
+                RecordLayers(path, DataTree.Read(ref e, _expectedFile), _expectedLayers);
+                RecordLayers(path, DataTree.Read(ref a, _actualFile), _actualLayers);
+                return;
+            }
             e.Skip();
             a.Skip();
             return;
@@ -85,6 +96,8 @@ internal sealed class JsonStreamComparer
         var expected = ReadSmall(ref e, _expectedFile);
         var actual = ReadSmall(ref a, _actualFile);
         StructuralDiff.Compare(expected, actual, _options, path, _differences);
+        RecordLayers(path, expected, _expectedLayers);
+        RecordLayers(path, actual, _actualLayers);
     }
 
     // Two subtrees that do not line up: compared and reviewed whole, as over the whole trees.
@@ -102,6 +115,10 @@ internal sealed class JsonStreamComparer
 
     private void Object(ref Utf8JsonReader e, ref Utf8JsonReader a, string path)
     {
+        if (path == "layers")
+        {
+            _expectedLayers.Present = _actualLayers.Present = true;
+        }
         // The members the object's own review reads (small), kept while in step; the review's warnings go
         // before those of the members, where a walk of the whole trees puts them.
         var reviewMark = _warnings.Count;
@@ -251,7 +268,7 @@ internal sealed class JsonStreamComparer
 
     // Layer names (layers.<category>[i].layer_name at the root), for LayerAdded / LayerRemoved, from whatever
     // part of that shape a tree at 'path' holds: the root, "layers", one category's items, or one item.
-    private static void RecordLayers(string path, object? tree, Dictionary<string, HashSet<string>> layers)
+    private static void RecordLayers(string path, object? tree, Layers layers)
     {
         switch (path)
         {
@@ -259,6 +276,7 @@ internal sealed class JsonStreamComparer
                 RecordLayers("layers", root.Get("layers"), layers);
                 return;
             case "layers" when tree is DataMap categories:
+                layers.Present = true;
                 foreach (var (key, list) in categories)
                 {
                     RecordLayers(DataPath.Member("layers", key), list, layers);
@@ -281,11 +299,19 @@ internal sealed class JsonStreamComparer
             : Enumerable.Empty<string>();
         foreach (var name in names)
         {
-            if (!layers.TryGetValue(category, out var set))
+            if (!layers.Names.TryGetValue(category, out var set))
             {
-                layers[category] = set = new HashSet<string>(StringComparer.Ordinal);
+                layers.Names[category] = set = new HashSet<string>(StringComparer.Ordinal);
             }
             set.Add(name);
         }
+    }
+
+    /// <summary>One side's layer names per category, and whether its root holds a "layers" object at all.</summary>
+    private sealed class Layers
+    {
+        public Dictionary<string, HashSet<string>> Names { get; } = new(StringComparer.Ordinal);
+
+        public bool Present { get; set; }
     }
 }
