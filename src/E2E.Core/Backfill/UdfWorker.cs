@@ -63,14 +63,30 @@ public sealed class UdfWorker : IAsyncDisposable
             await _process.StandardInput.FlushAsync(cancellation).ConfigureAwait(false);
             var line = await _process.StandardOutput.ReadLineAsync(cancellation).ConfigureAwait(false)
                 ?? throw new IOException($"the worker (pid {_process.Id}) closed its output");
-            using var answer = JsonDocument.Parse(line);
+            return ParseAnswer(line, _process.Id);
+        }
+        catch (IOException ex)
+        {
+            throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {_process.Id} failed: {ex.Message}", _process.Id, ex);
+        }
+    }
+
+    /// <summary>
+    /// One answer line of the worker protocol: {"results": [{"id": n, "value": v} or {"id": n, "error": text}]}.
+    /// Anything else (a line a UDF printed, a cut line, wrong types) is WorkerFailed, never another exception.
+    /// </summary>
+    internal static IReadOnlyList<(long Id, JsonElement? Value, string? Error)> ParseAnswer(string line, int pid)
+    {
+        try
+        {
+            using var answer = JsonDocument.Parse(line, new JsonDocumentOptions { MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
             return answer.RootElement.GetProperty("results").EnumerateArray()
                 .Select(r => (r.GetProperty("id").GetInt64(), r.TryGetProperty("value", out var v) ? v.Clone() : (JsonElement?)null, r.TryGetProperty("error", out var e) ? e.GetString() : null))
                 .ToArray();
         }
-        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {_process.Id} failed: {ex.Message}", _process.Id, ex);
+            throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {pid} broke the protocol: {ex.Message}", pid, ex);
         }
     }
 

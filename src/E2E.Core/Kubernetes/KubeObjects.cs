@@ -68,6 +68,11 @@ public static class KubeObjects
         {
             throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: invalid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.InnerException?.Message ?? ex.Message}", source, ex);
         }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these, not a YamlException, on some malformed input (found by the fuzz test).
+            throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: invalid YAML: {ex.Message}", source, ex);
+        }
         var objects = new List<JsonObject>();
         foreach (var document in stream.Documents)
         {
@@ -80,7 +85,7 @@ public static class KubeObjects
             {
                 throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: document at line {document.RootNode.Start.Line} is not a mapping.", source);
             }
-            if (Kind(o).EndsWith("List", StringComparison.Ordinal) && o["items"] is JsonArray items)
+            if (o["kind"] is JsonValue kind && kind.TryGetValue<string>(out var kindName) && kindName.EndsWith("List", StringComparison.Ordinal) && o["items"] is JsonArray items)
             {
                 objects.AddRange(items.OfType<JsonObject>().Select(i => (JsonObject)i.DeepClone()));
                 continue;

@@ -79,12 +79,17 @@ public sealed class Kubeconfig
             {
                 one = KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(file), useRelativePaths: false);
             }
-            catch (Exception ex) when (ex is KubeConfigException or YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException)
+            catch (Exception ex) when (ex is KubeConfigException or YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
             {
                 throw new E2EException(ErrorCatalog.KubeconfigInvalid, $"{file}: {ex.Message}", file, ex);
             }
+            if (one is null)
+            {
+                continue; // A file of comments only: an empty kubeconfig, as kubectl reads it.
+            }
             var directory = Path.GetDirectoryName(Path.GetFullPath(file))!;
-            foreach (var cluster in one.Clusters ?? Enumerable.Empty<Cluster>())
+            // An empty list item ("- ") comes back as null, and an entry without a name names nothing: both are skipped, as kubectl does.
+            foreach (var cluster in (one.Clusters ?? Enumerable.Empty<Cluster>()).Where(c => c?.Name is { Length: > 0 }))
             {
                 if (cluster.ClusterEndpoint is { } endpoint)
                 {
@@ -99,7 +104,7 @@ public sealed class Kubeconfig
                     tokenFiles.TryAdd(user, Absolute(directory, tokenFile)!);
                 }
             }
-            foreach (var user in one.Users ?? Enumerable.Empty<User>())
+            foreach (var user in (one.Users ?? Enumerable.Empty<User>()).Where(u => u?.Name is { Length: > 0 }))
             {
                 if (user.UserCredentials is { } credentials)
                 {
@@ -113,7 +118,7 @@ public sealed class Kubeconfig
                 }
                 AddFirst(users, user, u => u.Name);
             }
-            foreach (var context in one.Contexts ?? Enumerable.Empty<Context>())
+            foreach (var context in (one.Contexts ?? Enumerable.Empty<Context>()).Where(c => c?.Name is { Length: > 0 }))
             {
                 AddFirst(contexts, context, c => c.Name);
             }
@@ -148,7 +153,8 @@ public sealed class Kubeconfig
                 configuration.TokenProvider = new k8s.Authentication.TokenFileAuth(tokenFile);
             }
         }
-        catch (Exception ex) when (ex is KubeConfigException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException or FormatException)
+        catch (Exception ex) when (ex is KubeConfigException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException or FormatException
+            or System.Security.Cryptography.CryptographicException or ArgumentException or UriFormatException)
         {
             throw Translate(ex, user?.UserCredentials?.ExternalExecution, contextName);
         }
@@ -168,9 +174,15 @@ public sealed class Kubeconfig
     private static IEnumerable<(string User, string TokenFile)> TokenFiles(string file)
     {
         var yaml = new YamlStream();
-        using (var reader = new StreamReader(file))
+        try
         {
+            using var reader = new StreamReader(file);
             yaml.Load(reader);
+        }
+        catch (Exception ex) when (ex is YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException)
+        {
+            // KubernetesClient's loader read this file; ours is stricter (duplicate keys): the same id either way.
+            throw new E2EException(ErrorCatalog.KubeconfigInvalid, $"{file}: {ex.Message}", file, ex);
         }
         var users = yaml.Documents.Count == 0 ? null : Child(yaml.Documents[0].RootNode, "users") as YamlSequenceNode;
         foreach (var entry in users?.Children ?? Enumerable.Empty<YamlNode>())

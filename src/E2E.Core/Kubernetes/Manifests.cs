@@ -46,6 +46,32 @@ public static class Manifests
     {
         foreach (var o in KubeObjects.ParseYaml(text, source))
         {
+            // The fields every object is read by must have their shapes before anything reads them.
+            foreach (var (field, node) in new[] { ("apiVersion", o["apiVersion"]), ("kind", o["kind"]), ("metadata", o["metadata"]) })
+            {
+                var expected = field == "metadata" ? System.Text.Json.JsonValueKind.Object : System.Text.Json.JsonValueKind.String;
+                if (node is not null && node.GetValueKind() != expected)
+                {
+                    throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: a document's {field} must be {(field == "metadata" ? "an object" : "a string")}.", source);
+                }
+            }
+            if (o["metadata"] is System.Text.Json.Nodes.JsonObject metadata)
+            {
+                foreach (var field in new[] { "name", "namespace" })
+                {
+                    if (metadata[field] is { } value && value.GetValueKind() != System.Text.Json.JsonValueKind.String)
+                    {
+                        throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: a document's metadata.{field} must be a string.", source);
+                    }
+                }
+                foreach (var field in new[] { "labels", "annotations" })
+                {
+                    if (metadata[field] is { } map && map.GetValueKind() != System.Text.Json.JsonValueKind.Object)
+                    {
+                        throw new E2EException(ErrorCatalog.ManifestInvalid, $"{source}: a document's metadata.{field} must be a map of strings.", source);
+                    }
+                }
+            }
             var missing = new[] { ("apiVersion", KubeObjects.ApiVersion(o)), ("kind", KubeObjects.Kind(o)), ("metadata.name", KubeObjects.Name(o)) }.Where(f => f.Item2.Length == 0).Select(f => f.Item1).ToArray();
             if (missing.Length > 0)
             {

@@ -275,7 +275,8 @@ public static class ArchiveComparer
             using var tar = File.OpenRead(path);
             return new ArchiveListing("tar", ReadTar(tar, path, keepContent), new Dictionary<string, string>());
         }
-        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+        // TarReader throws the last two on malformed numeric fields (found by the fuzz test).
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException or OverflowException or ArgumentException)
         {
             throw new E2EException(ErrorCatalog.UnsupportedArchive, $"'{path}' is not a readable zip, tar, tar.gz or tar.xz archive: {ex.Message}", path, ex);
         }
