@@ -10,12 +10,14 @@ public sealed class UnexpectedErrorTests : IDisposable
     public void Dispose() => _pwsh.Dispose();
 
     [Fact]
-    public void A_raw_overflow_is_UnexpectedInput_with_the_argument_category()
+    public void A_raw_overflow_is_UnexpectedInput_with_the_argument_category_and_an_absurd_timeout_has_its_own_id()
     {
+        var record = E2E.Cmdlets.Infrastructure.ErrorRecords.FromUnexpected(new OverflowException("TimeSpan overflowed because the duration is too long."), "x");
+        Assert.Equal("UnexpectedInput", record.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
         var result = _pwsh.Run("Wait-E2ECondition { $true } -TimeoutSec 1e308");
-        Assert.Equal("UnexpectedInput,E2E.Cmdlets.Waiting.WaitE2EConditionCommand", result.ErrorId);
+        Assert.Equal("InvalidTimeout,E2E.Cmdlets.Waiting.WaitE2EConditionCommand", result.ErrorId);
         Assert.Equal(ErrorCategory.InvalidArgument, result.Error!.CategoryInfo.Category);
-        Assert.Contains("TimeSpan", result.Error.Exception.Message);
     }
 
     [Fact]

@@ -68,6 +68,10 @@ public sealed partial class TableStore
         {
             throw new E2EException(ErrorCatalog.InvalidName, $"{what} '{name}' must start with a letter and contain only letters, digits and '_'.", name);
         }
+        if (name.StartsWith("sqlite_", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new E2EException(ErrorCatalog.InvalidName, $"{what} '{name}' is reserved: SQLite keeps names that start with 'sqlite_' for itself.", name);
+        }
         return "\"" + name + "\"";
     }
 
@@ -255,6 +259,11 @@ public sealed partial class TableStore
         {
             limit.Cancellation.ThrowIfCancellationRequested();
             throw new E2EException(ErrorCatalog.FilterTimedOut, $"The filter '{filter}' ran longer than {limit.Limit.TotalSeconds:0} s; SQLite was interrupted.", filter, ex);
+        }
+        catch (SqliteException ex) when (filter is not null)
+        {
+            // Valid SQL that fails as it runs (a zeroblob too big, an integer overflow): the filter's fault.
+            throw new E2EException(ErrorCatalog.InvalidFilter, $"The filter '{filter}' failed as it ran: {ex.Message}", filter, ex);
         }
     }
 

@@ -34,9 +34,11 @@ public sealed record WaitOptions
     /// <summary>Builds options from seconds as typed in a shell, rejecting NaN, infinities and negatives.</summary>
     public static WaitOptions FromSeconds(double timeout, double interval, double maxInterval)
     {
-        Require(double.IsFinite(timeout) && timeout >= 0, $"The timeout must be zero or more seconds; got {timeout}.");
-        Require(double.IsFinite(interval) && interval > 0, $"The interval must be a positive number of seconds; got {interval}.");
-        Require(double.IsFinite(maxInterval) && maxInterval > 0, $"The maximum interval must be a positive number of seconds; got {maxInterval}.");
+        // Over 31 years is no wait anyone means (-TimeoutSec 1e308), and far from where TimeSpan and deadlines overflow.
+        const double longest = 1e9;
+        Require(double.IsFinite(timeout) && timeout >= 0 && timeout < longest, $"The timeout must be zero or more seconds, and less than {longest:E0}; got {timeout}.");
+        Require(double.IsFinite(interval) && interval > 0 && interval < longest, $"The interval must be a positive number of seconds, and less than {longest:E0}; got {interval}.");
+        Require(double.IsFinite(maxInterval) && maxInterval > 0 && maxInterval < longest, $"The maximum interval must be a positive number of seconds, and less than {longest:E0}; got {maxInterval}.");
         return new WaitOptions
         {
             Timeout = TimeSpan.FromSeconds(timeout),

@@ -268,3 +268,37 @@ public sealed class FuzzFindingsTests : IDisposable
         Assert.Same(ErrorCatalog.KubeconfigInvalid, Assert.Throws<E2EException>(() => config.Context()).Error);
     }
 }
+
+/// <summary>Hostile values typed at a shell: each an id, never an unexpected error.</summary>
+public sealed class HostileValueTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-hostile-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Theory]
+    [InlineData(1e308)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(-1)]
+    public void An_absurd_timeout_is_InvalidTimeout(double seconds) =>
+        Assert.Same(ErrorCatalog.InvalidTimeout, Assert.Throws<E2EException>(() => E2E.Core.Waiting.WaitOptions.FromSeconds(seconds, 1, 1)).Error);
+
+    [Theory]
+    [InlineData("sqlite_master")]
+    [InlineData("SQLITE_sequence")]
+    public void SQLite_reserved_names_are_InvalidName(string name) =>
+        Assert.Same(ErrorCatalog.InvalidName, Assert.Throws<E2EException>(() => E2E.Core.Tables.TableStore.Identifier(name, "Table name")).Error);
+
+    [Fact]
+    public void A_filter_that_fails_as_it_runs_is_InvalidFilter()
+    {
+        var store = new E2E.Core.Tables.TableStore(Path.Combine(_root, "t.db"));
+        store.Create("t", new[] { ("n", E2E.Core.Tables.ColumnType.Parse("int64")) }, new[] { new Dictionary<string, object?> { ["n"] = 1L } }, fragmentSize: 10);
+        var ex = Assert.Throws<E2EException>(() => store.Rows("t", where: "length(zeroblob(2000000000)) > 0").ToList());
+        Assert.Same(ErrorCatalog.InvalidFilter, ex.Error);
+    }
+}
