@@ -77,6 +77,8 @@ public static class ErrorCatalog
         "A path is a symbolic link that never resolves (a loop).");
     public static readonly ErrorId InvalidReason = new("InvalidReason", ErrorKind.InvalidArgument,
         "An update reason must be one line of printable text.");
+    public static readonly ErrorId ArchiveNotFound = new("ArchiveNotFound", ErrorKind.ObjectNotFound,
+        "An archive to compare or read does not exist.");
     public static readonly ErrorId UnsafeArchiveMember = new("UnsafeArchiveMember", ErrorKind.InvalidData,
         "An archive member's name is absolute or climbs out of the archive with '..'.");
     public static readonly ErrorId UnsupportedArchive = new("UnsupportedArchive", ErrorKind.InvalidData,
@@ -123,6 +125,8 @@ public static class ErrorCatalog
         "An object store URI is not file://, s3:// or gs://.");
     public static readonly ErrorId ManifestNotFound = new("ManifestNotFound", ErrorKind.ObjectNotFound,
         "No manifest with that name is published in the store.");
+    public static readonly ErrorId StoreCredentialsMissing = new("StoreCredentialsMissing", ErrorKind.PermissionDenied,
+        "An s3:// or gs:// store was given, but no credentials for it were found in the environment.");
     public static readonly ErrorId StoreFailed = new("StoreFailed", ErrorKind.ConnectionError,
         "The object store refused or failed a request.");
 

@@ -37,6 +37,10 @@ public sealed class OracleClient : IDisposable
 
     public OracleClient(string baseUrl, TimeSpan? timeout = null, HttpClient? http = null)
     {
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, $"The Oracle URL '{SecretText.Url(baseUrl)}' must be an absolute http:// or https:// URL.", "OracleUrl");
+        }
         BaseUrl = baseUrl.TrimEnd('/');
         _ownsHttp = http is null;
         _http = http ?? new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }) { Timeout = timeout ?? TimeSpan.FromSeconds(30) };

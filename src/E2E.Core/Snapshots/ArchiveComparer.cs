@@ -96,6 +96,13 @@ public static class ArchiveComparer
 
     public static ArchiveComparison Compare(string expectedFile, string actualFile)
     {
+        foreach (var file in new[] { expectedFile, actualFile })
+        {
+            if (!File.Exists(file))
+            {
+                throw new E2EException(ErrorCatalog.ArchiveNotFound, $"The archive '{file}' does not exist.", file);
+            }
+        }
         if (ExpectedOutputComparer.FilesIdentical(expectedFile, actualFile))
         {
             Read(expectedFile); // still refuse unsafe or corrupt archives
@@ -239,6 +246,10 @@ public static class ArchiveComparer
     public static ArchiveListing Read(string path, Func<string, bool>? keepContent = null)
     {
         keepContent ??= _ => false;
+        if (!File.Exists(path))
+        {
+            throw new E2EException(ErrorCatalog.ArchiveNotFound, $"The archive '{path}' does not exist.", path);
+        }
         FileKinds.RequireRegularFile(path, "The archive");
         var head = new byte[512];
         int headLength;

@@ -135,7 +135,7 @@ public sealed class S3ObjectStore : IObjectStore
         {
             return false;
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException)
         {
             throw Failed("check", key, ex);
         }
@@ -147,7 +147,7 @@ public sealed class S3ObjectStore : IObjectStore
         {
             await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = file }, cancellation).ConfigureAwait(false);
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException)
         {
             throw Failed("upload", key, ex);
         }
@@ -169,7 +169,7 @@ public sealed class S3ObjectStore : IObjectStore
         {
             throw new E2EException(ErrorCatalog.ManifestNotFound, $"{Uri}/{key} does not exist.", key, ex);
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException)
         {
             throw Failed("download", key, ex);
         }
@@ -181,7 +181,7 @@ public sealed class S3ObjectStore : IObjectStore
         {
             await _client.DeleteObjectAsync(_bucket, _prefix + key, cancellation).ConfigureAwait(false);
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException)
         {
             throw Failed("delete", key, ex);
         }
@@ -202,15 +202,17 @@ public sealed class S3ObjectStore : IObjectStore
             }
             while (response.IsTruncated == true);
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException)
         {
             throw Failed("list", prefix, ex);
         }
         return keys.Order(StringComparer.Ordinal).ToArray();
     }
 
-    private E2EException Failed(string action, string key, AmazonServiceException ex) =>
-        new(ErrorCatalog.StoreFailed, $"Could not {action} '{key}' in {Uri}: {ex.Message}", key, ex);
+    // The SDK's credential search fails with a page listing every provider it tried: one sentence says what to do.
+    private E2EException Failed(string action, string key, Exception ex) => ex is AmazonClientException && ex.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase)
+        ? new(ErrorCatalog.StoreCredentialsMissing, $"Could not {action} '{key}' in {Uri}: no AWS credentials were found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run where an instance or pod role provides them.", key, ex)
+        : new(ErrorCatalog.StoreFailed, $"Could not {action} '{key}' in {Uri}: {SecretText.Redact(ex.Message)}", key, ex);
 
     public void Dispose() => _client.Dispose();
 }

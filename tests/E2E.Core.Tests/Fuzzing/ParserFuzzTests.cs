@@ -23,6 +23,7 @@ public sealed class ParserFuzzTests : IDisposable
 {
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(double.TryParse(Environment.GetEnvironmentVariable("E2E_FUZZ_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 2);
     private static readonly TimeSpan PerInput = TimeSpan.FromSeconds(10);
+    private const int MinimumMutations = 200;
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-fuzz-").FullName;
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
@@ -140,10 +141,12 @@ public sealed class ParserFuzzTests : IDisposable
         var setting = Environment.GetEnvironmentVariable("E2E_FUZZ_SEED");
         var seed = setting == "random" ? Random.Shared.Next() : int.TryParse(setting, out var fixedSeed) ? fixedSeed : 20261201;
         var random = new Random(seed);
-        var clock = Stopwatch.StartNew();
+        Stopwatch? clock = null;
         var inputs = 0;
-        // The seeds themselves first: each must parse or fail cleanly too.
-        foreach (var input in seeds.Concat(Inputs(seeds, random, () => clock.Elapsed < Budget)))
+        // The seeds themselves first: each must parse or fail cleanly too. Then mutations for the time budget,
+        // and at least MinimumMutations of them however busy the machine is (test classes run in parallel).
+        var mutations = Inputs(seeds, random, () => (clock ??= Stopwatch.StartNew()).Elapsed < Budget || inputs - seeds.Length < MinimumMutations);
+        foreach (var input in seeds.Concat(mutations))
         {
             inputs++;
             Exception? failure = null;
@@ -167,7 +170,7 @@ public sealed class ParserFuzzTests : IDisposable
             Assert.True(finished, $"{parser}: an input took more than {PerInput.TotalSeconds} s (E2E_FUZZ_SEED={seed}, input {inputs}, {input.Length} bytes, base64 start {shown})");
             Assert.True(failure is null, $"{parser}: {failure?.GetType().Name}: {failure?.Message} (E2E_FUZZ_SEED={seed}, input {inputs}, {input.Length} bytes, base64 start {shown})\n{failure?.StackTrace}");
         }
-        Assert.True(inputs > seeds.Length, $"{parser}: no mutated input ran");
+        Assert.True(inputs >= seeds.Length + MinimumMutations, $"{parser}: only {inputs - seeds.Length} mutated inputs ran");
     }
 
     private static readonly byte[][] Tokens = "{ } [ ] \" ' = : , - # \n \\ & * ! | > % @ ` .. ../ \0 \u00ff \ud7ff 1e999 -0 nan inf 0x 9999999999999999999999 true null"
@@ -300,5 +303,50 @@ public sealed class HostileValueTests : IDisposable
         store.Create("t", new[] { ("n", E2E.Core.Tables.ColumnType.Parse("int64")) }, new[] { new Dictionary<string, object?> { ["n"] = 1L } }, fragmentSize: 10);
         var ex = Assert.Throws<E2EException>(() => store.Rows("t", where: "length(zeroblob(2000000000)) > 0").ToList());
         Assert.Same(ErrorCatalog.InvalidFilter, ex.Error);
+    }
+}
+
+/// <summary>More hostile values: each an id and a one-line reason.</summary>
+public sealed class HostileTargetTests
+{
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("not a url")]
+    [InlineData("ftp://127.0.0.1/")]
+    public void An_Oracle_URL_that_is_not_http_is_InvalidArgument(string url)
+    {
+        var ex = Assert.Throws<E2EException>(() => new OracleClient(url));
+        Assert.Same(ErrorCatalog.InvalidArgument, ex.Error);
+    }
+
+    [Fact]
+    public void A_missing_archive_is_ArchiveNotFound() =>
+        Assert.Same(ErrorCatalog.ArchiveNotFound, Assert.Throws<E2EException>(() => ArchiveComparer.Compare("/nonexistent/a.zip", "/nonexistent/b.zip")).Error);
+
+    [Fact]
+    public void An_s3_store_without_credentials_says_so_in_one_sentence()
+    {
+        var saved = new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_EC2_METADATA_DISABLED" }.ToDictionary(n => n, Environment.GetEnvironmentVariable);
+        try
+        {
+            foreach (var name in saved.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+            Environment.SetEnvironmentVariable("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
+            Environment.SetEnvironmentVariable("AWS_CONFIG_FILE", "/nonexistent/config");
+            Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+            using var store = E2E.Core.Udf.ObjectStores.Open("s3://bucket/prefix");
+            var ex = Assert.Throws<E2EException>(() => store.ExistsAsync("x", CancellationToken.None).GetAwaiter().GetResult());
+            Assert.Same(ErrorCatalog.StoreCredentialsMissing, ex.Error);
+            Assert.DoesNotContain("\n", ex.Message);
+        }
+        finally
+        {
+            foreach (var (name, value) in saved)
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
+        }
     }
 }
