@@ -164,4 +164,29 @@ public sealed class ExpectedOutputCmdletTests : IDisposable
         Assert.Contains("Changed requirements/framework-scipy/packages-framework-scipy.txt", lines[2]);
         Assert.Contains("+extra==1", lines[2]);
     }
+
+    [Fact]
+    public void A_directory_link_is_recorded_as_a_link_and_a_FIFO_stops_the_update_before_anything_is_written()
+    {
+        var target = Directory.CreateDirectory(Path.Combine(_root, "elsewhere")).FullName;
+        File.WriteAllText(Path.Combine(target, "t.txt"), "x");
+        Directory.CreateSymbolicLink(Path.Combine(_root, "actual", "layer-link"), target);
+        var recorded = _pwsh.Run("""
+            Update-ExpectedOutput ./actual ./expected -Reason 'link added' -Confirm:$false
+            (Get-Item ./expected/layer-link).LinkType
+            Compare-ExpectedOutput ./actual ./expected -Quiet
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "SymbolicLink", "True" }, recorded.Strings);
+
+        Edit(Directory.EnumerateFiles(Path.Combine(_root, "actual"), "*.toml", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(Path.Combine(_root, "actual"), f)).First(), "version", "VERSION");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", Path.Combine(_root, "actual", "zz-pipe"))!)
+        {
+            mkfifo.WaitForExit();
+        }
+        var before = Directory.EnumerateFiles(Path.Combine(_root, "expected"), "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllText);
+        var refused = _pwsh.Run("Update-ExpectedOutput ./actual ./expected -Reason 'with a pipe' -Confirm:$false");
+        Assert.StartsWith("NotARegularFile,", refused.ErrorId);
+        var after = Directory.EnumerateFiles(Path.Combine(_root, "expected"), "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllText);
+        Assert.Equal(before, after); // nothing written, nothing half-written
+    }
 }

@@ -50,21 +50,43 @@ public sealed class UpdateExpectedOutputCommand : ComparisonCmdletBase
         var reason = ExpectedOutputUpdater.ValidateReason(Reason);
         var expected = FileSystemPath(ExpectedPath!);
         var plan = ExpectedOutputUpdater.Plan(FileSystemPath(Path!), expected, BuildOptions(), CancelToken);
-        var applied = 0;
+        var confirmed = new List<OutputUpdate>();
         foreach (var update in plan)
         {
-            CancelToken.ThrowIfCancellationRequested();
             var action = update.Action switch
             {
                 UpdateAction.Add => $"Add expected output from {update.Source}",
                 UpdateAction.Replace => $"Replace expected output with {update.Source}",
                 _ => "Delete expected output that is no longer produced",
             };
-            if (!ShouldProcess(update.Target, action))
+            if (ShouldProcess(update.Target, action))
             {
-                continue;
+                confirmed.Add(update);
             }
-            ExpectedOutputUpdater.Apply(update);
+        }
+        // All or nothing: every new file is staged beside its target first; if one cannot be (or Ctrl-C comes),
+        // the staged copies go and the expected tree is as it was. Only then are they renamed into place.
+        var staged = new List<(OutputUpdate Update, string? Staged)>();
+        try
+        {
+            foreach (var update in confirmed)
+            {
+                CancelToken.ThrowIfCancellationRequested();
+                staged.Add((update, ExpectedOutputUpdater.Stage(update)));
+            }
+        }
+        catch
+        {
+            foreach (var (_, copy) in staged)
+            {
+                ExpectedOutputUpdater.Discard(copy);
+            }
+            throw;
+        }
+        var applied = 0;
+        foreach (var (update, copy) in staged)
+        {
+            ExpectedOutputUpdater.Commit(update, copy);
             applied++;
             if (PassThru)
             {

@@ -69,27 +69,79 @@ public static partial class ExpectedOutputUpdater
         return target;
     }
 
+    /// <summary>One update on its own: staged, then committed (the staged copy is removed if the commit fails).</summary>
     public static void Apply(OutputUpdate update)
+    {
+        var staged = Stage(update);
+        try
+        {
+            Commit(update, staged);
+        }
+        catch
+        {
+            Discard(staged);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The first half of an all-or-nothing update: a file's new content is copied beside its target
+    /// (".e2e-partial"), where a failure (a device, a vanished file, a full disk) leaves the expected tree as it
+    /// was. Links and deletions need nothing staged. Returns the staged path, or null.
+    /// </summary>
+    public static string? Stage(OutputUpdate update)
+    {
+        if (update.Action == UpdateAction.Delete || new FileInfo(update.Source!).LinkTarget is not null)
+        {
+            return null;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(update.Target)!);
+        var partial = update.Target + ".e2e-partial";
+        E2E.Core.Naming.FileKinds.RequireRegularFile(update.Source!, "The actual output");
+        File.Copy(update.Source!, partial, overwrite: true);
+        return partial;
+    }
+
+    /// <summary>The second half: renames the staged copy over its target, recreates a link, or deletes.</summary>
+    public static void Commit(OutputUpdate update, string? staged)
     {
         if (update.Action == UpdateAction.Delete)
         {
-            File.Delete(update.Target);
+            RemoveEntry(update.Target);
             return;
         }
+        if (staged is not null)
+        {
+            File.Move(staged, update.Target, overwrite: true);
+            return;
+        }
+        // A link (to a file or a directory) is recorded as a link: whatever is at the target goes first.
         Directory.CreateDirectory(Path.GetDirectoryName(update.Target)!);
-        var source = new FileInfo(update.Source!);
-        var partial = update.Target + ".e2e-partial";
-        if (source.LinkTarget is { } linkTarget)
+        RemoveEntry(update.Target);
+        File.CreateSymbolicLink(update.Target, new FileInfo(update.Source!).LinkTarget!);
+    }
+
+    /// <summary>Removes a staged copy that will not be committed.</summary>
+    public static void Discard(string? staged)
+    {
+        if (staged is not null && File.Exists(staged))
         {
-            File.Delete(partial);
-            File.CreateSymbolicLink(partial, linkTarget);
+            File.Delete(staged);
         }
-        else
+    }
+
+    // A file, or a link (to a file or a directory: the link itself, never what it points to), or a real directory.
+    private static void RemoveEntry(string path)
+    {
+        var entry = new FileInfo(path);
+        if (entry.LinkTarget is not null || File.Exists(path))
         {
-            E2E.Core.Naming.FileKinds.RequireRegularFile(source.FullName, "The actual output");
-            File.Copy(source.FullName, partial, overwrite: true);
+            entry.Delete();
         }
-        File.Move(partial, update.Target, overwrite: true);
+        else if (Directory.Exists(path))
+        {
+            Directory.Delete(path, recursive: true);
+        }
     }
 
     /// <summary>
