@@ -115,12 +115,8 @@ public static class DataTree
         {
             case JsonTokenType.StartObject:
                 var members = new List<KeyValuePair<string, object?>>();
-                while (Next(ref reader, path) && reader.TokenType != JsonTokenType.EndObject)
-                {
-                    var key = Text(ref reader, path);
-                    Next(ref reader, path);
-                    members.Add(new KeyValuePair<string, object?>(key, Read(ref reader, path)));
-                }
+                Next(ref reader, path);
+                ReadMembers(ref reader, path, members);
                 return new DataMap(members);
             case JsonTokenType.StartArray:
                 var items = new List<object?>();
@@ -131,6 +127,18 @@ public static class DataTree
                 return items;
             default:
                 return Scalar(ref reader, path);
+        }
+    }
+
+    /// <summary>An object's members from the reader's current token (a property name, or the object's end) to its end, added to <paramref name="into"/>.</summary>
+    internal static void ReadMembers(ref Utf8JsonReader reader, string path, List<KeyValuePair<string, object?>> into)
+    {
+        while (reader.TokenType != JsonTokenType.EndObject)
+        {
+            var key = Text(ref reader, path);
+            Next(ref reader, path);
+            into.Add(new KeyValuePair<string, object?>(key, Read(ref reader, path)));
+            Next(ref reader, path);
         }
     }
 

@@ -138,11 +138,12 @@ internal sealed class JsonStreamComparer
                 var restE = Rest(ref e, _expectedFile, reviewE);
                 var restA = Rest(ref a, _actualFile, reviewA);
                 StructuralDiff.Compare(new DataMap(restE.Skip(reviewE.Count)), new DataMap(restA.Skip(reviewA.Count)), _options, path, _differences);
+                var (wholeE, wholeA) = (new DataMap(restE), new DataMap(restA));
                 var warnings = new List<ReviewWarning>();
-                ReviewRules.CheckPairs(new DataMap(restE), new DataMap(restA), path, _options, warnings);
+                ReviewRules.CheckPairs(wholeE, wholeA, path, _options, warnings);
                 _warnings.InsertRange(reviewMark, warnings);
-                RecordLayers(path, new DataMap(restE), _expectedLayers);
-                RecordLayers(path, new DataMap(restA), _actualLayers);
+                RecordLayers(path, wholeE, _expectedLayers);
+                RecordLayers(path, wholeA, _actualLayers);
                 return;
             }
             var key = DataTree.Text(ref e, _expectedFile);
@@ -168,30 +169,29 @@ internal sealed class JsonStreamComparer
             }
             Value(ref e, ref a, child);
         }
+        // Most objects (a package) carry none of the members the review reads: nothing to review, nothing to build.
+        if (reviewE.Count == 0)
+        {
+            return;
+        }
+        var (reviewedE, reviewedA) = (new DataMap(reviewE), new DataMap(reviewA));
         var own = new List<ReviewWarning>();
-        ReviewRules.CheckObject(path, new DataMap(reviewE), new DataMap(reviewA), _options, own);
+        ReviewRules.CheckObject(path, reviewedE, reviewedA, _options, own);
         _warnings.InsertRange(reviewMark, own);
-        RecordLayers(path, new DataMap(reviewE), _expectedLayers);
-        RecordLayers(path, new DataMap(reviewA), _actualLayers);
+        RecordLayers(path, reviewedE, _expectedLayers);
+        RecordLayers(path, reviewedA, _actualLayers);
     }
 
     // The members already read in step (the review's), then the rest of the object from the current token.
-    private List<KeyValuePair<string, object?>> Rest(ref Utf8JsonReader reader, string file, List<KeyValuePair<string, object?>> reviewed)
+    private static List<KeyValuePair<string, object?>> Rest(ref Utf8JsonReader reader, string file, List<KeyValuePair<string, object?>> reviewed)
     {
         var members = new List<KeyValuePair<string, object?>>(reviewed);
-        while (reader.TokenType != JsonTokenType.EndObject)
-        {
-            var key = DataTree.Text(ref reader, file);
-            Step(ref reader, file);
-            members.Add(new KeyValuePair<string, object?>(key, DataTree.Read(ref reader, file)));
-            Step(ref reader, file);
-        }
+        DataTree.ReadMembers(ref reader, file, members);
         return members;
     }
 
     private void Array(ref Utf8JsonReader e, ref Utf8JsonReader a, string path)
     {
-        var items = new List<(object? Expected, object? Actual)>();
         for (var i = 0; ; i++)
         {
             NextE(ref e);
@@ -223,45 +223,47 @@ internal sealed class JsonStreamComparer
         }
     }
 
-    // Items from index 'offset' on, compared and reviewed with their real indexes.
+    // Items from index 'offset' on, compared and reviewed with their real indexes (the items before, already
+    // compared in step, stand in as nulls, which compare equal and name no layer).
     private void CompareRest(List<object?> expected, List<object?> actual, string path, int offset)
     {
         var padding = Enumerable.Repeat<object?>(null, offset);
-        var e = padding.Concat(expected).ToList();
-        var a = padding.Concat(actual).ToList();
-        var differences = new List<OutputDifference>();
-        StructuralDiff.Compare(e, a, _options, path, differences);
-        _differences.AddRange(differences);
-        ReviewRules.CheckPairs(e, a, path, _options, _warnings);
-        RecordLayers(path, expected, _expectedLayers);
-        RecordLayers(path, actual, _actualLayers);
+        Trees(padding.Concat(expected).ToList(), padding.Concat(actual).ToList(), path);
     }
 
     // Whether two objects about to be read carry the same layer_name or name: looked up on copies of the
     // readers (ref structs copy their position), only among the object's own top-level members.
     private bool SameIdentity(Utf8JsonReader e, Utf8JsonReader a) => Identity(ref e, _expectedFile) == Identity(ref a, _actualFile);
 
+    // ReviewRules.Identity over a reader: the first layer_name unless it is null, else the first name; a value
+    // that is not a string names nothing, as "as string" makes it over a tree.
     private static string? Identity(ref Utf8JsonReader reader, string file)
     {
         var depth = reader.CurrentDepth;
+        var (layerSeen, nameSeen) = (false, false);
         string? name = null;
         while (DataTree.Next(ref reader, file) && reader.CurrentDepth > depth)
         {
-            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == depth + 1)
+            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != depth + 1)
             {
-                var key = reader.GetString();
-                DataTree.Next(ref reader, file);
-                if (key is "layer_name" or "name" && reader.TokenType == JsonTokenType.String)
-                {
-                    var value = DataTree.Text(ref reader, file);
-                    if (key == "layer_name")
-                    {
-                        return value;
-                    }
-                    name ??= value;
-                }
-                reader.Skip();
+                continue;
             }
+            var key = DataTree.Text(ref reader, file);
+            DataTree.Next(ref reader, file);
+            var text = reader.TokenType == JsonTokenType.String ? DataTree.Text(ref reader, file) : null;
+            if (key == "layer_name" && !layerSeen)
+            {
+                if (reader.TokenType != JsonTokenType.Null)
+                {
+                    return text;
+                }
+                layerSeen = true;
+            }
+            if (key == "name" && !nameSeen)
+            {
+                (nameSeen, name) = (true, text);
+            }
+            reader.Skip();
         }
         return name;
     }
