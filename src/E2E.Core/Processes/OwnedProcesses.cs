@@ -27,10 +27,7 @@ public static class OwnedProcesses
 
     /// <summary>Whether the session a tag names is still running on this machine; null where that cannot be told (not Linux, not a tag).</summary>
     public static bool? IsSessionAlive(string tag) =>
-        tag == OwnTag ? true : !OperatingSystem.IsLinux() || !IsTag(tag) ? null : OwnerAlive(tag);
-
-    private static bool IsTag(string tag) => tag.Split(':') is [var pid, var ticks]
-        && int.TryParse(pid, NumberStyles.None, CultureInfo.InvariantCulture, out _) && long.TryParse(ticks, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+        tag == OwnTag ? true : !OperatingSystem.IsLinux() || !TryParse(tag, out var pid, out var ticks) ? null : StartTicks(pid) == ticks;
 
     /// <summary>Marks a process about to be started as this session's.</summary>
     public static ProcessStartInfo Own(this ProcessStartInfo start)
@@ -42,64 +39,48 @@ public static class OwnedProcesses
     /// <summary>Processes whose owning session is gone; with <paramref name="kill"/>, kills them (SIGKILL: they belong to no one).</summary>
     public static IReadOnlyList<OrphanProcess> Sweep(bool kill = true)
     {
-        var found = new List<OrphanProcess>();
         if (!OperatingSystem.IsLinux() || !Directory.Exists("/proc"))
         {
-            return found;
+            return Array.Empty<OrphanProcess>();
         }
+        // Many processes share one owner: its liveness is read once per sweep.
         var owners = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId
-                || ReadOwner(pid) is not { } tag || tag == OwnTag)
-            {
-                continue;
-            }
-            if (!owners.TryGetValue(tag, out var alive))
-            {
-                alive = owners[tag] = OwnerAlive(tag);
-            }
-            if (alive)
-            {
-                continue;
-            }
-            var command = Command(pid);
-            string? error = null;
-            if (kill)
-            {
-                error = Kill(pid, tag);
-            }
-            found.Add(new OrphanProcess(pid, command, OwnerPid(tag), kill && error is null, error));
-        }
-        return found;
+        return Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
+            .Where(pid => pid > 0)
+            .Select(pid => Examine(pid, kill, tag => owners.TryGetValue(tag, out var alive) ? alive : owners[tag] = OwnerAlive(tag)))
+            .OfType<OrphanProcess>()
+            .ToArray();
     }
 
     /// <summary>Kills one process if it still carries the tag of a session that is gone; null when it is not such a process (any more).</summary>
-    public static OrphanProcess? KillIfOrphan(int pid)
+    public static OrphanProcess? KillIfOrphan(int pid) => OperatingSystem.IsLinux() ? Examine(pid, kill: true, OwnerAlive) : null;
+
+    // The orphan a pid is (killed with 'kill'), or null: not tagged, this session's, or a live session's.
+    private static OrphanProcess? Examine(int pid, bool kill, Func<string, bool> ownerAlive)
     {
-        if (!OperatingSystem.IsLinux() || pid == Environment.ProcessId || ReadOwner(pid) is not { } tag || tag == OwnTag || OwnerAlive(tag))
+        if (pid == Environment.ProcessId || ReadOwner(pid) is not { } tag || tag == OwnTag || ownerAlive(tag))
         {
             return null;
         }
         var command = Command(pid);
-        var error = Kill(pid, tag);
-        return new OrphanProcess(pid, command, OwnerPid(tag), error is null, error);
+        var error = kill ? Kill(pid, tag) : null;
+        return new OrphanProcess(pid, command, TryParse(tag, out var owner, out _) ? owner : 0, kill && error is null, error);
     }
 
     private static string Tag(int pid, long startTicks) => string.Create(CultureInfo.InvariantCulture, $"{pid}:{startTicks}");
 
-    private static int OwnerPid(string tag) => int.TryParse(tag.Split(':')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0;
-
-    private static bool OwnerAlive(string tag)
+    // "pid:start ticks", as Tag writes it.
+    private static bool TryParse(string tag, out int pid, out long ticks)
     {
-        var parts = tag.Split(':');
-        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-            || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
-        {
-            return true; // Not a tag we wrote: leave the process alone.
-        }
-        return StartTicks(pid) == ticks;
+        ticks = 0;
+        pid = 0;
+        return tag.Split(':') is [var p, var t] && int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out pid)
+            && long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out ticks);
     }
+
+    // A tag we did not write counts as alive: the process is left alone.
+    private static bool OwnerAlive(string tag) => !TryParse(tag, out var pid, out var ticks) || StartTicks(pid) == ticks;
 
     // The pid's start time in clock ticks since boot (field 22 of /proc/<pid>/stat): exact, and unlike
     // Process.StartTime it does not depend on the clock, so a reused pid never matches.
