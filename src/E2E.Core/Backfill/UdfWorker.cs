@@ -1,7 +1,7 @@
-using E2E.Core.Processes;
 using System.Diagnostics;
 using System.Text.Json;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 
 namespace E2E.Core.Backfill;
 

@@ -1,4 +1,3 @@
-using E2E.Core.Processes;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.Globalization;
@@ -7,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using E2E.Core.Errors;
 using E2E.Core.Naming;
+using E2E.Core.Processes;
 
 namespace E2E.Core.Snapshots;
 
@@ -96,13 +96,8 @@ public static class ArchiveComparer
 
     public static ArchiveComparison Compare(string expectedFile, string actualFile)
     {
-        foreach (var file in new[] { expectedFile, actualFile })
-        {
-            if (!File.Exists(file))
-            {
-                throw new E2EException(ErrorCatalog.ArchiveNotFound, $"The archive '{file}' does not exist.", file);
-            }
-        }
+        RequireArchiveFile(expectedFile);
+        RequireArchiveFile(actualFile);
         if (ExpectedOutputComparer.FilesIdentical(expectedFile, actualFile))
         {
             Read(expectedFile); // still refuse unsafe or corrupt archives
@@ -246,11 +241,7 @@ public static class ArchiveComparer
     public static ArchiveListing Read(string path, Func<string, bool>? keepContent = null)
     {
         keepContent ??= _ => false;
-        if (!File.Exists(path))
-        {
-            throw new E2EException(ErrorCatalog.ArchiveNotFound, $"The archive '{path}' does not exist.", path);
-        }
-        FileKinds.RequireRegularFile(path, "The archive");
+        RequireArchiveFile(path);
         var head = new byte[512];
         int headLength;
         using (var probe = File.OpenRead(path))
@@ -291,6 +282,16 @@ public static class ArchiveComparer
         {
             throw new E2EException(ErrorCatalog.UnsupportedArchive, $"'{path}' is not a readable zip, tar, tar.gz or tar.xz archive: {ex.Message}", path, ex);
         }
+    }
+
+    // Before anything opens it: there, and a regular file (a device or FIFO would never end).
+    private static void RequireArchiveFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new E2EException(ErrorCatalog.ArchiveNotFound, $"The archive '{path}' does not exist.", path);
+        }
+        FileKinds.RequireRegularFile(path, "The archive");
     }
 
     private static ArchiveListing ReadZip(string path, Func<string, bool> keepContent)

@@ -1,6 +1,6 @@
-using E2E.Core.Processes;
 using System.Diagnostics;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 
 namespace E2E.Core.Tracking;
 
