@@ -64,36 +64,12 @@ public sealed class UpdateExpectedOutputCommand : ComparisonCmdletBase
                 confirmed.Add(update);
             }
         }
-        // All or nothing: every new file is staged beside its target first; if one cannot be (or Ctrl-C comes),
-        // the staged copies go and the expected tree is as it was. Only then are they renamed into place.
-        var staged = new List<(OutputUpdate Update, string? Staged)>();
-        try
+        ExpectedOutputUpdater.ApplyAll(confirmed, CancelToken);
+        if (PassThru)
         {
-            foreach (var update in confirmed)
-            {
-                CancelToken.ThrowIfCancellationRequested();
-                staged.Add((update, ExpectedOutputUpdater.Stage(update)));
-            }
+            WriteObject(confirmed, enumerateCollection: true);
         }
-        catch
-        {
-            foreach (var (_, copy) in staged)
-            {
-                ExpectedOutputUpdater.Discard(copy);
-            }
-            throw;
-        }
-        var applied = 0;
-        foreach (var (update, copy) in staged)
-        {
-            ExpectedOutputUpdater.Commit(update, copy);
-            applied++;
-            if (PassThru)
-            {
-                WriteObject(update);
-            }
-        }
-        if (applied == 0)
+        if (confirmed.Count == 0)
         {
             WriteVerbose(plan.Count == 0 ? "Expected output already matches; nothing to update and no reason recorded." : "No file was updated; no reason recorded.");
             return;
@@ -102,7 +78,7 @@ public sealed class UpdateExpectedOutputCommand : ComparisonCmdletBase
         if (ShouldProcess(config, $"Record update reason '{reason}'"))
         {
             ExpectedOutputUpdater.RecordReason(config, reason, DateTimeOffset.UtcNow);
-            WriteVerbose($"Updated {applied} file(s); reason recorded in {config}.");
+            WriteVerbose($"Updated {confirmed.Count} file(s); reason recorded in {config}.");
         }
     }
 }

@@ -69,18 +69,35 @@ public static partial class ExpectedOutputUpdater
         return target;
     }
 
-    /// <summary>One update on its own: staged, then committed (the staged copy is removed if the commit fails).</summary>
-    public static void Apply(OutputUpdate update)
+    /// <summary>One update on its own (see <see cref="ApplyAll"/>).</summary>
+    public static void Apply(OutputUpdate update) => ApplyAll(new[] { update }, CancellationToken.None);
+
+    /// <summary>
+    /// All or nothing: every new file is staged beside its target first; if one cannot be (or Ctrl-C comes), the
+    /// staged copies go and the expected tree is as it was. Only then are they renamed into place.
+    /// </summary>
+    public static void ApplyAll(IReadOnlyList<OutputUpdate> updates, CancellationToken cancellation)
     {
-        var staged = Stage(update);
+        var staged = new List<string?>();
         try
         {
-            Commit(update, staged);
+            foreach (var update in updates)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                staged.Add(Stage(update));
+            }
         }
         catch
         {
-            Discard(staged);
+            foreach (var copy in staged)
+            {
+                Discard(copy);
+            }
             throw;
+        }
+        for (var i = 0; i < updates.Count; i++)
+        {
+            Commit(updates[i], staged[i]);
         }
     }
 
@@ -89,7 +106,7 @@ public static partial class ExpectedOutputUpdater
     /// (".e2e-partial"), where a failure (a device, a vanished file, a full disk) leaves the expected tree as it
     /// was. Links and deletions need nothing staged. Returns the staged path, or null.
     /// </summary>
-    public static string? Stage(OutputUpdate update)
+    private static string? Stage(OutputUpdate update)
     {
         if (update.Action == UpdateAction.Delete || new FileInfo(update.Source!).LinkTarget is not null)
         {
@@ -103,7 +120,7 @@ public static partial class ExpectedOutputUpdater
     }
 
     /// <summary>The second half: renames the staged copy over its target, recreates a link, or deletes.</summary>
-    public static void Commit(OutputUpdate update, string? staged)
+    private static void Commit(OutputUpdate update, string? staged)
     {
         if (update.Action == UpdateAction.Delete)
         {
@@ -122,7 +139,7 @@ public static partial class ExpectedOutputUpdater
     }
 
     /// <summary>Removes a staged copy that will not be committed.</summary>
-    public static void Discard(string? staged)
+    private static void Discard(string? staged)
     {
         if (staged is not null && File.Exists(staged))
         {
