@@ -152,7 +152,8 @@ public static class BackfillEngine
         var run = new JobRun(jobId, planned, fragments.ToDictionary(f => f.Key, f => f.Select(r => r.RowId).Chunk(options.BatchSize).Count()), fragments.Length);
         string? error = null;
         var status = BackfillStatus.Done;
-        using var lease = new Lease(store, jobId);
+        // Disposed in the finally below, before the final status is written (a late beat must not follow it).
+        var lease = new Lease(store, jobId);
         try
         {
             if (batches.Count > 0)
