@@ -241,7 +241,7 @@ public static class BackfillEngine
             return recorded;
         }
         // On this machine the driver's process tells exactly (a busy driver whose timer runs late is still alive).
-        if (host == Environment.MachineName && process is not null && OwnedProcesses.IsSessionAlive(process) is { } alive)
+        if (OwnedProcesses.IsSessionAlive(host, process) is { } alive)
         {
             return alive ? recorded : BackfillStatus.Interrupted;
         }

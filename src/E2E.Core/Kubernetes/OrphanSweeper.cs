@@ -116,8 +116,7 @@ public static class OrphanSweeper
                     var marker = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(file))!;
                     if (runId is null || marker["runId"] == runId)
                     {
-                        var dead = marker.GetValueOrDefault("host") == Environment.MachineName && marker.GetValueOrDefault("session") is { } session
-                            && OwnedProcesses.IsSessionAlive(session) == false;
+                        var dead = OwnedProcesses.IsSessionAlive(marker.GetValueOrDefault("host"), marker.GetValueOrDefault("session")) == false;
                         found.Add(new Orphan("KindCluster", null, marker["cluster"], marker["runId"], dead ? DateTimeOffset.MinValue : Expiry(marker["expires"]), dead ? $"{file} (its session is gone)" : file));
                     }
                 }

@@ -25,9 +25,15 @@ public static class OwnedProcesses
     /// <summary>This session's identity as tags carry it ("pid:start ticks"), for records that name their owner (a backfill's driver).</summary>
     public static string SessionTag => OwnTag;
 
-    /// <summary>Whether the session a tag names is still running on this machine; null where that cannot be told (not Linux, not a tag).</summary>
-    public static bool? IsSessionAlive(string tag) =>
-        tag == OwnTag ? true : !OperatingSystem.IsLinux() || !TryParse(tag, out var pid, out var ticks) ? null : StartTicks(pid) == ticks;
+    /// <summary>
+    /// Whether the session a record names (the machine it ran on, and its tag) is still running; null where that
+    /// cannot be told here: another machine, no tag, not Linux.
+    /// </summary>
+    public static bool? IsSessionAlive(string? host, string? tag) =>
+        host != Environment.MachineName || tag is null ? null
+        : tag == OwnTag ? true
+        : !OperatingSystem.IsLinux() || !TryParse(tag, out var pid, out var ticks) ? null
+        : StartTicks(pid) == ticks;
 
     /// <summary>Marks a process about to be started as this session's.</summary>
     public static ProcessStartInfo Own(this ProcessStartInfo start)
