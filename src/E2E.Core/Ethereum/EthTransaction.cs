@@ -68,15 +68,13 @@ public sealed class EthTransaction
     public EthTransaction Sign(EthKey key)
     {
         CheckFields();
-        return SignChecked(key);
+        return new()
+        {
+            Type = Type, ChainId = ChainId, Nonce = Nonce, GasPrice = GasPrice, MaxPriorityFeePerGas = MaxPriorityFeePerGas,
+            MaxFeePerGas = MaxFeePerGas, GasLimit = GasLimit, To = To, Value = Value, Data = Data, AccessList = AccessList,
+            Signature = key.Sign(SigningHash()),
+        };
     }
-
-    private EthTransaction SignChecked(EthKey key) => new()
-    {
-        Type = Type, ChainId = ChainId, Nonce = Nonce, GasPrice = GasPrice, MaxPriorityFeePerGas = MaxPriorityFeePerGas,
-        MaxFeePerGas = MaxFeePerGas, GasLimit = GasLimit, To = To, Value = Value, Data = Data, AccessList = AccessList,
-        Signature = key.Sign(SigningHash()),
-    };
 
     /// <summary>The signed transaction as sent with eth_sendRawTransaction.</summary>
     public byte[] Encode()

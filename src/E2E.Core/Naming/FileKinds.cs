@@ -16,7 +16,7 @@ public static class FileKinds
     private const int RegularFile = 0x8000;
     private const int Directory = 0x4000;
 
-    /// <summary>The file type of <paramref name="path"/> (following links), or null when it cannot be told.</summary>
+    /// <summary>The file type of <paramref name="path"/> (stat follows links, so never a link), or null when it cannot be told.</summary>
     public static string? Describe(string path)
     {
         if (OperatingSystem.IsWindows())
@@ -44,13 +44,12 @@ public static class FileKinds
             0x1000 => "FIFO",
             0x2000 => "character device",
             0x6000 => "block device",
-            0xA000 => "symbolic link",
             0xC000 => "socket",
             _ => null,
         };
     }
 
-    /// <summary>OutputUnreadable unless <paramref name="path"/> is a regular file (or its kind cannot be told).</summary>
+    /// <summary>NotARegularFile unless <paramref name="path"/> is a regular file (or its kind cannot be told).</summary>
     public static void RequireRegularFile(string path, string what)
     {
         if (Describe(path) is { } kind && kind != "file")
