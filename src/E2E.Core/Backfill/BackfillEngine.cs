@@ -468,16 +468,9 @@ public static class BackfillEngine
 
     private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
     {
-        using var limit = where is null ? null : TableStore.Interruptible(connection, where, cancellation);
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT _rowid, _fragment FROM {quotedTable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
-        using var reader = TableStore.Interrupted(() => command.ExecuteReader(), where, limit);
-        var rows = new List<(long, long)>();
-        while (TableStore.Interrupted(reader.Read, where, limit))
-        {
-            rows.Add((reader.GetInt64(0), reader.GetInt64(1)));
-        }
-        return rows;
+        return TableStore.Filtered(connection, command, where, cancellation).Select(reader => (reader.GetInt64(0), reader.GetInt64(1))).ToList();
     }
 
     private static List<(long Id, object?[] Args)> ReadInputs(SqliteConnection connection, string quotedTable, IReadOnlyList<string> inputs, long[] ids)

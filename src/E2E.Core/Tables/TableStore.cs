@@ -221,11 +221,9 @@ public sealed partial class TableStore
     {
         var info = Describe(table);
         using var connection = Open();
-        using var limit = where is null ? null : Interruptible(connection, where, cancellation);
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT _rowid, _fragment{string.Concat(info.Columns.Select(c => $", \"{c.Name}\""))} FROM {Identifier(table, "Table name")}{(where is null ? string.Empty : " WHERE " + ValidateFilter(connection, table, where))} ORDER BY _rowid{(first is null ? string.Empty : $" LIMIT {first.Value}")}";
-        using var reader = Interrupted(() => command.ExecuteReader(), where, limit);
-        while (Interrupted(reader.Read, where, limit))
+        foreach (var reader in Filtered(connection, command, where, cancellation))
         {
             var row = new Dictionary<string, object?>(StringComparer.Ordinal) { ["_rowid"] = reader.GetInt64(0), ["_fragment"] = reader.GetInt64(1) };
             for (var i = 0; i < info.Columns.Count; i++)
@@ -245,11 +243,23 @@ public sealed partial class TableStore
     /// <summary>How long a user's -Where filter may run before SQLite is interrupted (a recursive CTE can run forever).</summary>
     public static TimeSpan FilterTimeLimit { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Interrupts the connection's statement on Ctrl-C or after <see cref="FilterTimeLimit"/>.</summary>
-    public static FilterLimit Interruptible(SqliteConnection connection, string filter, CancellationToken cancellation) => new(connection, cancellation, FilterTimeLimit);
+    /// <summary>
+    /// The rows of a query that carries a user's -Where filter (<paramref name="where"/>; null for none), the reader
+    /// yielded at each: with a filter, SQLite is interrupted on Ctrl-C or after <see cref="FilterTimeLimit"/>
+    /// (FilterTimedOut), and an error as it runs is the filter's (InvalidFilter).
+    /// </summary>
+    public static IEnumerable<SqliteDataReader> Filtered(SqliteConnection connection, SqliteCommand command, string? where, CancellationToken cancellation)
+    {
+        using var limit = where is null ? null : new FilterLimit(connection, cancellation, FilterTimeLimit);
+        using var reader = Interrupted(() => command.ExecuteReader(), where, limit);
+        while (Interrupted(reader.Read, where, limit))
+        {
+            yield return reader;
+        }
+    }
 
-    /// <summary>Runs a step of a filtered query; an interruption is FilterTimedOut, or a cancellation after Ctrl-C.</summary>
-    public static T Interrupted<T>(Func<T> step, string? filter, FilterLimit? limit)
+    // Runs a step of a filtered query; an interruption is FilterTimedOut, or a cancellation after Ctrl-C.
+    private static T Interrupted<T>(Func<T> step, string? filter, FilterLimit? limit)
     {
         try
         {
@@ -299,7 +309,7 @@ public sealed partial class TableStore
 }
 
 /// <summary>Interrupts a connection's running statement (sqlite3_interrupt) when cancelled or when the limit passes.</summary>
-public sealed class FilterLimit : IDisposable
+internal sealed class FilterLimit : IDisposable
 {
     private readonly CancellationTokenSource _deadline;
     private readonly CancellationTokenRegistration _registration;
