@@ -53,7 +53,7 @@ public static class Secp256k1
         Span<byte> parsed = stackalloc byte[64];
         if (!Library.EcPubkeyCreate(parsed, privateKey))
         {
-            throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
+            throw InvalidKey();
         }
         return Serialize(parsed);
     }
@@ -70,7 +70,7 @@ public static class Secp256k1
         if (!Library.EcdsaSignRecoverable(recoverable, hash, privateKey)
             || !Library.EcdsaRecoverableSignatureSerializeCompact(compact, out var recoveryId, recoverable))
         {
-            throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
+            throw InvalidKey();
         }
         return new EcdsaSignature(compact[..32].ToArray(), compact[32..].ToArray(), recoveryId);
     }
@@ -133,9 +133,11 @@ public static class Secp256k1
     {
         if (!IsValidPrivateKey(privateKey))
         {
-            throw new E2EException(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
+            throw InvalidKey();
         }
     }
+
+    private static E2EException InvalidKey() => new(ErrorCatalog.InvalidKey, "A private key must be 32 bytes between 1 and n - 1.");
 
     // 0 < value < n, for scalars read from untrusted input.
     private static bool InRange(ReadOnlySpan<byte> value)
