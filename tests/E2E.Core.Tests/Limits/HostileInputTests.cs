@@ -147,3 +147,82 @@ public sealed class FilterLimitTests : IDisposable
         Assert.Equal(3, store.Rows("t", where: "n >= 0").Count());
     }
 }
+
+/// <summary>Hostile values typed at a shell: each an id, never an unexpected error.</summary>
+public sealed class HostileValueTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-hostile-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Theory]
+    [InlineData(1e308)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(-1)]
+    public void An_absurd_timeout_is_InvalidTimeout(double seconds) =>
+        Assert.Same(ErrorCatalog.InvalidTimeout, Assert.Throws<E2EException>(() => E2E.Core.Waiting.WaitOptions.FromSeconds(seconds, 1, 1)).Error);
+
+    [Theory]
+    [InlineData("sqlite_master")]
+    [InlineData("SQLITE_sequence")]
+    public void SQLite_reserved_names_are_InvalidName(string name) =>
+        Assert.Same(ErrorCatalog.InvalidName, Assert.Throws<E2EException>(() => E2E.Core.Tables.TableStore.Identifier(name, "Table name")).Error);
+
+    [Fact]
+    public void A_filter_that_fails_as_it_runs_is_InvalidFilter()
+    {
+        var store = new E2E.Core.Tables.TableStore(Path.Combine(_root, "t.db"));
+        store.Create("t", new[] { ("n", E2E.Core.Tables.ColumnType.Parse("int64")) }, new[] { new Dictionary<string, object?> { ["n"] = 1L } }, fragmentSize: 10);
+        var ex = Assert.Throws<E2EException>(() => store.Rows("t", where: "length(zeroblob(2000000000)) > 0").ToList());
+        Assert.Same(ErrorCatalog.InvalidFilter, ex.Error);
+    }
+}
+
+/// <summary>More hostile values: each an id and a one-line reason.</summary>
+public sealed class HostileTargetTests
+{
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("not a url")]
+    [InlineData("ftp://127.0.0.1/")]
+    public void An_Oracle_URL_that_is_not_http_is_InvalidArgument(string url)
+    {
+        var ex = Assert.Throws<E2EException>(() => new E2E.Core.Oracle.OracleClient(url));
+        Assert.Same(ErrorCatalog.InvalidArgument, ex.Error);
+    }
+
+    [Fact]
+    public void A_missing_archive_is_ArchiveNotFound() =>
+        Assert.Same(ErrorCatalog.ArchiveNotFound, Assert.Throws<E2EException>(() => E2E.Core.Snapshots.ArchiveComparer.Compare("/nonexistent/a.zip", "/nonexistent/b.zip")).Error);
+
+    [Fact]
+    public void An_s3_store_without_credentials_says_so_in_one_sentence()
+    {
+        var saved = new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_EC2_METADATA_DISABLED" }.ToDictionary(n => n, Environment.GetEnvironmentVariable);
+        try
+        {
+            foreach (var name in saved.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+            Environment.SetEnvironmentVariable("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
+            Environment.SetEnvironmentVariable("AWS_CONFIG_FILE", "/nonexistent/config");
+            Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+            using var store = E2E.Core.Udf.ObjectStores.Open("s3://bucket/prefix");
+            var ex = Assert.Throws<E2EException>(() => store.ExistsAsync("x", CancellationToken.None).GetAwaiter().GetResult());
+            Assert.Same(ErrorCatalog.StoreCredentialsMissing, ex.Error);
+            Assert.DoesNotContain("\n", ex.Message);
+        }
+        finally
+        {
+            foreach (var (name, value) in saved)
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
+        }
+    }
+}
