@@ -226,3 +226,37 @@ public sealed class HostileTargetTests
         }
     }
 }
+
+/// <summary>Devices and FIFOs given as output are refused before they are opened (reading /dev/zero never ends; opening a FIFO blocks).</summary>
+public sealed class NonRegularFileTests
+{
+    [Fact]
+    public void A_device_or_a_FIFO_is_an_Error_row_with_NotARegularFile_at_once()
+    {
+        var root = Directory.CreateTempSubdirectory("e2e-fifo-").FullName;
+        try
+        {
+            var fifo = Path.Combine(root, "actual", "pipe.json");
+            Directory.CreateDirectory(Path.GetDirectoryName(fifo)!);
+            Directory.CreateDirectory(Path.Combine(root, "expected"));
+            File.WriteAllText(Path.Combine(root, "expected", "pipe.json"), "{}");
+            using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo)!)
+            {
+                mkfifo.WaitForExit();
+            }
+            var rows = E2E.Core.Snapshots.ExpectedOutputComparer.Compare(Path.Combine(root, "actual"), Path.Combine(root, "expected"), new E2E.Core.Snapshots.ComparisonOptions()).ToArray();
+            var row = Assert.Single(rows);
+            Assert.Equal(E2E.Core.Snapshots.OutputStatus.Error, row.Status);
+            Assert.Same(E2E.Core.Errors.ErrorCatalog.NotARegularFile, row.Error!.Error);
+            Assert.Contains("FIFO", row.Error.Message);
+
+            var device = Assert.Single(E2E.Core.Snapshots.ExpectedOutputComparer.Compare("/dev/zero", Path.Combine(root, "expected", "pipe.json"), new E2E.Core.Snapshots.ComparisonOptions()));
+            Assert.Same(E2E.Core.Errors.ErrorCatalog.NotARegularFile, device.Error!.Error);
+            Assert.Same(E2E.Core.Errors.ErrorCatalog.NotARegularFile, Assert.Throws<E2E.Core.Errors.E2EException>(() => E2E.Core.Snapshots.ArchiveComparer.Read("/dev/zero")).Error);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
