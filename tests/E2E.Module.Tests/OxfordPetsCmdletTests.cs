@@ -128,7 +128,7 @@ public sealed class OxfordPetsCmdletTests : IDisposable
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the backfill did not get going");
             Thread.Sleep(50);
         }
-        System.Diagnostics.Process.Start("kill", $"-KILL {driver.Id}")!.WaitForExit();
+        RealPwsh.Signal(driver, "KILL");
         Assert.True(driver.WaitForExit(10_000));
 
         var after = _pwsh.Run("""

@@ -55,6 +55,9 @@ public static class RealPwsh
         }
     }
 
+    /// <summary>Sends a signal (TERM, HUP, KILL) to a process Start returned: that process is PowerShell itself (tools/pwsh execs the engine).</summary>
+    public static void Signal(Process process, string signal) => Process.Start("kill", $"-{signal} {process.Id}")!.WaitForExit();
+
     /// <summary>
     /// Starts tools/pwsh on a script file with stdout and stderr redirected (the caller reads them). tools/pwsh
     /// execs the engine, so the process returned is PowerShell itself: a signal sent to it reaches PowerShell.

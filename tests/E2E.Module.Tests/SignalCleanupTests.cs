@@ -30,9 +30,6 @@ public sealed class SignalCleanupTests : IDisposable
         return process;
     }
 
-    // RealPwsh.Start's process is PowerShell itself (tools/pwsh execs the engine).
-    private static void Signal(Process process, string signal) => Process.Start("kill", $"-{signal} {process.Id}")!.WaitForExit();
-
     [Theory]
     [InlineData("TERM", 143)]
     [InlineData("HUP", 129)]
@@ -49,7 +46,7 @@ public sealed class SignalCleanupTests : IDisposable
             """, Path.Combine(_root, "ready"));
         var lines = File.ReadAllLines(state);
         var clock = Stopwatch.StartNew();
-        Signal(session, signal);
+        RealPwsh.Signal(session, signal);
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)), "pwsh did not end after the signal");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"cleanup took {clock.Elapsed}");
         Assert.Equal(exitCode, session.ExitCode);
@@ -66,11 +63,11 @@ public sealed class SignalCleanupTests : IDisposable
             $scope = New-E2EScope -Name slow
             Register-E2ECleanup -Name 'slow' -ScriptBlock { Start-Sleep 60 }
             """, Path.Combine(_root, "ready"));
-        Signal(session, "TERM");
+        RealPwsh.Signal(session, "TERM");
         Thread.Sleep(1000);
         Assert.False(session.HasExited, "the first signal should wait for the cleanup");
         var clock = Stopwatch.StartNew();
-        Signal(session, "TERM");
+        RealPwsh.Signal(session, "TERM");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)), "a second signal did not end pwsh");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
@@ -93,7 +90,7 @@ public sealed class SignalCleanupTests : IDisposable
             """, Path.Combine(_root, "ready"), tmp);
         var lines = File.ReadAllLines(state);
         var (leftover, chainPid, chainPort) = (lines[0], int.Parse(lines[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture));
-        Signal(session, "KILL");
+        RealPwsh.Signal(session, "KILL");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
         Assert.True(Directory.Exists(leftover), "kill -9 runs no cleanup, so the directory is still there");
         Assert.True(IsRunning(chainPid), "kill -9 of pwsh leaves its ganache running");
@@ -126,7 +123,7 @@ public sealed class SignalCleanupTests : IDisposable
             $scope = New-E2EScope -Name doomed
             Register-E2ECleanup -Name 'release the GPU lease' -ScriptBlock { throw 'lease server unreachable' }
             """, Path.Combine(_root, "ready"), tmp);
-        Signal(session, "TERM");
+        RealPwsh.Signal(session, "TERM");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)));
         Assert.Equal(143, session.ExitCode);
         var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next 3>&1 | Where-Object {{ $_ -is [System.Management.Automation.WarningRecord] }} | ForEach-Object Message",
