@@ -106,8 +106,10 @@ public sealed class SignalCleanupTests : IDisposable
         {
             Thread.Sleep(100);
         }
+        // Not asserted: that this session's verbose names the kill. The process sweep is machine-wide by design,
+        // so another test's New-E2EScope, running at the same time, may be the one that kills it (seen in CI);
+        // OwnedProcessesTests checks what Sweep reports, deterministically.
         Assert.False(IsRunning(chainPid), $"ganache (pid {chainPid}) survived the sweep:\n{next.Output}");
-        Assert.Contains($"Killed process {chainPid}", next.Output);
         using var probe = new TcpClient();
         Assert.ThrowsAny<SocketException>(() => probe.Connect("127.0.0.1", chainPort));
         // The cleanup block that never ran is told, as a warning, with the run it belonged to.
