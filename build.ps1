@@ -100,6 +100,10 @@ if ($Task -contains 'Test') {
     if ($xunitStatus -ne 0 -and $xunitFailed -eq 0) { $xunitFailed = 1 }
     $passed += $xunitPassed; $failed += $xunitFailed
     $lines.Add("xunit: $xunitPassed passed, $xunitFailed failed")
+    # The names and first error line of failed tests, so the closing summary says what failed.
+    foreach ($failure in [regex]::Matches($xunitText, '(?m)^\s+Failed (.+?) \[[^\]]*\]\s*\r?\n\s*Error Message:\s*\r?\n\s*(.*)$')) {
+        $lines.Add("  xunit FAILED $($failure.Groups[1].Value): $($failure.Groups[2].Value.Trim())")
+    }
     # Conformance counts written by the tests (toml-test, Ethereum vectors, ...).
     Get-ChildItem (Join-Path $PSScriptRoot 'out' 'test-summaries') -Filter '*.txt' -ErrorAction SilentlyContinue | ForEach-Object { Get-Content $_ } | ForEach-Object { $lines.Add($_) }
 
