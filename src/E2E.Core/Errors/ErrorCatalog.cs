@@ -114,6 +114,28 @@ public static class ErrorCatalog
     public static readonly ErrorId OracleUnavailable = new("OracleUnavailable", ErrorKind.ConnectionError,
         "The Oracle could not be reached or kept failing after every retry.");
 
+    // Petals nodes, distributed inference, service stacks.
+    public static readonly ErrorId PetalsBlocksUnavailable = new("PetalsBlocksUnavailable", ErrorKind.ResourceUnavailable,
+        "No running node serves some blocks of the model (a gap, or every replica failed); the message names the blocks.");
+    public static readonly ErrorId PetalsRouteConflict = new("PetalsRouteConflict", ErrorKind.InvalidData,
+        "Nodes that cannot be combined into one route: another model or hidden size, or blocks outside the model.");
+    public static readonly ErrorId PetalsNodeUnreachable = new("PetalsNodeUnreachable", ErrorKind.ConnectionError,
+        "A Petals node did not answer /health as a node does.");
+    public static readonly ErrorId PetalsNodeFailed = new("PetalsNodeFailed", ErrorKind.InvalidOperation,
+        "A Petals node refused a request for a reason another node would share, or exited before it was ready (its log is in the error).");
+    public static readonly ErrorId PetalsProtocolError = new("PetalsProtocolError", ErrorKind.InvalidData,
+        "A hidden state on the wire had the wrong size or a value that is not finite.");
+    public static readonly ErrorId PetalsNodeExists = new("PetalsNodeExists", ErrorKind.ResourceExists,
+        "A node with that name is already running in this session.");
+    public static readonly ErrorId PetalsNodeNotFound = new("PetalsNodeNotFound", ErrorKind.ObjectNotFound,
+        "No node started in this session has that name.");
+    public static readonly ErrorId StackInvalid = new("StackInvalid", ErrorKind.InvalidData,
+        "A compose file the stack cmdlets cannot run: bad YAML, an unknown dependency, a dependency cycle, a service with nothing to run.");
+    public static readonly ErrorId StackServiceFailed = new("StackServiceFailed", ErrorKind.InvalidOperation,
+        "A service of a stack exited, or its healthcheck kept failing, before the stack was up; the logs of the stack are in the error.");
+    public static readonly ErrorId StackNotFound = new("StackNotFound", ErrorKind.ObjectNotFound,
+        "No stack or service started in this session has that name.");
+
     // UDF packages and object storage.
     public static readonly ErrorId UdfProjectInvalid = new("UdfProjectInvalid", ErrorKind.InvalidData,
         "A UDF package has no pyproject.toml, or it lacks [project] name and version.");

@@ -102,6 +102,8 @@ public static class Loopback
             var candidate = port == 0 ? FreePort() : port;
             listener.Prefixes.Clear();
             listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
+            // Clients that name the host localhost (healthchecks in compose files do) send Host: localhost.
+            listener.Prefixes.Add($"http://localhost:{candidate}/");
             try
             {
                 listener.Start();

@@ -86,12 +86,16 @@ public sealed class MetricsCollector
         }
     }
 
-    public IReadOnlyList<ProofData> DrainProofs()
+    /// <summary>Takes the buffered proofs, oldest first: all of them, or at most <paramref name="max"/> (the rest wait for the next report).</summary>
+    public IReadOnlyList<ProofData> DrainProofs(int max = int.MaxValue)
     {
         lock (_gate)
         {
-            var drained = _proofs.ToArray();
-            _proofs.Clear();
+            var drained = new List<ProofData>(Math.Min(max, _proofs.Count));
+            while (drained.Count < max && _proofs.TryDequeue(out var proof))
+            {
+                drained.Add(proof);
+            }
             return drained;
         }
     }

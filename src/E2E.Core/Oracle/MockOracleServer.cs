@@ -24,6 +24,9 @@ public sealed record MockOracleOptions
     public int Concurrency { get; init; } = 16;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Called with every report answered (the mock Oracle program logs them as upstream's mock does).</summary>
+    public Action<MockOracleReport>? OnReport { get; init; }
 }
 
 /// <summary>One request the mock Oracle answered, kept for assertions.</summary>
@@ -154,7 +157,9 @@ public sealed class MockOracleServer : IDisposable
             return;
         }
         var (status, reason, report, body) = await JudgeAsync(path, request).ConfigureAwait(false);
-        _reports.Enqueue(new MockOracleReport(path, report?.Format, report?.AgentText, report?.Timestamp, report?.ProcessedTokens, status, reason, _options.Time.GetUtcNow(), body));
+        var answered = new MockOracleReport(path, report?.Format, report?.AgentText, report?.Timestamp, report?.ProcessedTokens, status, reason, _options.Time.GetUtcNow(), body);
+        _reports.Enqueue(answered);
+        _options.OnReport?.Invoke(answered);
         var answer = status == 200
             ? (path == OracleReports.CurrentRoute ? "{\"success\":true,\"message\":\"Metrics recorded successfully\",\"shouldReset\":false}" : "{\"status\":\"success\",\"message\":\"Report received\"}")
             : CanonicalJson.Serialize(new KeyValuePair<string, object?>[] { new("success", false), new("message", reason) }, sortKeys: false);

@@ -11,6 +11,9 @@ public sealed record OracleReporterOptions
 
     public OracleReportFormat Format { get; init; } = OracleReportFormat.Current;
 
+    /// <summary>Proofs carried by one report (about 400 bytes each); the rest wait for the next, so a busy node's report stays small.</summary>
+    public int MaxProofsPerReport { get; init; } = 100;
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
@@ -51,7 +54,7 @@ public sealed class OracleReporter
         var now = _options.Time.GetUtcNow();
         var timestamp = Math.Max(now.ToUnixTimeSeconds(), _lastTimestamp + 1);
         _lastTimestamp = timestamp;
-        var report = OracleReports.Build(_key, _metrics.Snapshot(), _metrics.DrainProofs(), timestamp, _options.Format, now);
+        var report = OracleReports.Build(_key, _metrics.Snapshot(), _metrics.DrainProofs(_options.MaxProofsPerReport), timestamp, _options.Format, now);
         _spool.Enqueue(report);
         return report;
     }
