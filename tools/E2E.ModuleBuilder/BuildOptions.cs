@@ -1,6 +1,6 @@
 namespace E2E.ModuleBuilder;
 
-public sealed record BuildOptions(string CmdletsBin, string Loader, string Repo, string Out, string Version)
+public sealed record BuildOptions(string CmdletsBin, string Loader, string NodeBin, string Repo, string Out, string Version)
 {
     public static BuildOptions Parse(string[] args)
     {
@@ -10,6 +10,6 @@ public sealed record BuildOptions(string CmdletsBin, string Loader, string Repo,
             map[args[i]] = args[i + 1];
         }
         string Need(string key) => map.TryGetValue(key, out var v) ? v : throw new ArgumentException($"missing {key}");
-        return new BuildOptions(Need("--cmdlets-bin"), Need("--loader"), Need("--repo"), Need("--out"), Need("--version"));
+        return new BuildOptions(Need("--cmdlets-bin"), Need("--loader"), Need("--node-bin"), Need("--repo"), Need("--out"), Need("--version"));
     }
 }

@@ -17,6 +17,11 @@ public static partial class ModuleAssembler
 
         CopyTree(options.CmdletsBin, bin, skip: name => name.EndsWith(".pdb", StringComparison.Ordinal) || name.EndsWith(".deps.json", StringComparison.Ordinal) || name == "E2E.Cmdlets.xml" || name == "E2E.Core.xml");
         File.Copy(options.Loader, Path.Combine(bin, "E2E.dll"));
+        // The node program runs beside the cmdlet assemblies (same dependencies); its deps.json tells the host where the native libraries are.
+        foreach (var file in new[] { "E2E.PetalsNode.dll", "E2E.PetalsNode.runtimeconfig.json", "E2E.PetalsNode.deps.json" })
+        {
+            File.Copy(Path.Combine(options.NodeBin, file), Path.Combine(bin, file));
+        }
 
         var moduleSource = Path.Combine(options.Repo, "module");
         CopyTree(moduleSource, staging, skip: _ => false);

@@ -85,11 +85,17 @@ public sealed class LocalChain : IDisposable
             {
                 if (process.HasExited)
                 {
-                    throw new E2EException(ErrorCatalog.ChainRpcFailed, $"ganache exited with code {process.ExitCode} before it was ready.");
+                    // Ends the wait at once instead of probing a dead process until the timeout.
+                    throw new ProbeCannotSucceedException(new E2EException(ErrorCatalog.ChainRpcFailed, $"ganache exited with code {process.ExitCode} before it was ready."));
                 }
                 return await rpc.ChainIdAsync(token).ConfigureAwait(false) == chainId ? Observation.Met() : Observation.NotYet("wrong chain id");
             }, options, $"ganache on port {port}", cancellation).ConfigureAwait(false);
             return chain;
+        }
+        catch (ProbeCannotSucceedException ex) when (ex.InnerException is E2EException reason)
+        {
+            chain.Dispose();
+            throw reason;
         }
         catch
         {
