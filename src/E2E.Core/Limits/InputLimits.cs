@@ -58,6 +58,11 @@ public static class InputLimits
                         Add(1);
                         break;
                     case AnchorAlias alias:
+                        // An alias to a node that is still open is a cycle: any tree walk of it never ends.
+                        if (open.Any(o => o.Anchor == alias.Value.Value))
+                        {
+                            throw new E2EException(ErrorCatalog.InputLimitExceeded, $"{source}: the YAML alias *{alias.Value.Value} at line {alias.Start.Line} refers to a node that contains it (a cycle); nothing was loaded.", source);
+                        }
                         Add(sizes.TryGetValue(alias.Value.Value, out var size) ? size : 1);
                         break;
                 }

@@ -58,6 +58,18 @@ public sealed class HostileInputTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30));
     }
 
+    [Theory]
+    [InlineData("a: &x\n  b: [*x]\n")]
+    [InlineData("- &s [1, *s]\n")]
+    [InlineData("services:\n  a: &x\n    image: [*x]\n")]
+    public void A_yaml_alias_inside_the_node_it_names_is_refused_not_walked_forever(string yaml)
+    {
+        // Found by the compose tests: a cycle made the tree walk overflow the stack and end the process.
+        var error = Assert.Throws<E2EException>(() => KubeObjects.ParseYaml(yaml, "cycle.yaml"));
+        Assert.Equal(ErrorCatalog.InputLimitExceeded, error.Error);
+        Assert.Contains("cycle", error.Message);
+    }
+
     [Fact]
     public void Deep_kubeconfigs_and_mlflow_meta_files_are_InputLimitExceeded()
     {
