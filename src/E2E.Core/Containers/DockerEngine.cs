@@ -6,6 +6,35 @@ using E2E.Core.Errors;
 
 namespace E2E.Core.Containers;
 
+/// <summary>What to run in a container: image, environment, ports published on the host, network, healthcheck.</summary>
+public sealed record ContainerSpec
+{
+    public required string Image { get; init; }
+
+    public required string Name { get; init; }
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+
+    public IReadOnlyList<string>? Command { get; init; }
+
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+
+    /// <summary>Container port to host port; every port is published on 127.0.0.1 only.</summary>
+    public IReadOnlyList<(int ContainerPort, int HostPort, string Protocol)> Ports { get; init; } = Array.Empty<(int, int, string)>();
+
+    public string? Network { get; init; }
+
+    public IReadOnlyList<string> NetworkAliases { get; init; } = Array.Empty<string>();
+
+    /// <summary>Docker's own healthcheck: Test as compose writes it (["CMD", ...] or ["CMD-SHELL", line]).</summary>
+    public (IReadOnlyList<string> Test, TimeSpan Interval, TimeSpan Timeout, int Retries, TimeSpan StartPeriod)? Healthcheck { get; init; }
+}
+
+/// <summary>A container's state as the engine reports it; Health is null without a healthcheck (else starting, healthy or unhealthy).</summary>
+public sealed record ContainerRunState(bool Running, long ExitCode, string Status, string? Health);
+
 /// <summary>A container the module started or found, as far as the suites need it.</summary>
 public sealed record ContainerSummary(string Id, string Name, string Image, string State, IReadOnlyDictionary<string, string> Labels);
 
@@ -53,6 +82,187 @@ public sealed class DockerEngine : IDisposable
             }, cancellation).ConfigureAwait(false);
             await _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellation).ConfigureAwait(false);
             return created.ID;
+        });
+
+    /// <summary>Creates and starts the container of <paramref name="spec"/>; returns its id.</summary>
+    public Task<string> StartAsync(ContainerSpec spec, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var parameters = new CreateContainerParameters
+            {
+                Image = spec.Image,
+                Name = spec.Name,
+                Labels = spec.Labels.ToDictionary(p => p.Key, p => p.Value),
+                Env = spec.Environment.Where(p => p.Value is not null).Select(p => $"{p.Key}={p.Value}").ToList(),
+                Cmd = spec.Command?.ToList()!,
+                Entrypoint = spec.Entrypoint?.ToList()!,
+                ExposedPorts = spec.Ports.ToDictionary(p => $"{p.ContainerPort}/{p.Protocol}", _ => default(EmptyStruct)),
+                HostConfig = new HostConfig
+                {
+                    PortBindings = spec.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(
+                        g => g.Key,
+                        g => (IList<PortBinding>)g.Select(p => new PortBinding { HostIP = "127.0.0.1", HostPort = p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture) }).ToList()),
+                },
+            };
+            if (spec.Healthcheck is { } check)
+            {
+                parameters.Healthcheck = new HealthcheckConfig { Test = check.Test.ToList(), Interval = check.Interval, Timeout = check.Timeout, Retries = check.Retries, StartPeriod = check.StartPeriod };
+            }
+            if (spec.Network is not null)
+            {
+                parameters.NetworkingConfig = new NetworkingConfig
+                {
+                    EndpointsConfig = new Dictionary<string, EndpointSettings> { [spec.Network] = new EndpointSettings { Aliases = spec.NetworkAliases.ToList() } },
+                };
+            }
+            var created = await _client.Containers.CreateContainerAsync(parameters, cancellation).ConfigureAwait(false);
+            await _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellation).ConfigureAwait(false);
+            return created.ID;
+        });
+
+    public Task<ContainerRunState> InspectAsync(string id, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var inspected = await _client.Containers.InspectContainerAsync(id, cancellation).ConfigureAwait(false);
+            var state = inspected.State;
+            return new ContainerRunState(state?.Running ?? false, state?.ExitCode ?? 0, state?.Status ?? "unknown", state?.Health?.Status);
+        });
+
+    /// <summary>The last <paramref name="tail"/> lines of the container's stdout and stderr.</summary>
+    public Task<IReadOnlyList<string>> LogsAsync(string id, int tail, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var lines = new List<string>();
+            await foreach (var line in FollowLogsAsync(id, tail, follow: false, cancellation).ConfigureAwait(false))
+            {
+                lines.Add(line);
+            }
+            return (IReadOnlyList<string>)lines;
+        });
+
+    /// <summary>The container's log lines, the last <paramref name="tail"/> first, then (with <paramref name="follow"/>) what it writes until cancelled or it ends.</summary>
+    public async IAsyncEnumerable<string> FollowLogsAsync(string id, int tail, bool follow, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var stream = await Call(() => _client.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters
+        {
+            ShowStdout = true,
+            ShowStderr = true,
+            Follow = follow,
+            Tail = tail < 0 ? "all" : tail.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }, cancellation)).ConfigureAwait(false);
+        using (stream)
+        {
+            var buffer = new byte[8192];
+            var pending = new System.Text.StringBuilder();
+            while (true)
+            {
+                MultiplexedStream.ReadResult read;
+                try
+                {
+                    read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellation).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    yield break;
+                }
+                if (read.EOF)
+                {
+                    break;
+                }
+                pending.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, read.Count));
+                var text = pending.ToString();
+                var last = text.LastIndexOf('\n');
+                if (last < 0)
+                {
+                    continue;
+                }
+                foreach (var line in text[..last].Split('\n'))
+                {
+                    yield return line;
+                }
+                pending.Clear().Append(text[(last + 1)..]);
+            }
+            if (pending.Length > 0)
+            {
+                yield return pending.ToString();
+            }
+        }
+    }
+
+    /// <summary>Stops the container (SIGTERM, then SIGKILL after <paramref name="grace"/>, done by the engine) and removes it. True when it ended within the grace.</summary>
+    public Task<bool> StopAndRemoveAsync(string id, TimeSpan grace, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var stoppedInTime = true;
+            try
+            {
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                await _client.Containers.StopContainerAsync(id, new ContainerStopParameters { WaitBeforeKillSeconds = (uint)Math.Ceiling(grace.TotalSeconds) }, cancellation).ConfigureAwait(false);
+                stoppedInTime = (await _client.Containers.InspectContainerAsync(id, cancellation).ConfigureAwait(false)).State?.ExitCode is not 137;
+            }
+            catch (DockerContainerNotFoundException)
+            {
+                return true;
+            }
+            try
+            {
+                await _client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cancellation).ConfigureAwait(false);
+            }
+            catch (DockerContainerNotFoundException)
+            {
+                // Auto-removed meanwhile.
+            }
+            return stoppedInTime;
+        });
+
+    /// <summary>Creates a bridge network with the run's labels; returns its id.</summary>
+    public Task<string> CreateNetworkAsync(string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellation) =>
+        Call(async () => (await _client.Networks.CreateNetworkAsync(new NetworksCreateParameters { Name = name, Driver = "bridge", Labels = labels.ToDictionary(p => p.Key, p => p.Value) }, cancellation).ConfigureAwait(false)).ID);
+
+    public Task RemoveNetworkAsync(string id, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _client.Networks.DeleteNetworkAsync(id, cancellation).ConfigureAwait(false);
+            }
+            catch (DockerNetworkNotFoundException)
+            {
+                // Already gone.
+            }
+            return true;
+        });
+
+    /// <summary>True when the engine has <paramref name="image"/>.</summary>
+    public Task<bool> HasImageAsync(string image, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _client.Images.InspectImageAsync(image, cancellation).ConfigureAwait(false);
+                return true;
+            }
+            catch (DockerImageNotFoundException)
+            {
+                return false;
+            }
+        });
+
+    /// <summary>Builds <paramref name="contextDirectory"/> (its Dockerfile) as <paramref name="tag"/>: the folder goes to the engine as a tar stream.</summary>
+    public Task BuildAsync(string contextDirectory, string tag, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            using var context = new MemoryStream();
+            await System.Formats.Tar.TarFile.CreateFromDirectoryAsync(contextDirectory, context, includeBaseDirectory: false, cancellation).ConfigureAwait(false);
+            context.Position = 0;
+            string? failure = null;
+            await _client.Images.BuildImageFromDockerfileAsync(new ImageBuildParameters { Tags = new List<string> { tag }, Remove = true }, context, Array.Empty<AuthConfig>(), new Dictionary<string, string>(),
+                new Progress<JSONMessage>(m => failure ??= m.Error?.Message), cancellation).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                throw new E2EException(ErrorCatalog.DockerApiFailed, $"Building {tag} from {contextDirectory} failed: {failure}", tag);
+            }
+            return true;
         });
 
     /// <summary>Containers, running or not, that carry every one of <paramref name="labels"/>.</summary>

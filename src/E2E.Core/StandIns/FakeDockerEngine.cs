@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using E2E.Core.Net;
+using E2E.Core.Processes;
 
 namespace E2E.Core.StandIns;
 
@@ -13,7 +14,14 @@ namespace E2E.Core.StandIns;
 /// keep-alive, API-version path prefixes (/v1.52/...), and the container calls the module makes (ping,
 /// version, create with labels, start, stop, list with label filters, remove), answering as the engine does
 /// (201/204/304/404/409 with {"message": ...}). It parses requests strictly: a header line ended by a bare LF
-/// (what Docker.DotNet 3.125 sent) is a 400. Containers are records; nothing runs.
+/// (what Docker.DotNet 3.125 sent) is a 400. Containers are records, and nothing runs, unless an image is
+/// given a runner (<see cref="RunImage"/>): then a local process stands in for each of its containers, with the
+/// container's environment, and the engine answers for it as for a container (inspect with State and Health from
+/// the container's healthcheck run locally, logs as a multiplexed stream, follow included, stop with SIGTERM then
+/// SIGKILL after the timeout). There is no network namespace, so a process cannot listen on a container port:
+/// environment values that name a published container port, and ':port' in healthcheck tests, are rewritten to
+/// its host port. Networks, image
+/// inspect and builds (the tar context is read and the tag recorded) are answered too.
 /// </summary>
 public sealed class FakeDockerEngine : IDisposable
 {
@@ -45,6 +53,42 @@ public sealed class FakeDockerEngine : IDisposable
 
     private int _malformed;
     private long _created;
+    private readonly ConcurrentDictionary<string, Func<IReadOnlyDictionary<string, string>, IReadOnlyList<string>>> _runners = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _images = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, JsonObject> _networks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FakeRun> _runs = new(StringComparer.Ordinal);
+
+    /// <summary>Containers of <paramref name="image"/> run <paramref name="command"/> (given the container's environment) as a local process. The image does not exist for image inspect until built or added.</summary>
+    public void RunImage(string image, Func<IReadOnlyDictionary<string, string>, IReadOnlyList<string>> command)
+    {
+        _runners[image] = command;
+    }
+
+    /// <summary>Makes image inspect find <paramref name="image"/>, as if it had been pulled.</summary>
+    public void AddImage(string image) => _images[image] = true;
+
+    /// <summary>Images built through POST /build, by tag.</summary>
+    public IReadOnlyList<string> BuiltImages => _built.ToArray();
+
+    private readonly ConcurrentQueue<string> _built = new();
+
+    /// <summary>The networks that exist, by name.</summary>
+    public IReadOnlyList<string> Networks => _networks.Values.Select(n => (string)n["Name"]!).ToArray();
+
+    /// <summary>Containers that exist (created, running or exited), by name.</summary>
+    public IReadOnlyList<string> ContainerNames => _containers.Values.Select(c => (string)c["Name"]!).ToArray();
+
+    /// <summary>The stored create request of a container (Env, HostConfig, Healthcheck, Labels as sent).</summary>
+    public JsonObject? ContainerSpec(string name) => _containers.Values.FirstOrDefault(c => (string?)c["Name"] == name)?["Spec"] as JsonObject;
+
+    private sealed class FakeRun
+    {
+        public SupervisedProcess? Process;
+        public required string LogPath;
+        public string? Health;
+        public int Failures;
+        public readonly CancellationTokenSource Stop = new();
+    }
 
     private async Task ServeAsync(Socket connection)
     {
@@ -58,6 +102,11 @@ public sealed class FakeDockerEngine : IDisposable
                 if (request is null)
                 {
                     return;
+                }
+                if (request.Malformed is null && LogsRequest(request) is { } logs)
+                {
+                    await StreamLogsAsync(stream, logs.Id, logs.Tail, logs.Follow).ConfigureAwait(false);
+                    continue;
                 }
                 var (status, body) = request.Malformed is { } why
                     ? (400, Message(why))
@@ -101,10 +150,16 @@ public sealed class FakeDockerEngine : IDisposable
             ("GET" or "HEAD", ["_ping"]) => (200, null),
             ("GET", ["version"]) => (200, new JsonObject { ["Version"] = "29.4.1-e2e-fake", ["ApiVersion"] = "1.52", ["MinAPIVersion"] = "1.24", ["Os"] = "linux", ["Arch"] = "amd64", ["KernelVersion"] = Environment.OSVersion.Version.ToString() }),
             ("POST", ["containers", "create"]) => Create(parameters["name"], request.Body),
-            ("POST", ["containers", var id, "start"]) => Transition(id, running: true),
-            ("POST", ["containers", var id, "stop"]) => Transition(id, running: false),
+            ("POST", ["containers", var id, "start"]) => Transition(id, running: true, 10),
+            ("POST", ["containers", var id, "stop"]) => Transition(id, running: false, int.TryParse(parameters["t"], out var t) ? t : 10),
             ("GET", ["containers", "json"]) => (200, List(parameters["all"] is "1" or "true", parameters["filters"])),
+            ("GET", ["containers", var id, "json"]) => Inspect(id),
             ("DELETE", ["containers", var id]) => Remove(id, parameters["force"] is "1" or "true"),
+            ("POST", ["networks", "create"]) => CreateNetwork(request.Body),
+            ("DELETE", ["networks", var id]) => _networks.TryRemove(id, out _) || _networks.Values.FirstOrDefault(n => (string?)n["Name"] == id) is { } byName && _networks.TryRemove((string)byName["Id"]!, out _)
+                ? (204, null) : (404, Message($"network {id} not found")),
+            ("GET", ["images", .. var name, "json"]) => _images.ContainsKey(string.Join('/', name)) ? (200, new JsonObject { ["Id"] = "sha256:" + new string('0', 64), ["RepoTags"] = new JsonArray(string.Join('/', name)) }) : (404, Message($"No such image: {string.Join('/', name)}")),
+            ("POST", ["build"]) => Build(parameters["t"], request.Body),
             _ => (404, Message("page not found")),
         };
     }
@@ -141,12 +196,13 @@ public sealed class FakeDockerEngine : IDisposable
                 ["State"] = "created",
                 ["Created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
                 ["Sequence"] = Interlocked.Increment(ref _created),
+                ["Spec"] = spec.DeepClone(),
             };
         }
         return (201, new JsonObject { ["Id"] = id, ["Warnings"] = new JsonArray() });
     }
 
-    private (int, JsonNode?) Transition(string id, bool running)
+    private (int, JsonNode?) Transition(string id, bool running, int stopTimeout)
     {
         if (Find(id) is not { } container)
         {
@@ -157,8 +213,213 @@ public sealed class FakeDockerEngine : IDisposable
         {
             return (304, null);
         }
+        if (running)
+        {
+            StartRun(container);
+        }
+        else if (_runs.TryGetValue((string)container["Id"]!, out var run))
+        {
+            run.Stop.Cancel();
+            // Docker's stop: SIGTERM, then SIGKILL after t seconds.
+            var graceful = run.Process?.Stop(TimeSpan.FromSeconds(stopTimeout)) ?? true;
+            container["ExitCode"] = graceful ? run.Process?.ExitCode ?? 0 : 137;
+        }
         container["State"] = state;
         return (204, null);
+    }
+
+    private void StartRun(JsonObject container)
+    {
+        var id = (string)container["Id"]!;
+        var spec = container["Spec"] as JsonObject ?? new JsonObject();
+        var run = new FakeRun { LogPath = Path.Combine(Path.GetDirectoryName(SocketPath)!, $"fake-container-{id[..12]}.log") };
+        _runs[id] = run;
+        if (!_runners.TryGetValue((string)container["Image"]!, out var runner))
+        {
+            return;
+        }
+        var published = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (spec["HostConfig"]?["PortBindings"] is JsonObject bindings)
+        {
+            foreach (var (port, binding) in bindings)
+            {
+                if (binding is JsonArray { Count: > 0 } list && (string?)list[0]?["HostPort"] is { Length: > 0 } hostPort)
+                {
+                    published[port.Split('/')[0]] = hostPort;
+                }
+            }
+        }
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in spec["Env"] as JsonArray ?? new JsonArray())
+        {
+            var text = (string?)item ?? string.Empty;
+            var equals = text.IndexOf('=');
+            if (equals > 0)
+            {
+                var value = text[(equals + 1)..];
+                environment[text[..equals]] = published.TryGetValue(value, out var hostPort) ? hostPort : value;
+            }
+        }
+        run.Process = SupervisedProcess.Start(runner(environment), environment.ToDictionary(p => p.Key, p => (string?)p.Value), null, run.LogPath, $"fake container {(string?)container["Name"]}");
+        if (spec["Healthcheck"] is JsonObject check && check["Test"] is JsonArray test && test.Count > 1 && (string?)test[0] is "CMD" or "CMD-SHELL")
+        {
+            run.Health = "starting";
+            // The probe runs here, not inside the container: ':<container port>' in it means the published host port.
+            var words = test.Select(t => published.Aggregate((string?)t ?? string.Empty, (word, port) => System.Text.RegularExpressions.Regex.Replace(word, $":{port.Key}\\b", ":" + port.Value))).ToArray();
+            var healthcheck = new E2E.Core.Stacks.ServiceHealthcheck(words, Nanoseconds(check["Interval"], 30), Nanoseconds(check["Timeout"], 30),
+                (int?)check["Retries"] ?? 3, Nanoseconds(check["StartPeriod"], 0), Disabled: false);
+            _ = Task.Run(async () =>
+            {
+                while (!run.Stop.IsCancellationRequested && run.Process is { HasExited: false })
+                {
+                    var healthy = await E2E.Core.Stacks.HealthProbe.RunAsync(healthcheck, environment!, null, run.Stop.Token).ConfigureAwait(false);
+                    run.Failures = healthy ? 0 : run.Failures + 1;
+                    run.Health = healthy ? "healthy" : run.Failures >= healthcheck.Retries ? "unhealthy" : run.Health;
+                    try
+                    {
+                        await Task.Delay(healthcheck.Interval, run.Stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    private static TimeSpan Nanoseconds(JsonNode? value, double fallbackSeconds) =>
+        value is JsonValue v && v.TryGetValue<long>(out var ns) && ns > 0 ? TimeSpan.FromTicks(ns / 100) : TimeSpan.FromSeconds(fallbackSeconds);
+
+    private (int, JsonNode?) Inspect(string id)
+    {
+        if (Find(id) is not { } container)
+        {
+            return (404, Message($"No such container: {id}"));
+        }
+        _runs.TryGetValue((string)container["Id"]!, out var run);
+        var status = (string?)container["State"] ?? "created";
+        if (status == "running" && run?.Process is { HasExited: true } exited)
+        {
+            status = "exited";
+            container["State"] = status;
+            container["ExitCode"] = exited.ExitCode;
+        }
+        var state = new JsonObject
+        {
+            ["Status"] = status,
+            ["Running"] = status == "running",
+            ["ExitCode"] = (int?)container["ExitCode"] ?? 0,
+            ["Pid"] = run?.Process?.Id ?? 0,
+        };
+        if (run?.Health is { } health)
+        {
+            state["Health"] = new JsonObject { ["Status"] = status == "running" ? health : "unhealthy", ["FailingStreak"] = run.Failures };
+        }
+        return (200, new JsonObject
+        {
+            ["Id"] = (string?)container["Id"],
+            ["Name"] = "/" + (string?)container["Name"],
+            ["Image"] = (string?)container["Image"],
+            ["State"] = state,
+            ["Config"] = new JsonObject { ["Image"] = (string?)container["Image"], ["Tty"] = false, ["Labels"] = container["Labels"]?.DeepClone() },
+        });
+    }
+
+    private (string Id, int Tail, bool Follow)? LogsRequest(Request request)
+    {
+        var path = request.Path;
+        var q = path.IndexOf('?', StringComparison.Ordinal);
+        var query = System.Web.HttpUtility.ParseQueryString(q >= 0 ? path[(q + 1)..] : string.Empty);
+        var segments = (q >= 0 ? path[..q] : path).Trim('/').Split('/');
+        if (segments.Length > 0 && segments[0].StartsWith("v1.", StringComparison.Ordinal))
+        {
+            segments = segments[1..];
+        }
+        if (request.Method != "GET" || segments is not ["containers", _, "logs"])
+        {
+            return null;
+        }
+        _requests.Enqueue($"GET /containers/{segments[1]}/logs");
+        var tail = int.TryParse(query["tail"], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue;
+        return (segments[1], tail, query["follow"] is "1" or "true" or "True");
+    }
+
+    /// <summary>The logs endpoint: stdout frames of the multiplexed stream (8-byte headers), chunked, and with follow until the container ends.</summary>
+    private async Task StreamLogsAsync(Stream stream, string idOrName, int tail, bool follow)
+    {
+        var container = Find(idOrName);
+        if (container is null || !_runs.TryGetValue((string)container["Id"]!, out var run))
+        {
+            await WriteAsync(stream, 404, Message($"No such container: {idOrName}"), head: false, close: false).ConfigureAwait(false);
+            return;
+        }
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nApi-Version: 1.52\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nTransfer-Encoding: chunked\r\n\r\n")).ConfigureAwait(false);
+        async Task FrameAsync(string line)
+        {
+            var payload = Encoding.UTF8.GetBytes(line + "\n");
+            var frame = new byte[8 + payload.Length];
+            frame[0] = 1;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(4), (uint)payload.Length);
+            payload.CopyTo(frame, 8);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{frame.Length:x}\r\n")).ConfigureAwait(false);
+            await stream.WriteAsync(frame).ConfigureAwait(false);
+            await stream.WriteAsync("\r\n"u8.ToArray()).ConfigureAwait(false);
+            await stream.FlushAsync().ConfigureAwait(false);
+        }
+        var length = File.Exists(run.LogPath) ? new FileInfo(run.LogPath).Length : 0;
+        var existing = LogFile.Tail(run.LogPath, tail);
+        if (existing.Length > 0)
+        {
+            foreach (var line in existing.Split('\n'))
+            {
+                await FrameAsync(line).ConfigureAwait(false);
+            }
+        }
+        if (follow && File.Exists(run.LogPath))
+        {
+            await foreach (var line in LogFile.FollowAsync(run.LogPath, length, () => run.Process is null or { HasExited: true } || run.Stop.IsCancellationRequested, _stop.Token).ConfigureAwait(false))
+            {
+                await FrameAsync(line).ConfigureAwait(false);
+            }
+        }
+        await stream.WriteAsync("0\r\n\r\n"u8.ToArray()).ConfigureAwait(false);
+        await stream.FlushAsync().ConfigureAwait(false);
+    }
+
+    private (int, JsonNode?) CreateNetwork(byte[] body)
+    {
+        var spec = JsonNode.Parse(body) as JsonObject ?? new JsonObject();
+        var name = (string?)spec["Name"] ?? string.Empty;
+        if (_networks.Values.Any(n => (string?)n["Name"] == name))
+        {
+            return (409, Message($"network with name {name} already exists"));
+        }
+        var id = Convert.ToHexString(Guid.NewGuid().ToByteArray()).ToLowerInvariant();
+        _networks[id] = new JsonObject { ["Id"] = id, ["Name"] = name, ["Labels"] = spec["Labels"]?.DeepClone() };
+        return (201, new JsonObject { ["Id"] = id, ["Warning"] = string.Empty });
+    }
+
+    private (int, JsonNode?) Build(string? tag, byte[] context)
+    {
+        if (string.IsNullOrEmpty(tag))
+        {
+            return (400, Message("a build needs a tag here"));
+        }
+        // The context must be a readable tar holding a Dockerfile, as the engine requires.
+        using var reader = new System.Formats.Tar.TarReader(new MemoryStream(context));
+        var hasDockerfile = false;
+        while (reader.GetNextEntry() is { } entry)
+        {
+            hasDockerfile |= entry.Name.TrimStart('.', '/') == "Dockerfile";
+        }
+        if (!hasDockerfile)
+        {
+            return (200, new JsonObject { ["errorDetail"] = new JsonObject { ["message"] = "Cannot locate specified Dockerfile: Dockerfile" }, ["error"] = "Cannot locate specified Dockerfile: Dockerfile" });
+        }
+        _images[tag] = true;
+        _built.Enqueue(tag);
+        return (200, new JsonObject { ["stream"] = $"Successfully tagged {tag}\n" });
     }
 
     private JsonArray List(bool all, string? filters)
@@ -205,6 +466,11 @@ public sealed class FakeDockerEngine : IDisposable
         if ((string?)container["State"] == "running" && !force)
         {
             return (409, Message($"cannot remove container \"/{(string?)container["Name"]}\": container is running: stop the container before removing or force remove"));
+        }
+        if (_runs.TryRemove((string)container["Id"]!, out var run))
+        {
+            run.Stop.Cancel();
+            run.Process?.Dispose();
         }
         _containers.TryRemove((string)container["Id"]!, out _);
         return (204, null);

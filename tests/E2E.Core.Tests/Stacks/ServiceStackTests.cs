@@ -1,0 +1,235 @@
+using System.Net.Sockets;
+using E2E.Core.Errors;
+using E2E.Core.Petals;
+using E2E.Core.Processes;
+using E2E.Core.StandIns;
+using E2E.Core.Stacks;
+
+namespace E2E.Core.Tests.Stacks;
+
+/// <summary>Stacks on the Process runtime (real local processes) and the Docker runtime (the fake Engine API running processes for containers).</summary>
+public sealed class ServiceStackTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("e2e-stack-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static CancellationToken Soon => new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token;
+
+    private StackOptions Options(StackRuntime runtime = StackRuntime.Process, Uri? docker = null) =>
+        new() { Runtime = runtime, WorkDirectory = Path.Combine(_dir, "work-" + Guid.NewGuid().ToString("N")[..6]), StartTimeout = TimeSpan.FromSeconds(60), StopGrace = TimeSpan.FromSeconds(5), DockerEndpoint = docker };
+
+    private static bool Listening(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect("127.0.0.1", port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Running, not a zombie waiting for its new parent to reap it.</summary>
+    private static bool Alive(int pid)
+    {
+        var stat = $"/proc/{pid}/stat";
+        try
+        {
+            var text = File.ReadAllText(stat);
+            return text[(text.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task The_upstream_plumise_stack_runs_as_processes_reports_and_serves_then_leaves_nothing()
+    {
+        var ports = new Dictionary<string, string>
+        {
+            ["ORACLE_PORT"] = E2E.Core.Net.Loopback.FreePort().ToString(),
+            ["NODE_A_PORT"] = E2E.Core.Net.Loopback.FreePort().ToString(),
+            ["NODE_B_PORT"] = E2E.Core.Net.Loopback.FreePort().ToString(),
+        };
+        var project = ComposeProject.Load(new[] { ComposeProjectTests.Plumise("docker-compose.test.yml"), ComposeProjectTests.Plumise("docker-compose.e2e.yml") }, "plumise-" + Guid.NewGuid().ToString("N")[..6], n => ports.GetValueOrDefault(n));
+        using var stack = await ServiceStack.StartAsync(project, Options(), _ => { }, null, Soon);
+        Assert.All(stack.ServiceStates, s => Assert.Equal("Healthy", s.State));
+
+        using var client = new DistributedInference();
+        var nodes = await client.DiscoverAsync(new[] { $"http://127.0.0.1:{ports["NODE_A_PORT"]}", $"http://127.0.0.1:{ports["NODE_B_PORT"]}" }, Soon);
+        Assert.Equal(new[] { "0-11", "12-23" }, nodes.Select(n => n.Blocks));
+        var result = await client.GenerateAsync("stack", 10, nodes, Soon);
+        Assert.Equal(PetalsModel.Default.Generate("stack", 10), result.Tokens);
+
+        // run_e2e.sh's check: the mock Oracle's log names both agents (reports every second here).
+        var oracle = stack.Service("mock-oracle");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        string log;
+        do
+        {
+            await Task.Delay(200);
+            log = await oracle.TailAsync(1000, Soon);
+        }
+        while (!(log.Contains("Received report from agent: 0x8fd379246834eac74B8419FfdA202CF8051F7A03") && log.Contains("Received report from agent: 0x88f9B82462f6C4bf4a0Fb15e5c3971559a316e7f")) && DateTime.UtcNow < deadline);
+        Assert.Contains("Received report from agent: 0x8fd379246834eac74B8419FfdA202CF8051F7A03", log);
+        Assert.Contains("Received report from agent: 0x88f9B82462f6C4bf4a0Fb15e5c3971559a316e7f", log);
+        Assert.DoesNotContain("Rejected", log);
+
+        var pids = stack.Services.Select(s => int.Parse(s.Id)).ToArray();
+        Assert.Empty(stack.Stop());
+        Assert.All(pids, pid => Assert.False(Alive(pid)));
+        Assert.All(ports.Values, port => Assert.False(Listening(int.Parse(port))));
+        Assert.Null(ServiceStack.Find(project.Name));
+    }
+
+    [Fact]
+    public async Task A_service_that_dies_fails_the_start_with_every_log_and_stops_what_had_started()
+    {
+        var file = Path.Combine(_dir, "failing.yml");
+        File.WriteAllText(file, """
+            services:
+              sleeper:
+                x-e2e: { command: ["sleep", "300"] }
+              broken:
+                x-e2e: { command: ["sh", "-c", "echo starting up; echo 'no config found' >&2; exit 3"] }
+                depends_on: [sleeper]
+                healthcheck: { test: ["CMD", "false"], interval: 100ms, retries: 100 }
+            """);
+        ServiceStack? tracked = null;
+        var error = await Assert.ThrowsAsync<E2EException>(() => ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "failing", _ => null), Options(), s => tracked = s, null, Soon));
+        Assert.Equal(ErrorCatalog.StackServiceFailed, error.Error);
+        Assert.Contains("service broken exited with code 3", error.Message);
+        Assert.Contains("no config found", error.Message);
+        Assert.Contains("--- sleeper", error.Message);
+        Assert.NotNull(tracked);
+        Assert.True(tracked!.IsStopped);
+        Assert.All(tracked.Services, s => Assert.False(Alive(int.Parse(s.Id))));
+    }
+
+    [Fact]
+    public async Task Stopping_kills_children_that_outlive_a_service_and_a_service_that_ignores_SIGTERM()
+    {
+        var file = Path.Combine(_dir, "tree.yml");
+        File.WriteAllText(file, """
+            services:
+              parent:
+                x-e2e: { command: ["sh", "-c", "sleep 300 & sleep 301 & wait"] }
+              stubborn:
+                x-e2e: { command: ["sh", "-c", "trap '' TERM; sleep 302 & wait"] }
+            """);
+        using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "tree", _ => null), Options() with { StopGrace = TimeSpan.FromMilliseconds(500) }, _ => { }, null, Soon);
+        await Task.Delay(300);
+        var all = stack.Services.SelectMany(s => new[] { int.Parse(s.Id) }.Concat(SupervisedProcess.Descendants(int.Parse(s.Id)))).ToArray();
+        Assert.True(all.Length >= 5, $"two shells and three sleeps, got {all.Length}");
+        var killed = stack.Stop();
+        Assert.Equal(new[] { "stubborn" }, killed);
+        await Task.Delay(200);
+        Assert.All(all, pid => Assert.False(Alive(pid), $"pid {pid} outlived the stack"));
+    }
+
+    [Fact]
+    public async Task Logs_can_be_tailed_and_followed()
+    {
+        var file = Path.Combine(_dir, "logs.yml");
+        File.WriteAllText(file, """
+            services:
+              talker:
+                x-e2e: { command: ["sh", "-c", "for i in 1 2 3 4 5; do echo line $$i; sleep 0.1; done"] }
+            """);
+        using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "logs", _ => null), Options(), _ => { }, null, Soon);
+        var lines = new List<string>();
+        await foreach (var line in stack.Service("talker").FollowAsync(int.MaxValue, Soon))
+        {
+            lines.Add(line);
+        }
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => $"line {i}"), lines.Where(l => l.StartsWith("line", StringComparison.Ordinal)));
+        Assert.Equal("line 4\nline 5", await stack.Service("talker").TailAsync(2, Soon));
+    }
+
+    [Fact]
+    public async Task The_Docker_runtime_builds_networks_publishes_on_loopback_waits_healthy_and_removes_everything()
+    {
+        using var engine = new FakeDockerEngine(Path.Combine(_dir, "docker.sock"));
+        var program = new[] { DotnetHost.Find(), PetalsNode.NodeProgram };
+        engine.RunImage("e2e/mock-oracle:test", _ => program.Append("mock-oracle").ToArray());
+        var context = Directory.CreateDirectory(Path.Combine(_dir, "node")).FullName;
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), "FROM scratch\n");
+        engine.RunImage("dockerstack-node", _ => program);
+        var oraclePort = E2E.Core.Net.Loopback.FreePort();
+        var nodePort = E2E.Core.Net.Loopback.FreePort();
+        var file = Path.Combine(_dir, "docker.yml");
+        File.WriteAllText(file, $$"""
+            services:
+              oracle:
+                image: e2e/mock-oracle:test
+                environment: { E2E_ORACLE_PORT: "3100" }
+                ports: ["{{oraclePort}}:3100"]
+                healthcheck:
+                  test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:3100/health')"]
+                  interval: 200ms
+                  retries: 50
+              node:
+                build: ./node
+                environment:
+                  PLUMISE_PRIVATE_KEY: "0x{{new string('a', 64)}}"
+                  ORACLE_API_URL: "http://oracle:3100"
+                  PETALS_PORT: "31330"
+                ports: ["{{nodePort}}:31330"]
+                depends_on: { oracle: { condition: service_healthy } }
+            """);
+        var options = Options(StackRuntime.Docker, engine.Endpoint) with { Labels = new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-test" } };
+        using (var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "dockerstack", _ => null), options, _ => { }, null, Soon))
+        {
+            Assert.Equal(new[] { "dockerstack-node" }, engine.BuiltImages);
+            Assert.Equal(new[] { "dockerstack_default" }, engine.Networks);
+            Assert.Equal("Healthy", stack.ServiceStates.Single(s => s.Service == "oracle").State);
+            var spec = engine.ContainerSpec("dockerstack-node-1")!;
+            Assert.Equal("127.0.0.1", (string?)spec["HostConfig"]!["PortBindings"]!["31330/tcp"]![0]!["HostIp"]);
+            Assert.Equal("node", (string?)spec["NetworkingConfig"]!["EndpointsConfig"]!["dockerstack_default"]!["Aliases"]![0]);
+            Assert.Equal("dockerstack", (string?)spec["Labels"]!["com.docker.compose.project"]);
+            Assert.Equal("e2e-test", (string?)spec["Labels"]!["e2e.dev/run-id"]);
+            using var http = new HttpClient();
+            Assert.Contains("\"blocks\":[0,24]", await http.GetStringAsync($"http://127.0.0.1:{nodePort}/health"));
+            Assert.Contains("mock Oracle listening", await stack.Service("oracle").TailAsync(10, Soon));
+        }
+        Assert.Empty(engine.ContainerNames);
+        Assert.Empty(engine.Networks);
+        Assert.False(Listening(oraclePort));
+        Assert.False(Listening(nodePort));
+    }
+
+    [Fact]
+    public async Task A_Petals_node_on_the_Docker_runtime_gets_upstreams_environment_and_its_container_goes_with_it()
+    {
+        using var engine = new FakeDockerEngine(Path.Combine(_dir, "docker.sock"));
+        engine.RunImage(PetalsContainers.DefaultImage, _ => new[] { DotnetHost.Find(), PetalsNode.NodeProgram });
+        Func<TimeSpan, bool>? stop = null;
+        var node = await PetalsContainers.StartNodeAsync(new PetalsNodeLaunch
+        {
+            Name = "docker-node-" + Guid.NewGuid().ToString("N")[..6],
+            BlockStart = 12,
+            BlockEnd = 24,
+            Key = new E2E.Core.Chain.EthKeyMaterial("0x" + new string('b', 64)),
+            WorkDirectory = Path.Combine(_dir, "docker-node"),
+        }, PetalsContainers.DefaultImage, engine.Endpoint, new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-test" }, s => stop = s, Soon);
+        Assert.NotNull(stop);
+        Assert.Equal(PetalsRuntime.Docker, node.Runtime);
+        Assert.Equal("0x88f9B82462f6C4bf4a0Fb15e5c3971559a316e7f", node.Agent);
+        var name = Assert.Single(engine.ContainerNames);
+        var env = engine.ContainerSpec(name)!["Env"]!.AsArray().Select(e => (string)e!).ToArray();
+        Assert.Contains("NUM_BLOCKS=12", env);
+        Assert.Contains("PETALS_PORT=31330", env);
+        Assert.Contains("API_PORT=31331", env);
+        Assert.Contains("E2E_PETALS_BLOCK_START=12", env);
+        node.Stop(TimeSpan.FromSeconds(5));
+        Assert.Empty(engine.ContainerNames);
+        Assert.Contains("serving e2e/tiny-bloom-24 blocks 12-23", File.ReadAllText(node.LogPath));
+        Assert.False(Listening(node.Port));
+    }
+}
