@@ -21,6 +21,8 @@ public static class Activities
     public const int Install = 0x4E2E0B;
     public const int Scope = 0x4E2E0C;
     public const int Tracking = 0x4E2E0D;
+    public const int Petals = 0x4E2E0E;
+    public const int Stack = 0x4E2E0F;
 
     /// <summary>The record that ends an activity (hosts remove its bar; a test sees that it ended).</summary>
     public static ProgressRecord Completed(int activityId, string activity) =>

@@ -259,6 +259,11 @@ public sealed class StartE2EChainCommand : KeyCmdletBase
     [ValidateRange(1.0, 3600.0)]
     public double TimeoutSec { get; set; } = 60;
 
+    /// <summary>More accounts to fund: names of environment variables holding their keys (each node of a swarm needs gas).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] FundKeyVariable { get; set; } = Array.Empty<string>();
+
     private E2E.Core.Scopes.E2EScope? _scope;
 
     protected override void PrepareRecord()
@@ -269,18 +274,22 @@ public sealed class StartE2EChainCommand : KeyCmdletBase
 
     protected override async Task ProcessAsync()
     {
-        string funded;
+        // The hex goes to ganache by environment only, which funds the accounts.
+        var funded = new List<EthKeyMaterial> { LoadKeyMaterial() };
+        foreach (var variable in FundKeyVariable)
+        {
+            funded.Add(EthKeyMaterial.FromText(Environment.GetEnvironmentVariable(variable) is { Length: > 0 } text ? text
+                : throw new E2EException(ErrorCatalog.InvalidKey, $"The environment variable '{variable}' holds no private key.", variable)));
+        }
         using (var key = LoadKey())
         {
-            // Validated by loading; the hex itself goes only to ganache's command line, which funds the account.
-            funded = "0x" + ReadKeyText().Trim().Replace("0x", string.Empty, StringComparison.OrdinalIgnoreCase);
             if (!await ShouldProcessAsync($"chain {ChainId} on 127.0.0.1", $"Start ganache funding {key.Address}").ConfigureAwait(false))
             {
                 return;
             }
         }
         var chain = await WithProgressAsync(Activities.Chain, $"Local chain {ChainId} (timeout {TimeoutSec:0} s)", () => "starting ganache and waiting for its RPC",
-            () => LocalChain.StartAsync(ChainId, new[] { new EthKeyMaterial(funded) }, null, TimeSpan.FromSeconds(TimeoutSec), CancelToken)).ConfigureAwait(false);
+            () => LocalChain.StartAsync(ChainId, funded, null, TimeSpan.FromSeconds(TimeoutSec), CancelToken)).ConfigureAwait(false);
         _scope!.TrackDisposable(chain, "Process", chain.ToString());
         Output(chain);
     }

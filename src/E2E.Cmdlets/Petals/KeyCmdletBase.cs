@@ -22,11 +22,13 @@ public abstract class KeyCmdletBase : AsyncE2ECmdlet
 
     /// <summary>A file holding the private key as hex.</summary>
     [Parameter(ParameterSetName = "KeyFile", Mandatory = true)]
+    [Alias("KeyFile")]
     [ValidateNotNullOrEmpty]
     public string? PrivateKeyPath { get; set; }
 
     /// <summary>The name of an environment variable holding the private key as hex; PLUMISE_PRIVATE_KEY by default.</summary>
     [Parameter(ParameterSetName = "KeyVariable")]
+    [Alias("KeyVariable")]
     [ValidateNotNullOrEmpty]
     public string PrivateKeyVariable { get; set; } = DefaultKeyVariable;
 
@@ -42,6 +44,9 @@ public abstract class KeyCmdletBase : AsyncE2ECmdlet
     }
 
     protected EthKey LoadKey() => EthKey.FromHex(ReadKeyText());
+
+    /// <summary>The key checked and as 0x-prefixed hex, for a child process that needs it (by environment, never argv).</summary>
+    protected E2E.Core.Chain.EthKeyMaterial LoadKeyMaterial() => E2E.Core.Chain.EthKeyMaterial.FromText(ReadKeyText());
 
     /// <summary>The key's hex as its source holds it. Only for LoadKey and for funding a local chain; never for output.</summary>
     protected string ReadKeyText()

@@ -160,5 +160,14 @@ public sealed class LocalChain : IDisposable
 /// <summary>A key's hex for handing to a process that needs it (ganache funding), never for display.</summary>
 public sealed record EthKeyMaterial(string Hex)
 {
+    /// <summary>A key's hex as a user gave it (with or without 0x, spaces around), checked to be a valid key.</summary>
+    public static EthKeyMaterial FromText(string text)
+    {
+        using (EthKey.FromHex(text))
+        {
+            return new EthKeyMaterial("0x" + text.Trim().Replace("0x", string.Empty, StringComparison.OrdinalIgnoreCase).ToLowerInvariant());
+        }
+    }
+
     public override string ToString() => "(private key)";
 }
