@@ -1,6 +1,11 @@
 #Requires -Version 7.4
-# Plumise Petals, part 1: metrics collection on a node, signed Oracle reports in both formats against a
+# Plumise Petals. Part 1: metrics collection on a node, signed Oracle reports in both formats against a
 # verifying mock Oracle, and agent registration and heartbeats on a real local chain (ganache).
+# Part 2: the seed's multi-node pipeline with real node processes (blocks 0-11 and 12-23) whose output is
+# checked against a single-process run, concurrent requests, every node's reports verified by the mock
+# Oracle, registration and heartbeats of each node, a node killed mid-generation and its replica taking
+# over, and upstream's docker-compose stack (mock Oracle and two nodes) run as local processes beside an
+# override file (tag docker: the same stack on a Docker engine).
 #
 # Container data:
 #   ModulePath      the built module (default: out/E2E/E2E.psd1)
@@ -8,13 +13,15 @@
 #   OtherNodeKey    node B's key (default: 0xbb..bb)
 #   VectorKey       the key of the upstream chain vectors (default: 0x1234..cdef)
 #   RpcUrl          a running chain to use instead of starting ganache (default: start one)
+#   PetalsRepo      a plumise-petals checkout, for the docker-tagged stack (its Dockerfile builds the node image)
 # The keys are upstream's public test keys; they reach cmdlets only through environment variables.
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $NodeKey = ('0x' + ('ab' * 32)),
     [string] $OtherNodeKey = ('0x' + ('bb' * 32)),
     [string] $VectorKey = ('0x' + ('1234567890abcdef' * 4)),
-    [string] $RpcUrl = ''
+    [string] $RpcUrl = '',
+    [string] $PetalsRepo = ''
 )
 
 BeforeAll {
@@ -23,13 +30,42 @@ BeforeAll {
     $env:E2E_PETALS_NODE_A_KEY = $NodeKey
     $env:E2E_PETALS_NODE_B_KEY = $OtherNodeKey
     $env:E2E_PETALS_VECTOR_KEY = $VectorKey
+    # The seed's swarm keys (docker-compose.test.yml and the multi-node tests): 0xaa..aa and 0xbb..bb.
+    $env:E2E_PETALS_SWARM_A_KEY = '0x' + ('aa' * 32)
+    $env:E2E_PETALS_SWARM_B_KEY = '0x' + ('bb' * 32)
     Register-E2ECleanup -Name 'test key variables' -ScriptBlock {
         $env:E2E_PETALS_NODE_A_KEY = $null
         $env:E2E_PETALS_NODE_B_KEY = $null
         $env:E2E_PETALS_VECTOR_KEY = $null
+        $env:E2E_PETALS_SWARM_A_KEY = $null
+        $env:E2E_PETALS_SWARM_B_KEY = $null
     }
     $nodeA = (Get-E2EAccount -PrivateKeyVariable E2E_PETALS_NODE_A_KEY).Address.ToString()
     $nodeB = (Get-E2EAccount -PrivateKeyVariable E2E_PETALS_NODE_B_KEY).Address.ToString()
+    $swarmA = (Get-E2EAccount -PrivateKeyVariable E2E_PETALS_SWARM_A_KEY).Address.ToString()
+    $swarmB = (Get-E2EAccount -PrivateKeyVariable E2E_PETALS_SWARM_B_KEY).Address.ToString()
+    # Every node process and port part 2 used, for the check that nothing is left behind.
+    $script:nodePids = [System.Collections.Generic.List[int]]::new()
+    $script:nodePorts = [System.Collections.Generic.List[int]]::new()
+
+    function Test-PortOpen([int] $Port) {
+        $client = [System.Net.Sockets.TcpClient]::new()
+        try { $client.Connect('127.0.0.1', $Port); $true } catch { $false } finally { $client.Dispose() }
+    }
+
+    function Get-FreePort {
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $probe.Start()
+        try { $probe.LocalEndpoint.Port } finally { $probe.Stop() }
+    }
+
+    function Add-NodeForLeakCheck([Parameter(ValueFromPipeline)] $Node) {
+        process {
+            if ($Node.ProcessId) { $script:nodePids.Add($Node.ProcessId) }
+            $script:nodePorts.Add($Node.Port)
+            $Node
+        }
+    }
 }
 
 AfterAll {
@@ -182,5 +218,233 @@ Describe 'Chain registration' -Tag 'local', 'chain' {
         $heartbeat = New-ChainTransaction -PrivateKeyVariable E2E_PETALS_VECTOR_KEY -To '0x0000000000000000000000000000000000000022' -Nonce 1 -GasLimit 100000 -GasPrice 1000000000
         $heartbeat.Hash | Should -Be '0x7d84bbb1ab8c24661d184ca52954bd267a9457c80622abe003f654ae1591507a'
         $heartbeat.Data | Should -Be '0x'
+    }
+}
+
+Describe 'Multi-node pipeline' -Tag 'local' {
+    BeforeAll {
+        $swarmScope = New-E2EScope -Name 'petals-swarm'
+        $swarmOracle = Start-MockOracle
+        $chainUrl = $RpcUrl
+        $chainSkip = $null
+        if (-not $chainUrl) {
+            try {
+                $chainUrl = (Start-E2EChain -PrivateKeyVariable E2E_PETALS_SWARM_A_KEY -FundKeyVariable E2E_PETALS_SWARM_B_KEY -ErrorAction Stop).RpcUrl
+            }
+            catch {
+                if ($_.FullyQualifiedErrorId -notlike 'ToolNotFound*') { throw }
+                $chainSkip = 'ganache is not installed, and no -Data @{ RpcUrl = ... } was given'
+            }
+        }
+        $chainArgs = if ($chainUrl) { @{ ChainRpc = $chainUrl; HeartbeatIntervalSec = 1 } } else { @{} }
+        $a = Start-PetalsNode -Blocks 0..11 -OracleUrl $swarmOracle.Url -KeyVariable E2E_PETALS_SWARM_A_KEY -ReportIntervalSec 1 @chainArgs | Add-NodeForLeakCheck
+        $b = Start-PetalsNode -Blocks 12..23 -OracleUrl $swarmOracle.Url -KeyVariable E2E_PETALS_SWARM_B_KEY -ReportIntervalSec 1 @chainArgs | Add-NodeForLeakCheck
+    }
+
+    AfterAll {
+        Remove-E2EScope -Scope $swarmScope
+    }
+
+    It 'serves blocks 0-11 and 12-23: no overlap, and together all 24' {
+        $a.BlockStart, ($a.BlockEnd - 1) | Should -Be 0, 11
+        $b.BlockStart, ($b.BlockEnd - 1) | Should -Be 12, 23
+        $route = Get-PetalsRoute -Node $a, $b
+        $route.Hops.Blocks | Should -Be '0-11', '12-23'
+        $covered = $route.Hops | ForEach-Object { $_.Start..($_.End - 1) }
+        $covered.Count | Should -Be 24
+        @($covered | Sort-Object -Unique).Count | Should -Be 24
+        $a.Agent | Should -Be $swarmA
+        $b.Agent | Should -Be $swarmB
+    }
+
+    It 'generates exactly the tokens a single-process run of all 24 blocks gives' {
+        $swarm = Invoke-DistributedInference -Prompt 'The Plumise network' -MaxTokens 24 -Node $a, $b
+        $reference = Invoke-DistributedInference -Prompt 'The Plumise network' -MaxTokens 24 -SingleProcess
+        $swarm.Tokens | Should -Be $reference.Tokens
+        $swarm.Text | Should -Be $reference.Text
+        $swarm.Route | Should -Be "0-11@$($a.Url) -> 12-23@$($b.Url)"
+        $swarm.Hops.Calls | Should -Be 24, 24
+        $swarm.Hops.MeanMs | ForEach-Object { $_ | Should -BeGreaterThan 0 }
+        $swarm.TokensPerSecond | Should -BeGreaterThan 0
+        @($swarm.Failovers).Count | Should -Be 0
+    }
+
+    It 'answers concurrent requests, each exactly as the reference' {
+        $prompts = 'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'
+        $results = Invoke-DistributedInference -Prompt $prompts -MaxTokens 12 -ThrottleLimit 6
+        $results.Prompt | Should -Be $prompts
+        foreach ($result in $results) {
+            $result.Text | Should -Be (Invoke-DistributedInference -Prompt $result.Prompt -MaxTokens 12 -SingleProcess).Text
+        }
+    }
+
+    It 'registers each node once through 0x21 and sends heartbeats through 0x22' {
+        if ($chainSkip) { Set-ItResult -Skipped -Because $chainSkip; return }
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        do {
+            Start-Sleep -Milliseconds 250
+            $metrics = $a, $b | Get-PetalsNodeMetric
+        } while (($metrics | Where-Object { -not $_.RegistrationTx -or $_.Heartbeats -lt 2 }) -and [DateTime]::UtcNow -lt $deadline)
+        foreach ($m in $metrics) {
+            $m.LastChainError | Should -BeNullOrEmpty
+            $m.Heartbeats | Should -BeGreaterOrEqual 2
+            $tx = (Invoke-RestMethod -Uri $chainUrl -Method Post -ContentType 'application/json' -Body (@{ jsonrpc = '2.0'; id = 1; method = 'eth_getTransactionByHash'; params = @($m.RegistrationTx) } | ConvertTo-Json)).result
+            $tx.to | Should -Be '0x0000000000000000000000000000000000000021'
+            $tx.nonce | Should -Be '0x0' # registration first, once
+        }
+        $from = (Invoke-RestMethod -Uri $chainUrl -Method Post -ContentType 'application/json' -Body (@{ jsonrpc = '2.0'; id = 1; method = 'eth_getTransactionByHash'; params = @($metrics[1].RegistrationTx) } | ConvertTo-Json)).result.from
+        $from | Should -Be $swarmB.ToLowerInvariant()
+    }
+
+    It "has every node's signed reports verified by the mock Oracle, with the tokens it served" {
+        $served = $a, $b | Get-PetalsNodeMetric
+        $a, $b | Stop-PetalsNode # each makes one last report
+        foreach ($pair in @(@($swarmA, $served[0]), @($swarmB, $served[1]))) {
+            $accepted = @(Get-MockOracleReport -Oracle $swarmOracle -Agent $pair[0] -Accepted)
+            $accepted.Count | Should -BeGreaterOrEqual 1
+            $accepted[-1].ProcessedTokens | Should -Be $pair[1].TotalTokensProcessed
+            $pair[1].TotalTokensProcessed | Should -Be (24 + 6 * 12)
+            @(Get-MockOracleReport -Oracle $swarmOracle -Agent $pair[0] -Rejected).Count | Should -Be 0
+        }
+    }
+}
+
+Describe 'Node failure' -Tag 'local' {
+    BeforeAll {
+        $failScope = New-E2EScope -Name 'petals-failover'
+        $first = Start-PetalsNode -Blocks 0..11 | Add-NodeForLeakCheck
+        $doomed = Start-PetalsNode -Blocks 12..23 -Name doomed | Add-NodeForLeakCheck
+        $replica = Start-PetalsNode -Blocks 12..23 -Name replica | Add-NodeForLeakCheck
+        $modulePath = $ModulePath
+    }
+
+    AfterAll {
+        Remove-E2EScope -Scope $failScope
+    }
+
+    It 'reroutes to the replica when a node is killed mid-generation, and the output is unchanged' {
+        $urls = $first.Url, $doomed.Url, $replica.Url
+        $job = Start-ThreadJob -ArgumentList $modulePath, $urls -ScriptBlock {
+            param($module, $urls)
+            Import-Module $module
+            Invoke-DistributedInference -Prompt 'Failover under load' -MaxTokens 400 -Url $urls
+        }
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ((Get-PetalsNodeMetric -Url $doomed.Url).TotalTokensProcessed -lt 20 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        $doomed | Stop-PetalsNode -Kill
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job -ErrorAction Stop
+        $job | Remove-Job -Force
+        $result.Text | Should -Be (Invoke-DistributedInference -Prompt 'Failover under load' -MaxTokens 400 -SingleProcess).Text
+        $failover = @($result.Failovers)
+        $failover.Count | Should -Be 1
+        $failover[0].FailedNode | Should -Be $doomed.Url
+        $failover[0].Replacement | Should -Be $replica.Url
+        $failover[0].Token | Should -BeGreaterOrEqual 20
+        $result.Hops.Node | Should -Contain $replica.Url
+    }
+
+    It 'fails with the missing blocks named when no replica is left' {
+        $replica | Stop-PetalsNode -Kill
+        { Invoke-DistributedInference -Prompt 'x' -MaxTokens 4 -Url $first.Url, $doomed.Url, $replica.Url -ErrorAction Stop } |
+            Should -Throw -ErrorId 'PetalsNodeUnreachable,*'
+        $error = { Invoke-DistributedInference -Prompt 'x' -MaxTokens 4 -ErrorAction Stop } | Should -Throw -ErrorId 'PetalsBlocksUnavailable,*' -PassThru
+        $error.Exception.Message | Should -Match 'blocks 12-23'
+    }
+
+    It 'refuses spans that are not consecutive, and names the gap in a route' {
+        { Start-PetalsNode -Blocks 0, 2, 3 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+        { Start-PetalsNode -Blocks 20..30 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+        $gap = { Get-PetalsRoute -Node $first -ErrorAction Stop } | Should -Throw -ErrorId 'PetalsBlocksUnavailable,*' -PassThru
+        $gap.Exception.Message | Should -Match 'blocks 12-23'
+    }
+}
+
+Describe 'Compose stack (mock Oracle and two nodes)' -Tag 'local' {
+    BeforeAll {
+        $stackScope = New-E2EScope -Name 'petals-stack'
+        $data = Join-Path $PSScriptRoot 'TestData' 'plumise'
+        $ports = @{ ORACLE_PORT = Get-FreePort; NODE_A_PORT = Get-FreePort; NODE_B_PORT = Get-FreePort }
+        $stack = Start-E2EStack -Path (Join-Path $data 'docker-compose.test.yml'), (Join-Path $data 'docker-compose.e2e.yml') -ProjectName 'plumise-e2e' -Variable $ports -StopGraceSec 5
+        $ports.Values | ForEach-Object { $script:nodePorts.Add($_) }
+        $stack.ServiceStates | ForEach-Object { $script:nodePids.Add([int] $_.Id) }
+    }
+
+    AfterAll {
+        Remove-E2EScope -Scope $stackScope
+    }
+
+    It 'starts the mock Oracle first and the nodes once it is healthy' {
+        $stack.Project.Services.Name | Should -Be 'mock-oracle', 'petals-node-a', 'petals-node-b'
+        $stack.ServiceStates.State | Should -Be 'Healthy', 'Healthy', 'Healthy'
+        (Invoke-RestMethod "http://127.0.0.1:$($ports.ORACLE_PORT)/health").status | Should -Be 'ok'
+    }
+
+    It 'has reports from both nodes in the mock Oracle log (run_e2e.sh step 7)' {
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        do {
+            Start-Sleep -Milliseconds 250
+            $log = Get-E2EServiceLog -Stack $stack -Service mock-oracle
+        } while (-not (($log -match [regex]::Escape($swarmA)) -and ($log -match [regex]::Escape($swarmB))) -and [DateTime]::UtcNow -lt $deadline)
+        @($log | Select-String "Received report from agent: $swarmA").Count | Should -BeGreaterOrEqual 1
+        @($log | Select-String "Received report from agent: $swarmB").Count | Should -BeGreaterOrEqual 1
+        $log | Select-String 'Rejected' | Should -BeNullOrEmpty
+    }
+
+    It 'serves distributed inference through the stack, equal to the reference' {
+        $result = Invoke-DistributedInference -Prompt 'compose' -MaxTokens 16 -Url "http://127.0.0.1:$($ports.NODE_A_PORT)", "http://127.0.0.1:$($ports.NODE_B_PORT)"
+        $result.Text | Should -Be (Invoke-DistributedInference -Prompt 'compose' -MaxTokens 16 -SingleProcess).Text
+    }
+
+    It 'shows the last lines of each service (run_e2e.sh step 8) and stops leaving nothing' {
+        $tail = Get-E2EServiceLog -Stack $stack -Service petals-node-a -Tail 20
+        @($tail).Count | Should -BeLessOrEqual 20
+        $tail | Select-String 'serving e2e/tiny-bloom-24 blocks 0-11' | Should -Not -BeNullOrEmpty
+        $stack | Stop-E2EStack
+        $stack.ServiceStates.State | Should -Be 'Stopped', 'Stopped', 'Stopped'
+        $ports.Values | ForEach-Object { Test-PortOpen $_ | Should -BeFalse }
+        Get-E2EStack | Where-Object Name -eq 'plumise-e2e' | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Compose stack on a Docker engine' -Tag 'docker' {
+    BeforeAll {
+        $dockerSkip = $null
+        if (-not $PetalsRepo) {
+            $dockerSkip = 'needs -Data @{ PetalsRepo = <plumise-petals checkout> } (its Dockerfile builds the node image) and a Docker engine'
+        }
+        elseif (-not (Test-Path (Join-Path $PetalsRepo 'tests' 'e2e' 'docker-compose.test.yml'))) {
+            $dockerSkip = "$PetalsRepo has no tests/e2e/docker-compose.test.yml"
+        }
+    }
+
+    It 'brings the upstream stack up on Docker and finds both nodes reporting' {
+        if ($dockerSkip) { Set-ItResult -Skipped -Because $dockerSkip; return }
+        $dockerScope = New-E2EScope -Name 'petals-docker'
+        try {
+            $stack = Start-E2EStack -Path (Join-Path $PetalsRepo 'tests' 'e2e' 'docker-compose.test.yml') -Runtime Docker -ProjectName 'plumise-docker' -StartTimeoutSec 900
+            Start-Sleep -Seconds 40 # upstream's run_e2e.sh waits 30 s, then 10 s more, for a report interval of 30 s
+            Get-E2EServiceLog -Stack $stack -Service mock-oracle | Select-String 'Received report from agent' | Should -Not -BeNullOrEmpty
+        }
+        finally {
+            Remove-E2EScope -Scope $dockerScope
+        }
+    }
+}
+
+Describe 'Nothing left behind' -Tag 'local' {
+    It 'leaves no node process and no port of part 2 open' {
+        $script:nodePids.Count | Should -BeGreaterThan 5
+        foreach ($id in $script:nodePids) {
+            $stat = "/proc/$id/stat"
+            if (Test-Path $stat) {
+                # A zombie is gone for all purposes; it waits for its parent to reap it.
+                (Get-Content -Raw $stat) -replace '^.*\) (\S).*$', '$1' | Should -Be 'Z' -Because "process $id must be gone"
+            }
+        }
+        foreach ($port in $script:nodePorts) {
+            Test-PortOpen $port | Should -BeFalse -Because "port $port must be closed"
+        }
+        @(Get-PetalsNode).Count | Should -Be 0
+        @(Get-E2EStack).Count | Should -Be 0
     }
 }
