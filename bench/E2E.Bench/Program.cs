@@ -12,6 +12,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["waits"] = WaitLatency.Run,
     ["grpc"] = GrpcLatency.Run,
     ["tracking-readers"] = TrackingReaders.Run,
+    ["petals"] = PetalsThroughput.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {

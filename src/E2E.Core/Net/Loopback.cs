@@ -109,11 +109,11 @@ public static class Loopback
                 listener.Start();
                 return candidate;
             }
-            catch (HttpListenerException) when (port == 0 && attempt < 5)
+            catch (Exception ex) when (ex is HttpListenerException or SocketException && port == 0 && attempt < 5)
             {
                 // Another process took the port between the probe and the bind; pick again.
             }
-            catch (HttpListenerException ex)
+            catch (Exception ex) when (ex is HttpListenerException or SocketException)
             {
                 throw new E2EException(ErrorCatalog.ResourceBusy, $"{what} cannot listen on 127.0.0.1:{candidate}: {ex.Message}", candidate, ex);
             }
