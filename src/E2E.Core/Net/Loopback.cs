@@ -94,6 +94,20 @@ public static class Loopback
         }
     }
 
+    /// <summary>Stops and closes a listener started by <see cref="Start"/>, freeing its port.</summary>
+    public static void Stop(HttpListener listener)
+    {
+        try
+        {
+            listener.Stop();
+            listener.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // Managed HttpListener can fail to look its endpoint up again while closing; the socket goes with the process.
+        }
+    }
+
     /// <summary>Starts <paramref name="listener"/> on 127.0.0.1:<paramref name="port"/>; port 0 picks a free one (HttpListener cannot bind 0 itself).</summary>
     public static int Start(HttpListener listener, int port, string what)
     {

@@ -109,15 +109,7 @@ public sealed class MockOracleServer : IDisposable
             return;
         }
         _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (HttpListenerException)
-        {
-            // Managed HttpListener can fail to look its endpoint up again while closing; the socket goes with the process.
-        }
+        Loopback.Stop(_listener);
         Task.WaitAll(_workers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray(), TimeSpan.FromSeconds(5));
         _stop.Dispose();
     }

@@ -327,15 +327,7 @@ public sealed class PetalsNodeHost : IAsyncDisposable
             return;
         }
         _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (HttpListenerException)
-        {
-            // Managed HttpListener can fail to look its endpoint up again while closing.
-        }
+        Loopback.Stop(_listener);
         await Task.WhenAny(Task.WhenAll(_background), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
         if (_reporter is not null)
         {

@@ -122,7 +122,7 @@ public sealed class MlflowTrackingServer : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _listener.Close();
+        Loopback.Stop(_listener);
         try
         {
             _loop.Wait(TimeSpan.FromSeconds(5));
