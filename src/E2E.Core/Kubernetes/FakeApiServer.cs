@@ -49,7 +49,7 @@ public sealed class FakeApiServer : IDisposable
     private readonly Dictionary<string, string> _logs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _fieldOwners = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private HttpListener _listener = new();
+    private HttpListener _listener;
     private List<Task> _workers = new();
     private long _version = 1;
     private long _oldestRetained = 1;
@@ -60,7 +60,7 @@ public sealed class FakeApiServer : IDisposable
 
     public FakeApiServer(int port = 0)
     {
-        Port = Loopback.Start(_listener, port, "The fake Kubernetes API server");
+        (_listener, Port) = Loopback.Start(port, "The fake Kubernetes API server");
         Url = $"http://127.0.0.1:{Port}";
         foreach (var ns in new[] { "default", "kube-system", "kube-public" })
         {
@@ -148,8 +148,7 @@ public sealed class FakeApiServer : IDisposable
         {
             Thread.Sleep(downtime);
         }
-        _listener = new HttpListener();
-        Loopback.Start(_listener, Port, "The fake Kubernetes API server");
+        (_listener, _) = Loopback.Start(Port, "The fake Kubernetes API server");
         StartWorkers();
     }
 

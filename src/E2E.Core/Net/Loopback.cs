@@ -106,29 +106,57 @@ public static class Loopback
         {
             // Managed HttpListener can fail to look its endpoint up again while closing; the socket goes with the process.
         }
+        catch (ObjectDisposedException)
+        {
+            // Closed already (a failed Start closes it).
+        }
     }
 
-    /// <summary>Starts <paramref name="listener"/> on 127.0.0.1:<paramref name="port"/>; port 0 picks a free one (HttpListener cannot bind 0 itself).</summary>
-    public static int Start(HttpListener listener, int port, string what)
+    /// <summary>
+    /// A new HttpListener started on 127.0.0.1:<paramref name="port"/> (and answering Host: localhost); port 0 picks a
+    /// free one (HttpListener cannot bind 0 itself). A taken port is ResourceBusy, or with port 0 another pick.
+    /// </summary>
+    /// <remarks>
+    /// A client that connects while Start binds (a health probe polling a starting server, a watch reconnecting to
+    /// a restarting one) makes Start throw ArgumentNullException inside the managed HttpListener (dotnet/corefx#35191,
+    /// still in .NET 10): the half-built endpoint's socket is left bound and the listener is closed. That is retried
+    /// with a new listener once a collection has finalised the orphaned socket, so the port is free again.
+    /// </remarks>
+    public static (HttpListener Listener, int Port) Start(int port, string what)
     {
         for (var attempt = 0; ; attempt++)
         {
             var candidate = port == 0 ? FreePort() : port;
-            listener.Prefixes.Clear();
+            var listener = new HttpListener();
             listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
             // Clients that name the host localhost (healthchecks in compose files do) send Host: localhost.
             listener.Prefixes.Add($"http://localhost:{candidate}/");
             try
             {
                 listener.Start();
-                return candidate;
+                return (listener, candidate);
             }
-            catch (Exception ex) when (ex is HttpListenerException or SocketException && port == 0 && attempt < 5)
+            catch (ArgumentNullException) when (attempt < 20)
             {
-                // Another process took the port between the probe and the bind; pick again.
+                Stop(listener);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or SocketException && attempt < 20 && (port == 0 || attempt > 0))
+            {
+                // Port 0: another process took the port between the probe and the bind; pick again. A given port
+                // after a retried race: the orphaned socket may need one more collection to let go.
+                Stop(listener);
+                if (port != 0)
+                {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    Thread.Sleep(10 * attempt);
+                }
             }
             catch (Exception ex) when (ex is HttpListenerException or SocketException)
             {
+                Stop(listener);
                 throw new E2EException(ErrorCatalog.ResourceBusy, $"{what} cannot listen on 127.0.0.1:{candidate}: {ex.Message}", candidate, ex);
             }
         }

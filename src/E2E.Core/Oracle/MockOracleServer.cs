@@ -45,7 +45,7 @@ public sealed record MockOracleReport(string Route, OracleReportFormat? Format, 
 public sealed class MockOracleServer : IDisposable
 {
     private readonly MockOracleOptions _options;
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly ConcurrentQueue<MockOracleReport> _reports = new();
     private readonly Dictionary<string, long> _lastTimestamp = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stop = new();
@@ -60,7 +60,7 @@ public sealed class MockOracleServer : IDisposable
     public MockOracleServer(MockOracleOptions? options = null)
     {
         _options = options ?? new MockOracleOptions();
-        Port = Loopback.Start(_listener, _options.Port, "The mock Oracle");
+        (_listener, Port) = Loopback.Start(_options.Port, "The mock Oracle");
         Url = $"http://127.0.0.1:{Port}";
         for (var i = 0; i < Math.Max(1, _options.Concurrency); i++)
         {

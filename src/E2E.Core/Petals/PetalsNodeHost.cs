@@ -99,7 +99,7 @@ public sealed record PetalsNodeMetrics(
 public sealed class PetalsNodeHost : IAsyncDisposable
 {
     private readonly PetalsNodeOptions _options;
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly MetricsCollector _metrics = new();
     private readonly List<Task> _background = new();
@@ -121,7 +121,7 @@ public sealed class PetalsNodeHost : IAsyncDisposable
             var spool = options.SpoolDirectory ?? (_ownedSpool = Directory.CreateTempSubdirectory("e2e-petals-spool-").FullName);
             _reporter = new OracleReporter(options.Key, _metrics, _oracle, new ReportSpool(spool), new OracleReporterOptions { Interval = options.ReportInterval, Format = options.ReportFormat });
         }
-        Port = Loopback.Start(_listener, options.Port, $"The Petals node for blocks {options.BlockStart}-{options.BlockEnd - 1}");
+        (_listener, Port) = Loopback.Start(options.Port, $"The Petals node for blocks {options.BlockStart}-{options.BlockEnd - 1}");
         Url = $"http://127.0.0.1:{Port}";
     }
 

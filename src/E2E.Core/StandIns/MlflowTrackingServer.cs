@@ -15,7 +15,7 @@ namespace E2E.Core.StandIns;
 public sealed class MlflowTrackingServer : IDisposable
 {
     private readonly string _store;
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
@@ -23,7 +23,7 @@ public sealed class MlflowTrackingServer : IDisposable
     {
         _store = fileStore;
         HistoryPageLimit = historyPageLimit;
-        var port = Loopback.Start(_listener, 0, "The MLflow tracking stand-in");
+        (_listener, var port) = Loopback.Start(0, "The MLflow tracking stand-in");
         Uri = new Uri($"http://127.0.0.1:{port}");
         _loop = Task.Run(() => Loopback.ServeAsync(_listener, HandleAsync, eachOnItsOwnTask: true, _stop.Token));
     }

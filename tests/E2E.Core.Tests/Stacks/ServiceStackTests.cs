@@ -194,8 +194,20 @@ public sealed class ServiceStackTests : IDisposable
             Assert.Equal("node", (string?)spec["NetworkingConfig"]!["EndpointsConfig"]!["dockerstack_default"]!["Aliases"]![0]);
             Assert.Equal("dockerstack", (string?)spec["Labels"]!["com.docker.compose.project"]);
             Assert.Equal("e2e-test", (string?)spec["Labels"]!["e2e.dev/run-id"]);
+            // The node has no healthcheck, so the stack is up once it has started; it answers a moment later.
             using var http = new HttpClient();
-            Assert.Contains("\"blocks\":[0,24]", await http.GetStringAsync($"http://127.0.0.1:{nodePort}/health"));
+            var health = await E2E.Core.Waiting.ConditionWaiter.UntilAsync(async token =>
+            {
+                try
+                {
+                    return E2E.Core.Waiting.Observation.Met(await http.GetStringAsync($"http://127.0.0.1:{nodePort}/health", token));
+                }
+                catch (HttpRequestException ex)
+                {
+                    return E2E.Core.Waiting.Observation.NotYet(ex.Message);
+                }
+            }, new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(50) }, "the node's /health", Soon);
+            Assert.Contains("\"blocks\":[0,24]", (string)health.LastValue!);
             Assert.Contains("mock Oracle listening", await stack.Service("oracle").TailAsync(10, Soon));
         }
         Assert.Empty(engine.ContainerNames);
