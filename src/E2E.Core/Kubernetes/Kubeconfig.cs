@@ -23,7 +23,7 @@ public sealed record KubeContext(string Name, string ClusterName, string Server,
 /// winning. KubernetesClient 21 reads one file at a time (its merge is internal) and resolves relative paths
 /// against one file only, so each file's relative paths are made absolute before the merge.
 /// KubernetesClient builds the context: CA data and files, client certificates, insecure-skip-tls-verify,
-/// tls-server-name, tokens, basic auth, exec plugins (refreshed when their credential expires).
+/// tls-server-name, tokens, basic auth; exec plugins run through ExecCredentialPlugin (refreshed when their credential expires).
 /// </summary>
 public sealed class Kubeconfig
 {
@@ -145,9 +145,22 @@ public sealed class Kubeconfig
         KubernetesClientConfiguration configuration;
         try
         {
-            configuration = HasCredentials(user?.UserCredentials)
-                ? KubernetesClientConfiguration.BuildConfigFromConfigObject(_merged, contextName)
-                : Anonymous(cluster.ClusterEndpoint ?? new ClusterEndpoint());
+            if (user?.UserCredentials?.ExternalExecution is { } exec)
+            {
+                // Our runner, not KubernetesClient's (see ExecCredentialPlugin); the library then sees a plain credential.
+                var credential = ExecCredentialPlugin.Run(exec, contextName);
+                configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(WithCredential(userName, credential), contextName);
+                if (!string.IsNullOrEmpty(credential.Status.Token))
+                {
+                    configuration.TokenProvider = new ExecPluginTokenProvider(exec, contextName, credential);
+                }
+            }
+            else
+            {
+                configuration = HasCredentials(user?.UserCredentials)
+                    ? KubernetesClientConfiguration.BuildConfigFromConfigObject(_merged, contextName)
+                    : Anonymous(cluster.ClusterEndpoint ?? new ClusterEndpoint());
+            }
             if (configuration.TokenProvider is null && string.IsNullOrEmpty(configuration.AccessToken) && _tokenFiles.TryGetValue(userName, out var tokenFile))
             {
                 configuration.TokenProvider = new k8s.Authentication.TokenFileAuth(tokenFile);
@@ -161,6 +174,24 @@ public sealed class Kubeconfig
         var ns = context.ContextDetails?.Namespace;
         configuration.Namespace = string.IsNullOrEmpty(ns) ? "default" : ns;
         return new KubeContext(contextName, clusterName, cluster.ClusterEndpoint?.Server ?? string.Empty, configuration.Namespace, configuration);
+    }
+
+    /// <summary>
+    /// A copy of the merged kubeconfig in which <paramref name="userName"/>'s exec plugin is replaced by the credential it
+    /// gave: a token, or a client certificate and key (PEM from the plugin; base64 as a kubeconfig holds them).
+    /// </summary>
+    private K8SConfiguration WithCredential(string userName, ExecCredentialResponse credential)
+    {
+        var copy = KubernetesYaml.Deserialize<K8SConfiguration>(KubernetesYaml.Serialize(_merged));
+        var user = copy.Users.First(u => u.Name == userName);
+        user.UserCredentials.ExternalExecution = null;
+        user.UserCredentials.Token = credential.Status.Token;
+        if (credential.Status.ClientCertificateData is { } certificate && credential.Status.ClientKeyData is { } key)
+        {
+            user.UserCredentials.ClientCertificateData = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(certificate));
+            user.UserCredentials.ClientKeyData = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(key));
+        }
+        return copy;
     }
 
     /// <summary>A context built by hand, for a server that needs no credentials (the local cluster, tests).</summary>
@@ -224,9 +255,9 @@ public sealed class Kubeconfig
     }
 
     /// <summary>
-    /// An exec plugin that fails is ExecPluginFailed, with the command, its install hint and KubernetesClient's
-    /// message, redacted (plugins print tokens). KubernetesClient 21 reports neither the plugin's exit code nor
-    /// its stderr (a failing plugin shows as "failed deserialization"), so "run login" hints a plugin prints are lost.
+    /// KubernetesClient's configuration errors as ours: an exec failure it raised (exec plugins run through
+    /// <see cref="ExecCredentialPlugin"/>, so only a library path can still do so) is ExecPluginFailed with the
+    /// command and its install hint, anything else KubeconfigInvalid; both redacted (plugins print tokens).
     /// </summary>
     internal static E2EException Translate(Exception ex, ExternalExecution? exec, string target)
     {

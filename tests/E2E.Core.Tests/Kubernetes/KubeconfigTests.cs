@@ -136,15 +136,15 @@ public sealed class KubeconfigTests : IDisposable
             """);
         var expires = DateTimeOffset.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
         var config = ExecConfig(plugin, $"      env:\n      - name: EXPIRES\n        value: \"{expires}\"");
-        // KubernetesClient runs the plugin when the context is built, once more on first use (its token provider
-        // starts empty), then keeps the credential until it expires.
+        // The plugin runs when the context is built, and its credential is kept until it expires (KubernetesClient's
+        // own runner ran it once more on first use, its token provider starting empty).
         var context = config.Context();
         var provider = context.Configuration.TokenProvider!;
         for (var i = 0; i < 3; i++)
         {
             Assert.Equal($"Bearer tok-{expires}", (await provider.GetAuthenticationHeaderAsync(CancellationToken.None)).ToString());
         }
-        Assert.Equal(2, File.ReadAllLines(calls).Length);
+        Assert.Single(File.ReadAllLines(calls));
         Assert.DoesNotContain("tok-", context.ToString());
 
         // An expired credential is fetched again on every use.
@@ -152,7 +152,7 @@ public sealed class KubeconfigTests : IDisposable
         var expired = ExecConfig(plugin, "      env:\n      - name: EXPIRES\n        value: \"2001-01-01T00:00:00Z\"").Context().Configuration.TokenProvider!;
         await expired.GetAuthenticationHeaderAsync(CancellationToken.None);
         await expired.GetAuthenticationHeaderAsync(CancellationToken.None);
-        Assert.Equal(3, File.ReadAllLines(calls).Length);
+        Assert.Equal(3, File.ReadAllLines(calls).Length); // at build, then on each use
     }
 
     private Kubeconfig ExecConfig(string plugin, string extra = "") => Kubeconfig.Load(new[] { Write($"exec-{Guid.NewGuid():N}.yml", $$"""
@@ -186,10 +186,59 @@ public sealed class KubeconfigTests : IDisposable
     }
 
     [Fact]
+    public async Task A_plugin_that_exits_leaving_a_child_on_its_stdout_does_not_hang_the_context()
+    {
+        // Under KubernetesClient's runner this waited for the child's end (here 300 s): it waits for end of file.
+        var plugin = Plugin("""
+            sleep 300 &
+            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-a-forking-plugin"}}'
+            """);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var context = ExecConfig(plugin).Context();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+        Assert.Equal("Bearer from-a-forking-plugin", (await context.Configuration.TokenProvider!.GetAuthenticationHeaderAsync(CancellationToken.None)).ToString());
+        // The leftover child carries the session tag, so the orphan sweep can find it.
+        foreach (var pid in Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(int.Parse!))
+        {
+            try
+            {
+                if (File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sleep\0300", StringComparison.Ordinal) && File.ReadAllText($"/proc/{pid}/environ").Contains(E2E.Core.Processes.OwnedProcesses.OwnerVariable + "=" + E2E.Core.Processes.OwnedProcesses.SessionTag, StringComparison.Ordinal))
+                {
+                    System.Diagnostics.Process.GetProcessById(pid).Kill();
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // Gone, or not ours to read.
+            }
+        }
+    }
+
+    [Fact]
+    public void A_plugin_that_hangs_is_stopped_at_the_time_limit()
+    {
+        var saved = ExecCredentialPlugin.Timeout;
+        ExecCredentialPlugin.Timeout = TimeSpan.FromSeconds(1);
+        try
+        {
+            var error = Assert.Throws<E2EException>(() => ExecConfig(Plugin("sleep 60")).Context());
+            Assert.Same(ErrorCatalog.ExecPluginFailed, error.Error);
+            Assert.Contains("did not finish within 1 s", error.Message);
+        }
+        finally
+        {
+            ExecCredentialPlugin.Timeout = saved;
+        }
+    }
+
+    [Fact]
     public void Failing_or_missing_plugins_are_ExecPluginFailed()
     {
         var failing = Assert.Throws<E2EException>(() => ExecConfig(Plugin("echo 'token expired, run login' >&2; exit 3")).Context());
         Assert.Same(ErrorCatalog.ExecPluginFailed, failing.Error);
+        // What KubernetesClient's runner lost: the exit code and what the plugin said.
+        Assert.Contains("exited with code 3", failing.Message);
+        Assert.Contains("token expired, run login", failing.Message);
         var missing = Assert.Throws<E2EException>(() => ExecConfig("/nonexistent/kubelogin", "      installHint: Install kubelogin.").Context());
         Assert.Same(ErrorCatalog.ExecPluginFailed, missing.Error);
         Assert.Contains("/nonexistent/kubelogin", missing.Message);
