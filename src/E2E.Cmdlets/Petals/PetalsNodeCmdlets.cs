@@ -239,7 +239,7 @@ public sealed class StopPetalsNodeCommand : E2ECmdlet
         {
             return;
         }
-        if (!node.Stop(Kill ? TimeSpan.Zero : TimeSpan.FromSeconds(GraceSec)) && !Kill)
+        if (!node.Stop(Kill ? TimeSpan.Zero : TimeSpan.FromSeconds(GraceSec)) && !Kill && GraceSec > 0)
         {
             WriteWarning($"{node} did not end within {GraceSec:0.#} s of SIGTERM and was killed.");
         }

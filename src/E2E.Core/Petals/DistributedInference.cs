@@ -151,12 +151,14 @@ public sealed class DistributedInference : IDisposable
                 return (model.Decode(body), null);
             }
             var reason = $"HTTP {(int)response.StatusCode}: {ErrorText(body)}";
-            if ((int)response.StatusCode is >= 500 or 416 or 408 or 429)
+            if (response.StatusCode == System.Net.HttpStatusCode.BadRequest)
             {
-                return (null, reason);
+                // Our request's fault: another node would refuse it the same way.
+                throw new E2EException(ErrorCatalog.PetalsNodeFailed, $"The node at {hop.Node.Url} refused blocks {hop.Blocks}: {reason}", hop.Node.Url);
             }
-            // A 400 is our request's fault, and another node would refuse it the same way.
-            throw new E2EException(ErrorCatalog.PetalsNodeFailed, $"The node at {hop.Node.Url} refused blocks {hop.Blocks}: {reason}", hop.Node.Url);
+            // Anything else means this node cannot serve the hop now: failing (5xx), busy (429), no longer serving
+            // the span (416), or stopping (HttpListener answers 404 once its prefixes are gone).
+            return (null, reason);
         }
         catch (HttpRequestException ex)
         {

@@ -77,7 +77,10 @@ public sealed class SupervisedProcess : IDisposable
 
     public Task WaitForExitAsync(CancellationToken cancellation) => _process.WaitForExitAsync(cancellation);
 
-    /// <summary>SIGTERM, then after <paramref name="grace"/> SIGKILL to every process of its tree still there. Returns true when it ended within the grace.</summary>
+    /// <summary>
+    /// SIGTERM, then after <paramref name="grace"/> SIGKILL to every process of its tree still there; a zero grace is
+    /// SIGKILL at once (a crash, with no chance to react). Returns true when it ended within the grace.
+    /// </summary>
     public bool Stop(TimeSpan grace)
     {
         if (_process.HasExited)
@@ -87,8 +90,12 @@ public sealed class SupervisedProcess : IDisposable
         }
         // Children are listed first: once the root exits they are re-parented and no longer findable as its tree.
         var tree = Descendants(_process.Id);
-        _ = Kill(_process.Id, SigTerm);
-        var graceful = _process.WaitForExit(grace);
+        var graceful = false;
+        if (grace > TimeSpan.Zero)
+        {
+            _ = Kill(_process.Id, SigTerm);
+            graceful = _process.WaitForExit(grace);
+        }
         if (!graceful)
         {
             try
