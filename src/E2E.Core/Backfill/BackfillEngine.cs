@@ -293,13 +293,17 @@ public static class BackfillEngine
         var quotedTable = TableStore.Identifier(info.Name, "Table name");
         var quotedColumn = TableStore.Identifier(target.Name, "Column name");
         var inputs = target.Inputs.Count > 0 ? target.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' names no input columns.");
+        // Workers read their rows' inputs themselves (identifiers checked and quoted here; the ids are the query's one parameter).
+        var source = new WorkerRowSource(Path.GetFullPath(store.Database),
+            $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {quotedTable} WHERE _rowid IN (SELECT value FROM json_each(?)) ORDER BY _rowid");
 
+        var python = UdfWorker.ResolveInterpreter(options.Python);
         // A worker that dies, at start-up or mid-batch, is replaced up to three times; a UDF that cannot load fails at once.
         async Task<UdfWorker> StartWorker(int attempt)
         {
             try
             {
-                return await UdfWorker.StartAsync(options.Python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, stop.Token).ConfigureAwait(false);
+                return await UdfWorker.StartAsync(python, options.WorkerScript, paths, manifest.PyModules, target.Udf!, source, stop.Token).ConfigureAwait(false);
             }
             catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && attempt < 3)
             {
@@ -310,17 +314,15 @@ public static class BackfillEngine
         async Task Work()
         {
             var worker = await StartWorker(0).ConfigureAwait(false);
-            using var reader = store.Open();
             var restarts = 0;
             try
             {
                 await foreach (var batch in queue.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
                 {
-                    var rows = ReadInputs(reader, quotedTable, inputs, batch.RowIds);
                     IReadOnlyList<(long Id, System.Text.Json.JsonElement? Value, string? Error)> results;
                     try
                     {
-                        results = await worker.ComputeAsync(rows, stop.Token).ConfigureAwait(false);
+                        results = await worker.ComputeAsync(batch.RowIds, stop.Token).ConfigureAwait(false);
                     }
                     catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && restarts < 3)
                     {
@@ -345,7 +347,7 @@ public static class BackfillEngine
                     var failed = new List<(long Id, string Message)>();
                     // Every row sent gets exactly one result: a row the worker left out is a failure, not an empty success.
                     var answered = results.Select(r => r.Id).ToHashSet();
-                    var sent = rows.Select(r => r.Id).ToHashSet();
+                    var sent = batch.RowIds.ToHashSet();
                     results = results.DistinctBy(r => r.Id).Where(r => sent.Contains(r.Id))
                         .Concat(sent.Where(id => !answered.Contains(id)).Select(id => (id, (System.Text.Json.JsonElement?)null, (string?)"the worker returned no result for this row")))
                         .ToArray();
@@ -471,19 +473,6 @@ public static class BackfillEngine
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT _rowid, _fragment FROM {quotedTable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
         return TableStore.Filtered(connection, command, where, cancellation).Select(reader => (reader.GetInt64(0), reader.GetInt64(1))).ToList();
-    }
-
-    private static List<(long Id, object?[] Args)> ReadInputs(SqliteConnection connection, string quotedTable, IReadOnlyList<string> inputs, long[] ids)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {quotedTable} WHERE _rowid IN ({string.Join(",", ids)}) ORDER BY _rowid";
-        using var reader = command.ExecuteReader();
-        var rows = new List<(long, object?[])>();
-        while (reader.Read())
-        {
-            rows.Add((reader.GetInt64(0), Enumerable.Range(1, inputs.Count).Select(i => reader.IsDBNull(i) ? null : reader.GetValue(i)).ToArray()));
-        }
-        return rows;
     }
 
     /// <summary>One transaction: the batch's values, its batch record and the job's counters; a crash before it loses only this batch.</summary>
