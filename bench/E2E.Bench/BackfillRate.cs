@@ -57,9 +57,11 @@ internal static class BackfillRate
 
     private static void Reset(TableStore store)
     {
+        store.ClearUdfColumn("pets", "size");
+        store.ClearUdfColumn("pets", "dims");
         using var connection = store.Open();
         BackfillEngine.EnsureSchema(connection);
-        TableStore.Execute(connection, "UPDATE pets SET size = NULL, dims = NULL; DELETE FROM _e2e_batches; DELETE FROM _e2e_staged;");
+        TableStore.Execute(connection, "DELETE FROM _e2e_batches; DELETE FROM _e2e_staged;");
     }
 
     private static TimeSpan PlainPython(string database, string package)

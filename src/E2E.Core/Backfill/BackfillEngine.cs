@@ -73,7 +73,7 @@ public sealed record BackfillJob(string Id, string Table, string Column, Backfil
 /// <summary>
 /// The Local engine: fills a UDF column with worker processes. Each batch's results are checkpointed (staged)
 /// in one transaction with its batch record before anything else happens, and staged values move into the
-/// table every CommitGranularity fragments under an "IS NULL" guard. So a killed driver or worker loses at
+/// column's values table every CommitGranularity fragments, keyed by rowid (a row with a value keeps it). So a killed driver or worker loses at
 /// most the batches in flight, finished batches are never recomputed (a resumed job commits what was
 /// staged and plans only the rest), and every row ends with exactly one value.
 /// </summary>
@@ -133,15 +133,16 @@ public static class BackfillEngine
         var quotedColumn = TableStore.Identifier(target.Name, "Column name");
         using var writer = store.Open();
         EnsureSchema(writer);
+        TableStore.MigrateUdfColumns(writer, table);
         var filter = options.Where is null ? string.Empty : " AND " + TableStore.ValidateFilter(writer, table, options.Where);
         var jobId = options.JobId ?? NewJobId();
         var now = Now();
         TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = 'Failed', error = 'interrupted; resumed by ' || $id, finished_at = $at WHERE table_name = $t AND column_name = $c AND status IN ('Running', 'Pending')",
             ("$id", jobId), ("$at", now), ("$t", table), ("$c", target.Name));
         // Batches a crashed job checkpointed are complete: make them visible first, so they are never recomputed.
-        CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
+        CommitStaged(writer, quotedTable, table, target.Name);
 
-        var pending = PendingRows(writer, quotedTable, quotedColumn, filter, options.Where, cancellation);
+        var pending = PendingRows(writer, TableStore.Readable(table, info.Columns), quotedColumn, filter, options.Where, cancellation);
         var fragments = pending.GroupBy(r => r.Fragment).OrderBy(g => g.Key).Take(options.NumFragments ?? int.MaxValue).ToArray();
         var batches = fragments.SelectMany(f => f.Select(r => r.RowId).Chunk(options.BatchSize).Select(ids => new Batch(f.Key, ids, 0))).ToList();
         var planned = batches.Sum(b => (long)b.RowIds.Length);
@@ -174,7 +175,7 @@ public static class BackfillEngine
         finally
         {
             lease.Dispose();
-            CommitStaged(writer, quotedTable, quotedColumn, table, target.Name);
+            CommitStaged(writer, quotedTable, table, target.Name);
             TableStore.Execute(writer, "UPDATE _e2e_jobs SET status = $s, finished_at = $at, error = $e WHERE id = $id",
                 ("$s", status.ToString()), ("$at", Now()), ("$e", error), ("$id", jobId));
             Event(writer, jobId, status.ToString().ToLowerInvariant(), error ?? $"{run.RowsDone} rows done, {run.RowsFailed} failed");
@@ -291,11 +292,10 @@ public static class BackfillEngine
         E2EException? failure = null;
         var stopRequested = false;
         var quotedTable = TableStore.Identifier(info.Name, "Table name");
-        var quotedColumn = TableStore.Identifier(target.Name, "Column name");
         var inputs = target.Inputs.Count > 0 ? target.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{target.Name}' names no input columns.");
         // Workers read their rows' inputs themselves (identifiers checked and quoted here; the ids are the query's one parameter).
         var source = new WorkerRowSource(Path.GetFullPath(store.Database),
-            $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {quotedTable} WHERE _rowid IN (SELECT value FROM json_each(?)) ORDER BY _rowid");
+            $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {TableStore.Readable(info.Name, info.Columns)} WHERE _rowid IN (SELECT value FROM json_each(?)) ORDER BY _rowid");
 
         var python = UdfWorker.ResolveInterpreter(options.Python);
         // A worker that dies, at start-up or mid-batch, is replaced up to three times; a UDF that cannot load fails at once.
@@ -396,7 +396,7 @@ public static class BackfillEngine
                             run.FragmentsDone++;
                             if (++run.SinceCommit >= options.CommitGranularity)
                             {
-                                CommitStaged(writer, quotedTable, quotedColumn, info.Name, target.Name);
+                                CommitStaged(writer, quotedTable, info.Name, target.Name);
                                 run.SinceCommit = 0;
                             }
                         }
@@ -468,10 +468,10 @@ public static class BackfillEngine
     /// <summary>Done, Failed, Cancelled or Interrupted: nothing is working on the job.</summary>
     public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled or BackfillStatus.Interrupted;
 
-    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string quotedTable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
+    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string readable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT _rowid, _fragment FROM {quotedTable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
+        command.CommandText = $"SELECT _rowid, _fragment FROM {readable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _rowid";
         return TableStore.Filtered(connection, command, where, cancellation).Select(reader => (reader.GetInt64(0), reader.GetInt64(1))).ToList();
     }
 
@@ -509,12 +509,15 @@ public static class BackfillEngine
         run.RowsFailed += skipped;
     }
 
-    /// <summary>Moves staged values into the table in one transaction; the IS NULL guard keeps any row from being written twice.</summary>
-    private static void CommitStaged(SqliteConnection writer, string quotedTable, string quotedColumn, string table, string column)
+    /// <summary>
+    /// Moves staged values into the column's values table in one transaction; a row that has a value keeps it (the
+    /// rowid is the key), so no row is ever written twice, and rows deleted meanwhile get none.
+    /// </summary>
+    private static void CommitStaged(SqliteConnection writer, string quotedTable, string table, string column)
     {
         using var transaction = writer.BeginTransaction();
         using var update = writer.CreateCommand();
-        update.CommandText = $"UPDATE {quotedTable} SET {quotedColumn} = s.value FROM _e2e_staged AS s WHERE s.table_name = $t AND s.column_name = $c AND s.rowid = {quotedTable}._rowid AND {quotedTable}.{quotedColumn} IS NULL";
+        update.CommandText = $"INSERT OR IGNORE INTO {TableStore.ValuesTable(table, column)} (rowid, value) SELECT s.rowid, s.value FROM _e2e_staged AS s WHERE s.table_name = $t AND s.column_name = $c AND EXISTS (SELECT 1 FROM {quotedTable} WHERE _rowid = s.rowid)";
         update.Parameters.AddWithValue("$t", table);
         update.Parameters.AddWithValue("$c", column);
         var moved = update.ExecuteNonQuery();

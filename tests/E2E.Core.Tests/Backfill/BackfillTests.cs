@@ -308,6 +308,34 @@ public sealed class BackfillTests : IDisposable
     }
 
     [Fact]
+    public async Task Udf_values_live_beside_the_source_rows_and_a_store_made_before_moves_them_there_once()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        using (var connection = _store.Open())
+        {
+            // The source table is untouched by the backfill: no column was added to it, its rows were not rewritten.
+            using var columns = connection.CreateCommand();
+            columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('pets') WHERE name = 'size'";
+            Assert.Equal(0L, columns.ExecuteScalar());
+            using var values = connection.CreateCommand();
+            values.CommandText = $"SELECT COUNT(*) FROM {TableStore.ValuesTable("pets", "size")}";
+            Assert.Equal(30L, values.ExecuteScalar());
+
+            // A store as it was made before: the UDF column inside the source table, with its values.
+            TableStore.Execute(connection, $"ALTER TABLE pets ADD COLUMN size INTEGER; UPDATE pets SET size = length(image) + 1; DROP TABLE {TableStore.ValuesTable("pets", "size")};");
+        }
+        Assert.All(Rows(), r => Assert.Equal((long)((byte[])r["image"]!).Length + 1, r["size"])); // read, and moved once
+        Assert.Equal(30, Rows().Count(r => r["size"] is long));
+        var again = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        Assert.Equal(0, again.RowsPlanned); // every row already has its (old) value
+        using var after = _store.Open();
+        using var gone = after.CreateCommand();
+        gone.CommandText = "SELECT COUNT(*) FROM pragma_table_info('pets') WHERE name = 'size'";
+        Assert.Equal(0L, gone.ExecuteScalar());
+    }
+
+    [Fact]
     public void A_store_made_before_leases_gets_the_lease_columns_and_its_running_jobs_keep_their_status()
     {
         using var connection = new SqliteConnection($"Data Source={Path.Combine(_root, "old.db")}");
