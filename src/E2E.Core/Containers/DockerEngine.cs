@@ -59,6 +59,23 @@ public sealed class DockerEngine : IDisposable
 
     public Uri Endpoint { get; }
 
+    /// <summary>Label keys of the session that started a container or network: once that session is gone, a sweep takes it at once.</summary>
+    public const string HostLabel = "e2e.dev/host";
+    public const string SessionLabel = "e2e.dev/session";
+
+    /// <summary>The run's labels plus this session's, for what a cmdlet creates on the engine.</summary>
+    public static Dictionary<string, string> OwnedLabels(IReadOnlyDictionary<string, string> runLabels)
+    {
+        var labels = runLabels.ToDictionary(p => p.Key, p => p.Value);
+        labels[HostLabel] = Environment.MachineName;
+        labels[SessionLabel] = E2E.Core.Processes.OwnedProcesses.SessionTag;
+        return labels;
+    }
+
+    /// <summary>True when an engine is configured ($DOCKER_HOST) or the local socket exists; a sweep asks nothing of a machine without one.</summary>
+    public static bool IsConfigured(Func<string, string?>? environment = null) =>
+        !string.IsNullOrEmpty((environment ?? Environment.GetEnvironmentVariable)("DOCKER_HOST")) || File.Exists(DefaultEndpoint.LocalPath);
+
     /// <summary>The engine at <paramref name="endpoint"/>, else $DOCKER_HOST, else the local socket; nothing is sent yet.</summary>
     public static DockerEngine Connect(Uri? endpoint = null, Func<string, string?>? environment = null)
     {
@@ -213,6 +230,34 @@ public sealed class DockerEngine : IDisposable
                 // Auto-removed meanwhile.
             }
             return stoppedInTime;
+        });
+
+    /// <summary>Networks carrying every one of <paramref name="labels"/> (a key alone matches any value).</summary>
+    public Task<IReadOnlyList<ContainerSummary>> ListNetworksAsync(IReadOnlyDictionary<string, string?> labels, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var filter = labels.ToDictionary(p => p.Value is null ? p.Key : $"{p.Key}={p.Value}", _ => true);
+            var found = await _client.Networks.ListNetworksAsync(new NetworksListParameters
+            {
+                Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = filter },
+            }, cancellation).ConfigureAwait(false);
+            return (IReadOnlyList<ContainerSummary>)found.Select(n => new ContainerSummary(n.ID, n.Name, string.Empty, "network",
+                (IReadOnlyDictionary<string, string>?)n.Labels?.ToDictionary(p => p.Key, p => p.Value) ?? new Dictionary<string, string>())).ToArray();
+        });
+
+    /// <summary>Removes one container (forcibly, with its anonymous volumes); false when it was already gone.</summary>
+    public Task<bool> RemoveContainerAsync(string id, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cancellation).ConfigureAwait(false);
+                return true;
+            }
+            catch (DockerContainerNotFoundException)
+            {
+                return false;
+            }
         });
 
     /// <summary>Creates a bridge network with the run's labels; returns its id.</summary>

@@ -30,6 +30,10 @@ public static class OrphanSweeper
     /// <summary>The kind of a process a dead session left running (found by its owner tag, see <see cref="OwnedProcesses"/>).</summary>
     public const string ProcessKind = "Process";
 
+    /// <summary>Kinds on a Docker engine (found by their run labels, like cluster objects; see <see cref="Containers.DockerEngine.OwnedLabels"/>).</summary>
+    public const string ContainerKind = "Container";
+    public const string NetworkKind = "DockerNetwork";
+
     /// <summary>Kinds swept in a cluster, in deletion order (instances before the namespaces that hold them).</summary>
     public static readonly (string ApiVersion, string Kind)[] SweptKinds =
     {
@@ -65,9 +69,13 @@ public static class OrphanSweeper
     }
 
     /// <summary>Every labelled object (and kind cluster marker), expired or not; callers filter with <see cref="Orphan.IsExpired"/>.</summary>
-    public static async Task<IReadOnlyList<Orphan>> FindAsync(KubeClient? client, string? runId, CancellationToken cancellation, string? tempBase = null)
+    public static async Task<IReadOnlyList<Orphan>> FindAsync(KubeClient? client, string? runId, CancellationToken cancellation, string? tempBase = null, Uri? docker = null)
     {
         var found = new List<Orphan>();
+        if (docker is not null || Containers.DockerEngine.IsConfigured())
+        {
+            found.AddRange(await DockerOrphansAsync(docker, runId, cancellation).ConfigureAwait(false));
+        }
         // Temp roots of runs whose process is gone: dead is as good as expired, so they count as expired now.
         foreach (var leftover in LocalLeftovers.Sweep(tempBase ?? E2EScope.DefaultTempBase, remove: false))
         {
@@ -129,9 +137,48 @@ public static class OrphanSweeper
         return found;
     }
 
-    /// <summary>Deletes one orphan; false when it was already gone.</summary>
-    public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation)
+    /// <summary>
+    /// Containers (networks after them) with a run label on the engine; a dead session's are expired at once. An engine
+    /// that does not answer is skipped with nothing found: a sweep must still clean the rest.
+    /// </summary>
+    private static async Task<IReadOnlyList<Orphan>> DockerOrphansAsync(Uri? endpoint, string? runId, CancellationToken cancellation)
     {
+        using var engine = Containers.DockerEngine.Connect(endpoint);
+        var selector = new Dictionary<string, string?> { [E2EScope.RunIdLabel] = runId };
+        try
+        {
+            var containers = runId is null
+                ? await engine.ListAsync(new Dictionary<string, string>(), cancellation).ConfigureAwait(false)
+                : await engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = runId }, cancellation).ConfigureAwait(false);
+            var networks = await engine.ListNetworksAsync(selector, cancellation).ConfigureAwait(false);
+            Orphan Found(string kind, Containers.ContainerSummary item)
+            {
+                var dead = OwnedProcesses.IsSessionAlive(item.Labels.GetValueOrDefault(Containers.DockerEngine.HostLabel), item.Labels.GetValueOrDefault(Containers.DockerEngine.SessionLabel)) == false;
+                return new Orphan(kind, null, item.Name, item.Labels[E2EScope.RunIdLabel], dead ? DateTimeOffset.MinValue : Expiry(item.Labels.GetValueOrDefault(E2EScope.ExpiresLabel)),
+                    $"{engine.Endpoint} ({item.Id[..Math.Min(12, item.Id.Length)]}{(dead ? ", its session is gone" : string.Empty)})");
+            }
+            return containers.Where(c => c.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(c => Found(ContainerKind, c))
+                .Concat(networks.Where(n => n.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(n => Found(NetworkKind, n))).ToArray();
+        }
+        catch (E2EException ex) when (ex.Error == ErrorCatalog.DockerEngineUnreachable)
+        {
+            return Array.Empty<Orphan>();
+        }
+    }
+
+    /// <summary>Deletes one orphan; false when it was already gone.</summary>
+    public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation, Uri? docker = null)
+    {
+        if (orphan.Kind is ContainerKind or NetworkKind)
+        {
+            using var engine = Containers.DockerEngine.Connect(docker);
+            if (orphan.Kind == ContainerKind)
+            {
+                return await engine.RemoveContainerAsync(orphan.Name, cancellation).ConfigureAwait(false);
+            }
+            await engine.RemoveNetworkAsync(orphan.Name, cancellation).ConfigureAwait(false);
+            return true;
+        }
         if (orphan.Kind == TempDirectoryKind)
         {
             if (!Directory.Exists(orphan.Name))

@@ -29,7 +29,7 @@ public static class PetalsContainers
         environment["API_PORT"] = ApiPort.ToString(CultureInfo.InvariantCulture);
         // Inside the container the spool is the container's own folder.
         environment.Remove("E2E_PETALS_SPOOL");
-        var containerLabels = labels.ToDictionary(p => p.Key, p => p.Value);
+        var containerLabels = DockerEngine.OwnedLabels(labels);
         containerLabels["e2e.dev/petals-node"] = launch.Name;
         Directory.CreateDirectory(launch.WorkDirectory);
         var logPath = Path.Combine(launch.WorkDirectory, "node.log");

@@ -19,7 +19,7 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
 
     public async Task<IStackService> StartAsync(ComposeProject project, ComposeService service, CancellationToken cancellation)
     {
-        var labels = options.Labels.ToDictionary(p => p.Key, p => p.Value);
+        var labels = DockerEngine.OwnedLabels(options.Labels);
         labels["com.docker.compose.project"] = project.Name;
         if (_network is null)
         {

@@ -156,6 +156,7 @@ public sealed class FakeDockerEngine : IDisposable
             ("GET", ["containers", var id, "json"]) => Inspect(id),
             ("DELETE", ["containers", var id]) => Remove(id, parameters["force"] is "1" or "true"),
             ("POST", ["networks", "create"]) => CreateNetwork(request.Body),
+            ("GET", ["networks"]) => (200, ListNetworks(parameters["filters"])),
             ("DELETE", ["networks", var id]) => _networks.TryRemove(id, out _) || _networks.Values.FirstOrDefault(n => (string?)n["Name"] == id) is { } byName && _networks.TryRemove((string)byName["Id"]!, out _)
                 ? (204, null) : (404, Message($"network {id} not found")),
             ("GET", ["images", .. var name, "json"]) => _images.ContainsKey(string.Join('/', name)) ? (200, new JsonObject { ["Id"] = "sha256:" + new string('0', 64), ["RepoTags"] = new JsonArray(string.Join('/', name)) }) : (404, Message($"No such image: {string.Join('/', name)}")),
@@ -385,6 +386,25 @@ public sealed class FakeDockerEngine : IDisposable
         }
         await stream.WriteAsync("0\r\n\r\n"u8.ToArray()).ConfigureAwait(false);
         await stream.FlushAsync().ConfigureAwait(false);
+    }
+
+    private JsonArray ListNetworks(string? filters)
+    {
+        var wanted = new List<string>();
+        if (!string.IsNullOrEmpty(filters) && JsonNode.Parse(filters)?["label"] is { } label)
+        {
+            wanted.AddRange(label is JsonObject map ? map.Select(p => p.Key) : label.AsArray().Select(v => (string?)v ?? string.Empty));
+        }
+        var result = new JsonArray();
+        foreach (var network in _networks.Values)
+        {
+            var labels = network["Labels"] as JsonObject ?? new JsonObject();
+            if (wanted.All(w => w.Split('=', 2) is var kv && labels[kv[0]] is { } value && (kv.Length == 1 || (string?)value == kv[1])))
+            {
+                result.Add(new JsonObject { ["Id"] = (string?)network["Id"], ["Name"] = (string?)network["Name"], ["Labels"] = labels.DeepClone() });
+            }
+        }
+        return result;
     }
 
     private (int, JsonNode?) CreateNetwork(byte[] body)

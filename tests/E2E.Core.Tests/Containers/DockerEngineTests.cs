@@ -87,4 +87,32 @@ public sealed class DockerEngineTests : IDisposable
         Assert.Contains("DOCKER_HOST", ex.Message);
         Assert.Equal(DockerEngine.DefaultEndpoint, DockerEngine.Connect(environment: _ => null).Endpoint);
     }
+
+    [Fact]
+    public async Task The_sweep_removes_a_dead_sessions_containers_and_networks_at_once_and_leaves_a_live_ones()
+    {
+        using var dead = System.Diagnostics.Process.Start("true")!;
+        dead.WaitForExit();
+        var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var deadRun = new Dictionary<string, string> { [E2E.Core.Scopes.E2EScope.RunIdLabel] = "e2e-deadrun", [E2E.Core.Scopes.E2EScope.ExpiresLabel] = future,
+            [DockerEngine.HostLabel] = Environment.MachineName, [DockerEngine.SessionLabel] = $"{dead.Id}:1" };
+        var liveRun = DockerEngine.OwnedLabels(new Dictionary<string, string> { [E2E.Core.Scopes.E2EScope.RunIdLabel] = "e2e-liverun", [E2E.Core.Scopes.E2EScope.ExpiresLabel] = future });
+        await _engine.StartAsync(new ContainerSpec { Image = "x", Name = "left-by-dead", Labels = deadRun }, Soon);
+        await _engine.CreateNetworkAsync("dead_default", deadRun, Soon);
+        await _engine.StartAsync(new ContainerSpec { Image = "x", Name = "still-in-use", Labels = liveRun }, Soon);
+        await _engine.RunAsync("x", "not-ours", new Dictionary<string, string>(), null, Soon);
+
+        var now = DateTimeOffset.UtcNow;
+        var found = await E2E.Core.Kubernetes.OrphanSweeper.FindAsync(null, null, Soon, tempBase: _root, docker: _fake.Endpoint);
+        var docker = found.Where(o => o.Kind is E2E.Core.Kubernetes.OrphanSweeper.ContainerKind or E2E.Core.Kubernetes.OrphanSweeper.NetworkKind).ToArray();
+        Assert.Equal(new[] { "left-by-dead", "still-in-use", "dead_default" }.Order(), docker.Select(o => o.Name).Order());
+        var expired = docker.Where(o => o.IsExpired(now)).ToArray();
+        Assert.Equal(new[] { "dead_default", "left-by-dead" }, expired.Select(o => o.Name).Order());
+        foreach (var orphan in expired)
+        {
+            Assert.True(await E2E.Core.Kubernetes.OrphanSweeper.RemoveAsync(null, orphan, Soon, _fake.Endpoint));
+        }
+        Assert.Equal(new[] { "not-ours", "still-in-use" }, _fake.ContainerNames.Order());
+        Assert.Empty(_fake.Networks);
+    }
 }
