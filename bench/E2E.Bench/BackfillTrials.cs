@@ -146,7 +146,10 @@ internal static class BackfillTrials
 
     private static Kill KillDriver(TableStore store, string dir, double fraction)
     {
-        using var child = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, new[] { "backfill-driver", dir }) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        // Run as 'dotnet E2E.Bench.dll', this process is the dotnet host: the driver then needs the assembly named too.
+        var self = Environment.ProcessPath!;
+        var arguments = Path.GetFileNameWithoutExtension(self) == "dotnet" ? new[] { typeof(BackfillTrials).Assembly.Location, "backfill-driver", dir } : new[] { "backfill-driver", dir };
+        using var child = Process.Start(new ProcessStartInfo(self, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         if (!WaitForProgress(store, fraction, () => child.HasExited))
         {
             child.WaitForExit();
@@ -201,7 +204,7 @@ internal static class BackfillTrials
     {
         using var connection = store.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM pets WHERE size IS NULL OR size != length(image); SELECT COALESCE(SUM(rows), 0) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
+        command.CommandText = $"SELECT COUNT(*) FROM {TableStore.Readable("pets", TableStore.Columns(connection, "pets"))} WHERE size IS NULL OR size != length(image); SELECT COALESCE(SUM(rows), 0) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
         using var reader = command.ExecuteReader();
         reader.Read();
         var wrong = reader.GetInt64(0);
