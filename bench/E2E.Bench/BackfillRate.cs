@@ -9,8 +9,9 @@ namespace E2E.Bench;
 
 /// <summary>
 /// Rows per second for file_size + dimensions over generated PNGs, with 1 and 2 workers, next to a plain
-/// single-process Python loop over the same SQLite file computing the same values; the driver's peak memory;
-/// and packing a ~100 MB site-packages tree next to 'zip -r'.
+/// single-process Python loop over the same SQLite file computing the same values; the same for a CPU-bound UDF of
+/// about 1 ms a row (fingerprint, batch 50), where workers must scale; the driver's peak memory; and packing a
+/// ~100 MB site-packages tree next to 'zip -r'.
 /// </summary>
 internal static class BackfillRate
 {
@@ -43,6 +44,23 @@ internal static class BackfillRate
                 var rate = images / clock.Elapsed.TotalSeconds;
                 one ??= rate;
                 Console.WriteLine($"  E2E Local engine, {workers} worker(s)         : {rate,8:N0} rows/s  ({clock.Elapsed.TotalSeconds:0.000} s, {rate / (images / plain.TotalSeconds):0.00} x plain loop{(workers == 2 ? $", {rate / one.Value:0.00} x 1 worker" : string.Empty)})");
+            }
+            // Where workers must scale: a CPU-bound UDF of about 1 ms a row (fingerprint: two rolling-hash passes).
+            store.AddUdfColumn("pets", "print", ColumnType.Parse("int64"), "fingerprint", "oxford-pets-simple", bucket, new[] { "image" });
+            var slowRows = Math.Min(images, int.Parse(Measure.Option(args, "--slow-rows", "3680"), CultureInfo.InvariantCulture));
+            double? slowOne = null;
+            foreach (var workers in new[] { 1, 2 })
+            {
+                store.ClearUdfColumn("pets", "print");
+                var clock = Stopwatch.StartNew();
+                var job = BackfillEngine.RunAsync(store, "pets", "print", BackfillTrials.Options(root, 50, workers) with { Where = $"_rowid < {slowRows}" }, CancellationToken.None).GetAwaiter().GetResult();
+                if (job.Status != BackfillStatus.Done || job.RowsDone != slowRows)
+                {
+                    throw new InvalidOperationException($"fingerprint backfill {job.Status}, {job.RowsDone} rows: {job.Error}");
+                }
+                var rate = slowRows / clock.Elapsed.TotalSeconds;
+                slowOne ??= rate;
+                Console.WriteLine($"  1 ms UDF (fingerprint), {workers} worker(s)  : {rate,8:N0} rows/s  ({clock.Elapsed.TotalSeconds:0.000} s for {slowRows} rows{(workers == 2 ? $", {rate / slowOne.Value:0.00} x 1 worker" : string.Empty)})");
             }
             Console.WriteLine($"  driver peak memory (VmHWM)          : {PeakMemoryMb():N0} MB");
             Packing(root);

@@ -172,7 +172,7 @@ public sealed class UdfManifestTests : IDisposable
             Assert.True(File.Exists(Path.Combine(moduleDir, "simple_udfs.py")));
             var helper = RepositoryPath("module", "python");
             var output = RunPython($"import sys; sys.path[:0] = [r'{moduleDir}', r'{helper}']\nimport simple_udfs, e2e_udf\nprint(sorted(e2e_udf.describe(simple_udfs)), simple_udfs.file_size(b'abc'))");
-            Assert.Equal("['dimensions', 'file_size'] 3", output.Trim());
+            Assert.Equal("['dimensions', 'file_size', 'fingerprint'] 3", output.Trim());
             // A second worker reuses the cache.
             Assert.Equal(folders, await ManifestStore.MaterializeAsync(read, store, cache, CancellationToken.None));
 
