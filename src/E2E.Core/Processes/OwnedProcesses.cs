@@ -51,9 +51,7 @@ public static class OwnedProcesses
         }
         // Many processes share one owner: its liveness is read once per sweep.
         var owners = new Dictionary<string, bool>(StringComparer.Ordinal);
-        return Directory.EnumerateDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
-            .Where(pid => pid > 0)
+        return ProcessIds()
             .Select(pid => Examine(pid, kill, tag => owners.TryGetValue(tag, out var alive) ? alive : owners[tag] = OwnerAlive(tag)))
             .OfType<OrphanProcess>()
             .ToArray();
@@ -90,15 +88,29 @@ public static class OwnedProcesses
 
     // The pid's start time in clock ticks since boot (field 22 of /proc/<pid>/stat): exact, and unlike
     // Process.StartTime it does not depend on the clock, so a reused pid never matches.
-    private static long? StartTicks(int pid)
+    private static long? StartTicks(int pid) =>
+        StatFields(pid) is { Length: > 19 } fields && long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+
+    /// <summary>Every pid in /proc (none where there is no /proc).</summary>
+    internal static IEnumerable<int> ProcessIds() =>
+        !Directory.Exists("/proc") ? Enumerable.Empty<int>()
+        : Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
+            .Where(pid => pid > 0);
+
+    /// <summary>
+    /// The fields of /proc/&lt;pid&gt;/stat after the command name (field 3, the state, first), or null when the process is
+    /// gone or not readable. The name may hold spaces and parentheses, so the fields start after the last ')'.
+    /// </summary>
+    internal static string[]? StatFields(int pid)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+            var close = stat.LastIndexOf(')');
+            return close < 0 || close + 2 > stat.Length ? null : stat[(close + 2)..].Split(' ');
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
         }

@@ -134,27 +134,13 @@ public sealed class SupervisedProcess : IDisposable
     /// <summary>Every live descendant of <paramref name="root"/>, from /proc (empty where there is no /proc).</summary>
     internal static IReadOnlyList<int> Descendants(int root)
     {
-        if (!Directory.Exists("/proc"))
-        {
-            return Array.Empty<int>();
-        }
         var parents = new Dictionary<int, int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        foreach (var pid in OwnedProcesses.ProcessIds())
         {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            // Field 4 of stat, the parent pid, is the second after the name.
+            if (OwnedProcesses.StatFields(pid) is { Length: > 1 } fields && int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid))
             {
-                continue;
-            }
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                parents[pid] = int.Parse(fields[1], CultureInfo.InvariantCulture);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
-            {
-                // Gone while listing.
+                parents[pid] = ppid;
             }
         }
         var found = new List<int>();
