@@ -210,10 +210,9 @@ public sealed class DockerEngine : IDisposable
     public Task<bool> StopAndRemoveAsync(string id, TimeSpan grace, CancellationToken cancellation) =>
         Call(async () =>
         {
-            var stoppedInTime = true;
+            bool stoppedInTime;
             try
             {
-                var started = System.Diagnostics.Stopwatch.StartNew();
                 await _client.Containers.StopContainerAsync(id, new ContainerStopParameters { WaitBeforeKillSeconds = (uint)Math.Ceiling(grace.TotalSeconds) }, cancellation).ConfigureAwait(false);
                 stoppedInTime = (await _client.Containers.InspectContainerAsync(id, cancellation).ConfigureAwait(false)).State?.ExitCode is not 137;
             }
@@ -221,14 +220,7 @@ public sealed class DockerEngine : IDisposable
             {
                 return true;
             }
-            try
-            {
-                await _client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cancellation).ConfigureAwait(false);
-            }
-            catch (DockerContainerNotFoundException)
-            {
-                // Auto-removed meanwhile.
-            }
+            await RemoveContainerAsync(id, cancellation).ConfigureAwait(false); // gone meanwhile (auto-remove) is fine
             return stoppedInTime;
         });
 
@@ -236,11 +228,7 @@ public sealed class DockerEngine : IDisposable
     public Task<IReadOnlyList<ContainerSummary>> ListNetworksAsync(IReadOnlyDictionary<string, string?> labels, CancellationToken cancellation) =>
         Call(async () =>
         {
-            var filter = labels.ToDictionary(p => p.Value is null ? p.Key : $"{p.Key}={p.Value}", _ => true);
-            var found = await _client.Networks.ListNetworksAsync(new NetworksListParameters
-            {
-                Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = filter },
-            }, cancellation).ConfigureAwait(false);
+            var found = await _client.Networks.ListNetworksAsync(new NetworksListParameters { Filters = LabelFilter(labels) }, cancellation).ConfigureAwait(false);
             return (IReadOnlyList<ContainerSummary>)found.Select(n => new ContainerSummary(n.ID, n.Name, string.Empty, "network",
                 (IReadOnlyDictionary<string, string>?)n.Labels?.ToDictionary(p => p.Key, p => p.Value) ?? new Dictionary<string, string>())).ToArray();
         });
@@ -314,11 +302,10 @@ public sealed class DockerEngine : IDisposable
     public Task<IReadOnlyList<ContainerSummary>> ListAsync(IReadOnlyDictionary<string, string> labels, CancellationToken cancellation) =>
         Call(async () =>
         {
-            var filter = labels.ToDictionary(p => $"{p.Key}={p.Value}", _ => true);
             var found = await _client.Containers.ListContainersAsync(new ContainersListParameters
             {
                 All = true,
-                Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = filter },
+                Filters = LabelFilter(labels.ToDictionary(p => p.Key, p => (string?)p.Value)),
             }, cancellation).ConfigureAwait(false);
             return (IReadOnlyList<ContainerSummary>)found.Select(c => new ContainerSummary(
                 c.ID,
@@ -334,21 +321,15 @@ public sealed class DockerEngine : IDisposable
         var found = await ListAsync(labels, cancellation).ConfigureAwait(false);
         foreach (var container in found)
         {
-            await Call(async () =>
-            {
-                try
-                {
-                    await _client.Containers.RemoveContainerAsync(container.Id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cancellation).ConfigureAwait(false);
-                }
-                catch (DockerContainerNotFoundException)
-                {
-                    // Removed meanwhile (auto-remove, another sweep): what was wanted.
-                }
-                return true;
-            }).ConfigureAwait(false);
+            // Removed meanwhile (auto-remove, another sweep) is what was wanted.
+            await RemoveContainerAsync(container.Id, cancellation).ConfigureAwait(false);
         }
         return found;
     }
+
+    /// <summary>The engine's label filter: key=value for each pair, the key alone where the value is null (any value).</summary>
+    private static Dictionary<string, IDictionary<string, bool>> LabelFilter(IReadOnlyDictionary<string, string?> labels) =>
+        new() { ["label"] = labels.ToDictionary(p => p.Value is null ? p.Key : $"{p.Key}={p.Value}", _ => true) };
 
     private async Task<T> Call<T>(Func<Task<T>> call)
     {

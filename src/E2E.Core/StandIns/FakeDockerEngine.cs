@@ -388,18 +388,27 @@ public sealed class FakeDockerEngine : IDisposable
         await stream.FlushAsync().ConfigureAwait(false);
     }
 
+    /// <summary>The label filters of a list call: the engine accepts {"label": {"k=v": true}} and {"label": ["k=v"]}, "k" alone for any value.</summary>
+    private static IReadOnlyList<string> LabelFilter(string? filters)
+    {
+        if (string.IsNullOrEmpty(filters) || JsonNode.Parse(filters)?["label"] is not { } label)
+        {
+            return Array.Empty<string>();
+        }
+        return label is JsonObject map ? map.Select(p => p.Key).ToArray() : label.AsArray().Select(v => (string?)v ?? string.Empty).ToArray();
+    }
+
+    private static bool MatchesLabels(JsonObject labels, IReadOnlyList<string> wanted) =>
+        wanted.All(w => w.Split('=', 2) is var kv && labels[kv[0]] is { } value && (kv.Length == 1 || (string?)value == kv[1]));
+
     private JsonArray ListNetworks(string? filters)
     {
-        var wanted = new List<string>();
-        if (!string.IsNullOrEmpty(filters) && JsonNode.Parse(filters)?["label"] is { } label)
-        {
-            wanted.AddRange(label is JsonObject map ? map.Select(p => p.Key) : label.AsArray().Select(v => (string?)v ?? string.Empty));
-        }
+        var wanted = LabelFilter(filters);
         var result = new JsonArray();
         foreach (var network in _networks.Values)
         {
             var labels = network["Labels"] as JsonObject ?? new JsonObject();
-            if (wanted.All(w => w.Split('=', 2) is var kv && labels[kv[0]] is { } value && (kv.Length == 1 || (string?)value == kv[1])))
+            if (MatchesLabels(labels, wanted))
             {
                 result.Add(new JsonObject { ["Id"] = (string?)network["Id"], ["Name"] = (string?)network["Name"], ["Labels"] = labels.DeepClone() });
             }
@@ -444,12 +453,7 @@ public sealed class FakeDockerEngine : IDisposable
 
     private JsonArray List(bool all, string? filters)
     {
-        var wanted = new List<string>();
-        if (!string.IsNullOrEmpty(filters) && JsonNode.Parse(filters)?["label"] is { } label)
-        {
-            // The engine accepts {"label": {"k=v": true}} and {"label": ["k=v"]}.
-            wanted.AddRange(label is JsonObject map ? map.Select(p => p.Key) : label.AsArray().Select(v => (string?)v ?? string.Empty));
-        }
+        var wanted = LabelFilter(filters);
         var result = new JsonArray();
         // Newest first, as the engine lists them.
         foreach (var container in _containers.Values.OrderByDescending(c => (long?)c["Sequence"]))
@@ -459,7 +463,7 @@ public sealed class FakeDockerEngine : IDisposable
             {
                 continue;
             }
-            if (!wanted.All(w => w.Split('=', 2) is var kv && labels[kv[0]] is { } value && (kv.Length == 1 || (string?)value == kv[1])))
+            if (!MatchesLabels(labels, wanted))
             {
                 continue;
             }
