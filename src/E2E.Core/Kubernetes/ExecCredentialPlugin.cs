@@ -150,11 +150,11 @@ public static class ExecCredentialPlugin
         return "; it said: " + SecretText.Redact(string.Join(" / ", lines.TakeLast(5).Select(l => l.Trim())));
     }
 
-    private static E2EException Failed(ExternalExecution exec, string context, string why)
-    {
-        var hint = exec.InstallHint is { Length: > 0 } h ? " " + h.Trim() : string.Empty;
-        return new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' of context '{context}' failed: {why}.{hint}", context);
-    }
+    private static E2EException Failed(ExternalExecution exec, string context, string why) =>
+        new(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin '{exec.Command}' of context '{context}' failed: {why}.{Hint(exec)}", context);
+
+    /// <summary>The kubeconfig's installHint for the plugin, as a sentence to append (empty without one).</summary>
+    internal static string Hint(ExternalExecution? exec) => exec?.InstallHint is { Length: > 0 } h ? " " + h.Trim() : string.Empty;
 }
 
 /// <summary>

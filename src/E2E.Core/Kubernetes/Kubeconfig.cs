@@ -268,8 +268,7 @@ public sealed class Kubeconfig
             return new E2EException(ErrorCatalog.KubeconfigInvalid, $"Context '{target}' cannot be used: {message}", target, ex);
         }
         var command = exec?.Command is { } c ? $" '{c}'" : string.Empty;
-        var hint = exec?.InstallHint is { Length: > 0 } h ? " " + h.Trim() : string.Empty;
-        return new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin{command} of context '{target}' failed: {message}{hint}", target, ex);
+        return new E2EException(ErrorCatalog.ExecPluginFailed, $"The exec credential plugin{command} of context '{target}' failed: {message}{ExecCredentialPlugin.Hint(exec)}", target, ex);
     }
 
     private static string? Absolute(string directory, string? path) =>

@@ -48,34 +48,25 @@ public sealed class DistributedInference : IDisposable
     /// <summary>Asks each URL's /health what it serves; one that does not answer as a node is PetalsNodeUnreachable.</summary>
     public async Task<IReadOnlyList<PetalsNodeInfo>> DiscoverAsync(IEnumerable<string> urls, CancellationToken cancellation)
     {
-        var found = await Task.WhenAll(urls.Select(async url =>
-        {
-            try
-            {
-                var health = await _http.GetStringAsync(url.TrimEnd('/') + "/health", cancellation).ConfigureAwait(false);
-                return PetalsNodeHost.ParseInfo(url, health);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellation.IsCancellationRequested)
-            {
-                throw new E2EException(ErrorCatalog.PetalsNodeUnreachable, $"The Petals node at {SecretText.Url(url)} did not answer /health: {ex.Message}", url, ex);
-            }
-        })).ConfigureAwait(false);
+        var found = await Task.WhenAll(urls.Select(async url => PetalsNodeHost.ParseInfo(url, await GetAsync(url, "/health", cancellation).ConfigureAwait(false)))).ConfigureAwait(false);
         return found;
     }
 
     /// <summary>A node's GET /metrics.</summary>
-    public async Task<PetalsNodeMetrics> MetricsAsync(string url, CancellationToken cancellation)
+    public async Task<PetalsNodeMetrics> MetricsAsync(string url, CancellationToken cancellation) =>
+        PetalsNodeMetrics.Parse(url.TrimEnd('/'), await GetAsync(url, "/metrics", cancellation).ConfigureAwait(false));
+
+    /// <summary>The body of a node's GET <paramref name="path"/>; a node that does not answer is PetalsNodeUnreachable.</summary>
+    private async Task<string> GetAsync(string url, string path, CancellationToken cancellation)
     {
-        string body;
         try
         {
-            body = await _http.GetStringAsync(url.TrimEnd('/') + "/metrics", cancellation).ConfigureAwait(false);
+            return await _http.GetStringAsync(url.TrimEnd('/') + path, cancellation).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellation.IsCancellationRequested)
         {
-            throw new E2EException(ErrorCatalog.PetalsNodeUnreachable, $"The Petals node at {SecretText.Url(url)} did not answer /metrics: {ex.Message}", url, ex);
+            throw new E2EException(ErrorCatalog.PetalsNodeUnreachable, $"The Petals node at {SecretText.Url(url)} did not answer {path}: {ex.Message}", url, ex);
         }
-        return PetalsNodeMetrics.Parse(url.TrimEnd('/'), body);
     }
 
     /// <summary>The single-process reference: all blocks here, no network.</summary>

@@ -230,8 +230,9 @@ public sealed class PetalsNode : IDisposable
         node._sequence = Interlocked.Increment(ref _started);
         if (!Running.TryAdd(node.Name, node))
         {
+            // Another start of the same name won the race since CheckName.
             node.Stop(TimeSpan.FromSeconds(5));
-            throw new E2EException(ErrorCatalog.PetalsNodeExists, $"A Petals node named '{node.Name}' is already running in this session; stop it or choose another -Name.", node.Name);
+            throw NameTaken(node.Name);
         }
         return node;
     }
@@ -240,9 +241,12 @@ public sealed class PetalsNode : IDisposable
     {
         if (Running.ContainsKey(name))
         {
-            throw new E2EException(ErrorCatalog.PetalsNodeExists, $"A Petals node named '{name}' is already running in this session; stop it or choose another -Name.", name);
+            throw NameTaken(name);
         }
     }
+
+    private static E2EException NameTaken(string name) =>
+        new(ErrorCatalog.PetalsNodeExists, $"A Petals node named '{name}' is already running in this session; stop it or choose another -Name.", name);
 
     /// <summary>SIGTERM (the node makes its last report), then after <paramref name="grace"/> a kill of what is left. True when it ended in time.</summary>
     public bool Stop(TimeSpan grace)
