@@ -115,29 +115,40 @@ public static class ExecCredentialPlugin
         }
     }
 
-    private static Task Pump(StreamReader reader, StringBuilder into) => Task.Run(async () =>
+    /// <summary>
+    /// Reads a pipe to its end on a thread of its own: on the thread pool, a busy process (parallel tests on two cores)
+    /// left the read unscheduled past the drain grace, and a plugin's output was lost.
+    /// </summary>
+    private static Task Pump(StreamReader reader, StringBuilder into)
     {
-        var buffer = new char[4096];
-        int read;
-        try
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            while ((read = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            var buffer = new char[4096];
+            try
             {
-                lock (into)
+                int read;
+                while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
                 {
-                    // Bounded: a plugin that writes without end is cut off, not held in memory.
-                    if (into.Length < 1 << 20)
+                    lock (into)
                     {
-                        into.Append(buffer, 0, read);
+                        // Bounded: a plugin that writes without end is cut off, not held in memory.
+                        if (into.Length < 1 << 20)
+                        {
+                            into.Append(buffer, 0, read);
+                        }
                     }
                 }
             }
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
-            // The pipe was closed under us when the process was disposed.
-        }
-    });
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                // The pipe was closed under us when the process was disposed.
+            }
+            done.TrySetResult();
+        }) { IsBackground = true, Name = "exec plugin output" };
+        thread.Start();
+        return done.Task;
+    }
 
     private static string Said(string stderr)
     {
