@@ -121,6 +121,7 @@ public sealed class StopE2EStackCommand : E2ECmdlet
     /// <summary>The name of the stack to stop.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Name", ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StackNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>Seconds each service gets after SIGTERM; the stack's -StopGraceSec by default.</summary>
@@ -157,6 +158,7 @@ public sealed class GetE2EStackCommand : E2ECmdlet
     /// <summary>Only stacks whose name matches (wildcards allowed).</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(StackNameCompleter))]
     public string? Name { get; set; }
 
     protected override void Process()
@@ -191,11 +193,13 @@ public sealed class GetE2EServiceLogCommand : AsyncE2ECmdlet
     /// <summary>The stack's name, instead of -Stack.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StackNameCompleter))]
     public string? StackName { get; set; }
 
     /// <summary>The service whose log to read.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StackServiceCompleter))]
     public string? Service { get; set; }
 
     /// <summary>How many of the last lines; all by default.</summary>
@@ -233,4 +237,23 @@ internal static class StackCmdlets
 {
     public static ServiceStack Find(string name) => ServiceStack.Find(name)
         ?? throw new E2EException(ErrorCatalog.StackNotFound, $"No stack named '{name}' runs in this session (Get-E2EStack lists them).", name);
+}
+
+/// <summary>Completes the names of the stacks this session runs.</summary>
+public sealed class StackNameCompleter : LiveCompleter
+{
+    protected override IEnumerable<(string Value, string Tip)> Candidates(string word, IDictionary bound, CancellationToken cancellation) =>
+        ServiceStack.All.Select(s => (s.Name, $"{s.Runtime}: {string.Join(", ", s.Services.Select(x => x.Definition.Name))}"));
+}
+
+/// <summary>Completes the services of the stack given by -Stack or -StackName (of every running stack when neither is given yet).</summary>
+public sealed class StackServiceCompleter : LiveCompleter
+{
+    protected override IEnumerable<(string Value, string Tip)> Candidates(string word, IDictionary bound, CancellationToken cancellation)
+    {
+        var stack = (bound.Contains("Stack") ? ((bound["Stack"] as PSObject)?.BaseObject ?? bound["Stack"]) as ServiceStack : null)
+            ?? (Bound(bound, "StackName") is { } name ? ServiceStack.Find(name) : null);
+        return (stack is null ? ServiceStack.All : new[] { stack })
+            .SelectMany(s => s.Services.Select(x => (x.Definition.Name, $"{s.Name}: {x.State}")));
+    }
 }
