@@ -18,10 +18,9 @@ public static class UdfCatalog
     {
         using var store = ObjectStores.Open(storeUri);
         var manifest = await ManifestStore.GetAsync(manifestName, store, cancellation).ConfigureAwait(false);
-        var paths = new List<string> { Path.GetDirectoryName(Path.GetFullPath(workerScript))! };
-        paths.AddRange(await ManifestStore.MaterializeAsync(manifest, store, cacheDirectory, cancellation).ConfigureAwait(false));
-        await using var worker = await UdfWorker.StartAsync(python, workerScript, paths, manifest.PyModules, udf, source: null, cancellation).ConfigureAwait(false);
-        var d = worker.Description;
+        var environment = await WorkerEnvironment.MaterializeAsync(manifest, store, cacheDirectory, workerScript, cancellation).ConfigureAwait(false);
+        await using var worker = await UdfWorker.StartAsync(python, environment, new[] { new WorkerUdf(udf, Array.Empty<int>()) }, source: null, cancellation).ConfigureAwait(false);
+        var d = worker.Descriptions[udf];
         return new UdfDescription(d.GetProperty("name").GetString()!, d.GetProperty("data_type").GetString()!,
             d.GetProperty("inputs").EnumerateArray().Select(i => i.GetString()!).ToArray(), d.GetProperty("batched").GetBoolean(), d.GetProperty("stateful").GetBoolean(), d.GetProperty("num_gpus").GetDouble())
         {

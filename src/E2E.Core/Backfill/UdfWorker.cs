@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using E2E.Core.Errors;
 using E2E.Core.Processes;
@@ -9,21 +11,59 @@ namespace E2E.Core.Backfill;
 public sealed record WorkerRowSource(string Database, string Query);
 
 /// <summary>
-/// One Python worker process computing a UDF: row ids in, results out, as JSON lines (see module/python/e2e_worker.py).
-/// The worker reads the inputs itself, so kilobytes of images never cross the pipe (base64 in JSON was half the
-/// time of a cheap backfill).
+/// What a worker runs in: the worker script, the folders put first on its sys.path (the script's own, then the
+/// manifest's materialized zips), and, for a manifest that packed its environment, that environment's site-packages.
+/// Such a worker is isolated: it starts without the interpreter's own site-packages (python -S), so the UDF sees the
+/// packages it was published with and nothing the machine happens to have; its site-packages' .pth files are processed.
+/// </summary>
+public sealed record WorkerEnvironment(string Script, IReadOnlyList<string> Paths, IReadOnlyList<string> SiteDirectories, IReadOnlyList<string> Modules, bool Isolated)
+{
+    public static async Task<WorkerEnvironment> MaterializeAsync(E2E.Core.Udf.UdfManifest manifest, E2E.Core.Udf.IObjectStore store, string cacheDirectory, string workerScript, CancellationToken cancellation)
+    {
+        var folders = await E2E.Core.Udf.ManifestStore.MaterializeAsync(manifest, store, cacheDirectory, cancellation).ConfigureAwait(false);
+        var sites = manifest.Zips.Zip(folders).Where(z => z.First.Kind == "site_packages").Select(z => z.Second).ToArray();
+        var paths = new List<string> { Path.GetDirectoryName(Path.GetFullPath(workerScript))! };
+        paths.AddRange(folders);
+        return new WorkerEnvironment(workerScript, paths, sites, manifest.PyModules, Isolated: !manifest.SkipSitePackages);
+    }
+}
+
+/// <summary>A UDF a worker computes, and the positions of its inputs among the source query's input columns.</summary>
+public sealed record WorkerUdf(string Name, IReadOnlyList<int> Inputs);
+
+/// <summary>
+/// One result of the worker protocol: a value (long, double, bool, string, byte[], a JsonElement for dicts, lists
+/// and big integers, or null) or the UDF's error for that row.
+/// </summary>
+public readonly record struct UdfResult(long Id, object? Value, string? Error);
+
+/// <summary>
+/// One Python worker process computing the UDFs of a pass over the rows it is sent (see module/python/e2e_worker.py):
+/// length-prefixed binary frames both ways, row ids in, typed results out. The worker reads the inputs itself, so
+/// kilobytes of images never cross the pipe, and one read of a row serves every UDF of the pass. Requests may be
+/// pipelined: answers come back in request order, so the worker computes the next batch while the driver stores the last.
 /// </summary>
 public sealed class UdfWorker : IAsyncDisposable
 {
-    private readonly Process _process;
+    /// <summary>The largest frame either side accepts (a batch of large binary results); more is a broken protocol, not an allocation.</summary>
+    public const int MaxFrameBytes = 1 << 30;
 
-    private UdfWorker(Process process, JsonElement description)
+    private readonly Process _process;
+    private readonly Stream _input;
+    private readonly Stream _output;
+    private readonly StderrTail _stderr;
+
+    private UdfWorker(Process process, StderrTail stderr, IReadOnlyDictionary<string, JsonElement> descriptions)
     {
         _process = process;
-        Description = description;
+        _input = process.StandardInput.BaseStream;
+        _output = process.StandardOutput.BaseStream;
+        _stderr = stderr;
+        Descriptions = descriptions;
     }
 
-    public JsonElement Description { get; }
+    /// <summary>What each UDF declares (data type, inputs, batching), by name.</summary>
+    public IReadOnlyDictionary<string, JsonElement> Descriptions { get; }
 
     public int ProcessId => _process.Id;
 
@@ -51,13 +91,23 @@ public sealed class UdfWorker : IAsyncDisposable
         }
     });
 
-    /// <summary>Starts a worker; without <paramref name="source"/> it can only describe the UDF.</summary>
-    public static async Task<UdfWorker> StartAsync(string python, string workerScript, IReadOnlyList<string> paths, IReadOnlyList<string> modules, string udf, WorkerRowSource? source, CancellationToken cancellation)
+    /// <summary>Starts a worker for <paramref name="udfs"/>; without <paramref name="source"/> it can only describe them.</summary>
+    public static async Task<UdfWorker> StartAsync(string python, WorkerEnvironment environment, IReadOnlyList<WorkerUdf> udfs, WorkerRowSource? source, CancellationToken cancellation)
     {
-        var config = JsonSerializer.Serialize(new { paths, modules, udf, source = source is null ? null : new { database = source.Database, query = source.Query } });
+        var modules = environment.Modules;
+        var config = JsonSerializer.Serialize(new
+        {
+            paths = environment.Paths, site_dirs = environment.SiteDirectories, modules,
+            udfs = udfs.Select(u => new { name = u.Name, inputs = u.Inputs }),
+            source = source is null ? null : new { database = source.Database, query = source.Query },
+        });
         var start = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add("-u");
-        start.ArgumentList.Add(workerScript);
+        if (environment.Isolated)
+        {
+            start.ArgumentList.Add("-S");
+        }
+        start.ArgumentList.Add(environment.Script);
         start.ArgumentList.Add(config);
         start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
         Process process;
@@ -69,56 +119,221 @@ public sealed class UdfWorker : IAsyncDisposable
         {
             throw new E2EException(ErrorCatalog.ToolNotFound, $"'{python}' is not installed or not on PATH; UDF workers need Python 3.", python, ex);
         }
-        process.ErrorDataReceived += (_, _) => { };
+        var stderr = new StderrTail();
+        process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
         process.BeginErrorReadLine();
-        var line = await process.StandardOutput.ReadLineAsync(cancellation).ConfigureAwait(false);
-        using var hello = line is null ? null : JsonDocument.Parse(line);
-        if (hello is null || !hello.RootElement.TryGetProperty("ready", out var ready))
-        {
-            Kill(process);
-            if (hello is not null && hello.RootElement.TryGetProperty("error", out var error) && error.GetString() == "udf_not_found")
-            {
-                throw new E2EException(ErrorCatalog.UdfNotFound, $"No UDF named '{udf}' in modules {string.Join(", ", modules)}; they declare: {hello.RootElement.GetProperty("available")}.", udf);
-            }
-            throw new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {line ?? "(no output)"}", udf);
-        }
-        return new UdfWorker(process, ready.Clone());
-    }
-
-    /// <summary>Sends row ids and returns (id, value or error) for each row the worker found; a dead worker is WorkerFailed.</summary>
-    public async Task<IReadOnlyList<(long Id, JsonElement? Value, string? Error)>> ComputeAsync(IReadOnlyList<long> ids, CancellationToken cancellation)
-    {
-        var request = JsonSerializer.Serialize(new { ids });
+        JsonDocument? hello = null;
         try
         {
-            await _process.StandardInput.WriteLineAsync(request.AsMemory(), cancellation).ConfigureAwait(false);
-            await _process.StandardInput.FlushAsync(cancellation).ConfigureAwait(false);
-            var line = await _process.StandardOutput.ReadLineAsync(cancellation).ConfigureAwait(false)
-                ?? throw new IOException($"the worker (pid {_process.Id}) closed its output");
-            return ParseAnswer(line, _process.Id);
+            var frame = await ReadFrameAsync(process.StandardOutput.BaseStream, cancellation).ConfigureAwait(false);
+            hello = frame is null ? null : JsonDocument.Parse(frame);
+        }
+        catch (Exception ex) when (ex is JsonException or IOException)
+        {
+            hello = null;
+        }
+        using (hello)
+        {
+            if (hello is null || !hello.RootElement.TryGetProperty("ready", out var ready))
+            {
+                Kill(process);
+                throw new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {stderr.Text(process) ?? "(no output)"}", udfs.Count > 0 ? udfs[0].Name : null);
+            }
+            var missing = hello.RootElement.GetProperty("missing").EnumerateArray().Select(m => m.GetString()!).ToArray();
+            if (missing.Length > 0)
+            {
+                Kill(process);
+                throw new E2EException(ErrorCatalog.UdfNotFound, $"No UDF named '{missing[0]}' in modules {string.Join(", ", modules)}; they declare: {hello.RootElement.GetProperty("available")}.", missing[0]);
+            }
+            var descriptions = ready.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone(), StringComparer.Ordinal);
+            return new UdfWorker(process, stderr, descriptions);
+        }
+    }
+
+    /// <summary>Sends one request: for each block, a UDF (by its index in the start list) and the row ids to compute it for.</summary>
+    public async Task SendAsync(IReadOnlyList<(int Udf, IReadOnlyList<long> Ids)> blocks, CancellationToken cancellation)
+    {
+        var size = 2 + blocks.Sum(b => 6 + (8 * b.Ids.Count));
+        var frame = new byte[4 + size];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, size);
+        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(4), checked((ushort)blocks.Count));
+        var position = 6;
+        foreach (var (udf, ids) in blocks)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(position), checked((ushort)udf));
+            BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(position + 2), ids.Count);
+            position += 6;
+            foreach (var id in ids)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(position), id);
+                position += 8;
+            }
+        }
+        try
+        {
+            await _input.WriteAsync(frame, cancellation).ConfigureAwait(false);
+            await _input.FlushAsync(cancellation).ConfigureAwait(false);
         }
         catch (IOException ex)
         {
-            throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {_process.Id} failed: {ex.Message}", _process.Id, ex);
+            throw Died(ex.Message, ex);
         }
     }
 
-    /// <summary>
-    /// One answer line of the worker protocol: {"results": [{"id": n, "value": v} or {"id": n, "error": text}]}.
-    /// Anything else (a line a UDF printed, a cut line, wrong types) is WorkerFailed, never another exception.
-    /// </summary>
-    internal static IReadOnlyList<(long Id, JsonElement? Value, string? Error)> ParseAnswer(string line, int pid)
+    /// <summary>The answer to the oldest request not yet answered: per block, the results of the rows the worker found; a dead worker is WorkerFailed.</summary>
+    public async Task<IReadOnlyList<(int Udf, IReadOnlyList<UdfResult> Results)>> ReceiveAsync(CancellationToken cancellation)
     {
+        byte[]? frame;
         try
         {
-            using var answer = JsonDocument.Parse(line, new JsonDocumentOptions { MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
-            return answer.RootElement.GetProperty("results").EnumerateArray()
-                .Select(r => (r.GetProperty("id").GetInt64(), r.TryGetProperty("value", out var v) ? v.Clone() : (JsonElement?)null, r.TryGetProperty("error", out var e) ? e.GetString() : null))
-                .ToArray();
+            frame = await ReadFrameAsync(_output, cancellation).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (IOException ex)
+        {
+            throw Died(ex.Message, ex);
+        }
+        return frame is null ? throw Died("it closed its output", null) : ParseAnswer(frame, _process.Id);
+    }
+
+    private E2EException Died(string what, Exception? inner)
+    {
+        // Its last words (a traceback, an out-of-memory message) say why; they arrive just after the pipe closes.
+        _process.WaitForExit(500);
+        var tail = _stderr.Text(_process);
+        return new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {_process.Id} failed: {what}{(tail is null ? string.Empty : ": " + tail)}", _process.Id, inner);
+    }
+
+    /// <summary>One frame (4-byte little-endian length, then the payload), or null at the end of the stream.</summary>
+    private static async Task<byte[]?> ReadFrameAsync(Stream stream, CancellationToken cancellation)
+    {
+        var header = new byte[4];
+        var got = await stream.ReadAtLeastAsync(header, 4, throwOnEndOfStream: false, cancellation).ConfigureAwait(false);
+        if (got < 4)
+        {
+            return null;
+        }
+        var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (length is < 0 or > MaxFrameBytes)
+        {
+            throw new IOException($"a frame of {length} bytes breaks the protocol (at most {MaxFrameBytes})");
+        }
+        var payload = new byte[length];
+        await stream.ReadExactlyAsync(payload, cancellation).ConfigureAwait(false);
+        return payload;
+    }
+
+    /// <summary>
+    /// One answer frame of the worker protocol (see module/python/e2e_worker.py). Anything else (a cut frame, an
+    /// unknown tag, a length past the end) is WorkerFailed, never another exception.
+    /// </summary>
+    internal static IReadOnlyList<(int Udf, IReadOnlyList<UdfResult> Results)> ParseAnswer(ReadOnlySpan<byte> frame, int pid)
+    {
+        var blocks = new List<(int, IReadOnlyList<UdfResult>)>();
+        var position = 0;
+        try
+        {
+            while (position < frame.Length)
+            {
+                var udf = BinaryPrimitives.ReadUInt16LittleEndian(frame[position..]);
+                var count = BinaryPrimitives.ReadInt32LittleEndian(frame[(position + 2)..]);
+                position += 6;
+                // Each result takes at least 9 bytes: a count past that is a broken frame, not a huge allocation.
+                if (count < 0 || count > (frame.Length - position) / 9)
+                {
+                    throw new FormatException($"a block of {count} results does not fit the frame");
+                }
+                var results = new UdfResult[count];
+                for (var i = 0; i < count; i++)
+                {
+                    var id = BinaryPrimitives.ReadInt64LittleEndian(frame[position..]);
+                    var tag = frame[position + 8];
+                    position += 9;
+                    results[i] = tag switch
+                    {
+                        0 => new UdfResult(id, null, null),
+                        1 => new UdfResult(id, BinaryPrimitives.ReadInt64LittleEndian(frame[Take(ref position, 8)..]), null),
+                        2 => new UdfResult(id, BinaryPrimitives.ReadDoubleLittleEndian(frame[Take(ref position, 8)..]), null),
+                        6 => new UdfResult(id, frame[Take(ref position, 1)] != 0, null),
+                        3 => new UdfResult(id, Encoding.UTF8.GetString(Sized(frame, ref position)), null),
+                        4 => new UdfResult(id, Sized(frame, ref position).ToArray(), null),
+                        5 => new UdfResult(id, ParseJson(Sized(frame, ref position)), null),
+                        255 => new UdfResult(id, null, Encoding.UTF8.GetString(Sized(frame, ref position))),
+                        _ => throw new FormatException($"unknown result tag {tag}"),
+                    };
+                }
+                blocks.Add((udf, results));
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or FormatException or JsonException or IndexOutOfRangeException)
         {
             throw new E2EException(ErrorCatalog.WorkerFailed, $"UDF worker pid {pid} broke the protocol: {ex.Message}", pid, ex);
+        }
+        return blocks;
+    }
+
+    private static int Take(ref int position, int bytes)
+    {
+        var at = position;
+        position += bytes;
+        return at;
+    }
+
+    private static ReadOnlySpan<byte> Sized(ReadOnlySpan<byte> frame, ref int position)
+    {
+        var length = BinaryPrimitives.ReadInt32LittleEndian(frame[position..]);
+        if (length < 0 || length > frame.Length - position - 4)
+        {
+            throw new FormatException($"a value of {length} bytes does not fit the frame");
+        }
+        var value = frame.Slice(position + 4, length);
+        position += 4 + length;
+        return value;
+    }
+
+    private static JsonElement ParseJson(ReadOnlySpan<byte> utf8)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = E2E.Core.Limits.InputLimits.MaxNestingDepth });
+        return JsonElement.ParseValue(ref reader);
+    }
+
+    /// <summary>The last lines a worker wrote to stderr, for the error that says why it died.</summary>
+    private sealed class StderrTail
+    {
+        private const int Lines = 20;
+        private readonly Queue<string> _lines = new();
+
+        public void Add(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+            lock (_lines)
+            {
+                _lines.Enqueue(line.Length > 500 ? line[..500] : line);
+                while (_lines.Count > Lines)
+                {
+                    _lines.Dequeue();
+                }
+            }
+        }
+
+        public string? Text(Process process)
+        {
+            try
+            {
+                if (process.HasExited)
+                {
+                    process.WaitForExit(); // the stderr reader has drained once this returns
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            lock (_lines)
+            {
+                return _lines.Count == 0 ? null : string.Join(" | ", _lines);
+            }
         }
     }
 

@@ -52,6 +52,43 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
 
     public override string ToString() => Name == "vector" ? $"vector[float32, {VectorSize}]" : Name;
 
+    /// <summary>
+    /// Converts a UDF result from the worker protocol (long, double, bool, string, byte[], a JsonElement for dicts,
+    /// lists and big integers, or null) into the stored value; UdfTypeMismatch when it does not fit.
+    /// </summary>
+    public object ToStored(object? value)
+    {
+        switch (Name, value)
+        {
+            case (_, JsonElement json):
+                return ToStored(json);
+            case ("int64", long l):
+                return l;
+            case ("float64", double d):
+                // SQLite turns a NaN REAL into NULL (an empty row, filled again by every backfill): NaN is kept as the text NaN.
+                return double.IsNaN(d) ? StoredNaN : d;
+            case ("float64", long l):
+                return (double)l;
+            case ("bool", bool b):
+                return b ? 1L : 0L;
+            case ("string", string text):
+                return text;
+            case ("binary", byte[] bytes):
+                return bytes;
+        }
+        var shown = value switch
+        {
+            null => "null",
+            long or double => $"the number {Convert.ToString(value, CultureInfo.InvariantCulture)}",
+            bool => "a boolean",
+            string => "a string",
+            byte[] b => $"{b.Length} bytes",
+            _ => value.GetType().Name,
+        };
+        var sample = Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty;
+        throw new E2EException(ErrorCatalog.UdfTypeMismatch, $"The UDF returned {shown}, which does not fit a {this} column.", sample.Length > 80 ? sample[..80] : sample);
+    }
+
     /// <summary>Converts a UDF result (decoded JSON) into the stored value; UdfTypeMismatch when it does not fit.</summary>
     public object ToStored(JsonElement value)
     {

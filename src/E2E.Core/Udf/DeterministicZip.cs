@@ -68,6 +68,8 @@ public static class DeterministicZip
         var staging = target + $".partial-{Guid.NewGuid():N}";
         try
         {
+            // Created first: an empty zip (an environment with no packages) still becomes a folder.
+            Directory.CreateDirectory(staging);
             using (var zip = ZipFile.OpenRead(zipPath))
             {
                 foreach (var entry in zip.Entries)

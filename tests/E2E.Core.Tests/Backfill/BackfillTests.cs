@@ -31,14 +31,18 @@ public sealed class BackfillTests : IDisposable
         Directory.Delete(_root, recursive: true);
     }
 
-    private void Publish(string package)
+    private void Publish(string package, bool packEnvironment = false, Action<string>? prepareEnvironment = null)
     {
         var copy = Directory.CreateDirectory(Path.Combine(_root, "pkg-" + Path.GetFileName(package))).FullName;
         foreach (var file in Directory.EnumerateFiles(package))
         {
             File.Copy(file, Path.Combine(copy, Path.GetFileName(file)), overwrite: true);
         }
-        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(copy), new ManifestBuildOptions { SkipSitePackages = true }, CancellationToken.None).GetAwaiter().GetResult();
+        if (prepareEnvironment is not null)
+        {
+            prepareEnvironment(ManifestBuilder.EnsureEnvironmentAsync(UdfProject.Load(copy), "python3", CancellationToken.None).GetAwaiter().GetResult());
+        }
+        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(copy), new ManifestBuildOptions { SkipSitePackages = !packEnvironment }, CancellationToken.None).GetAwaiter().GetResult();
         using var store = ObjectStores.Open(_bucket);
         ManifestStore.PublishAsync(manifest, store, CancellationToken.None).GetAwaiter().GetResult();
     }
@@ -122,6 +126,30 @@ public sealed class BackfillTests : IDisposable
             def wrong_type(label):
                 return "not a number"
 
+            @udf(data_type="int64")
+            def doubled(label):
+                return label * 2
+
+            @udf(data_type="string")
+            def as_text(label):
+                return f"caf\u00e9 {label}"
+
+            @udf(data_type="binary")
+            def as_bytes(label):
+                return bytes([label, 0, 255])
+
+            @udf(data_type="bool")
+            def is_even(label):
+                return label % 2 == 0
+
+            @udf(data_type="struct")
+            def as_struct(label):
+                return {"label": label, "raw": b"\x00\x01", "ratio": float("nan")}
+
+            @udf(data_type="vector[float32, 3]")
+            def as_vector(label):
+                return [label, 0.5, -1.0]
+
             @udf(data_type="float64", batch_size=4, batched=True)
             def short_batch(labels):
                 # Returns one value too few: the last row of each batch must fail, not stay empty as a success.
@@ -142,6 +170,123 @@ public sealed class BackfillTests : IDisposable
                 return 1
             """);
         Publish(dir);
+    }
+
+    [Fact]
+    public async Task Columns_of_one_manifest_are_filled_in_one_pass_and_a_failing_column_stops_only_itself()
+    {
+        PublishFaulty();
+        _store.AddUdfColumn("pets", "twice", ColumnType.Parse("int64"), "doubled", "faulty", _bucket, new[] { "label" });
+        _store.AddUdfColumn("pets", "fail", ColumnType.Parse("int64"), "odd_fails", "faulty", _bucket, new[] { "label" });
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var jobs = await BackfillEngine.RunAsync(_store, "pets", new[] { "twice", "fail", "size" }, Options(batchSize: 4) with { JobId = "bf-pass" }, CancellationToken.None);
+
+        Assert.Equal(new[] { "bf-pass.twice", "bf-pass.fail", "bf-pass.size" }, jobs.Select(j => j.Id));
+        Assert.Equal((BackfillStatus.Done, 30L), (jobs[0].Status, jobs[0].RowsDone));
+        Assert.Equal(BackfillStatus.Failed, jobs[1].Status);
+        Assert.Contains("odd label", jobs[1].Error);
+        Assert.Equal((BackfillStatus.Done, 30L), (jobs[2].Status, jobs[2].RowsDone));
+        foreach (var row in Rows())
+        {
+            Assert.Equal((long)row["label"]! * 2, row["twice"]);
+            Assert.Equal((long)((byte[])row["image"]!).Length, row["size"]);
+        }
+        // twice and fail shared one pass (one set of workers); size, of another manifest, had a pass of its own.
+        Assert.Contains("in one pass with fail", Events(jobs[0].Id).Single(e => e.Kind == "started").Message);
+        Assert.DoesNotContain("in one pass", Events(jobs[2].Id).Single(e => e.Kind == "started").Message);
+    }
+
+    [Fact]
+    public async Task Every_kind_of_value_crosses_the_binary_protocol_intact()
+    {
+        PublishFaulty();
+        var columns = new (string Name, string Type, string Udf)[] { ("text", "string", "as_text"), ("raw", "binary", "as_bytes"), ("even", "bool", "is_even"), ("info", "struct", "as_struct"), ("vec", "vector[float32, 3]", "as_vector") };
+        foreach (var (name, type, udf) in columns)
+        {
+            _store.AddUdfColumn("pets", name, ColumnType.Parse(type), udf, "faulty", _bucket, new[] { "label" });
+        }
+        var jobs = await BackfillEngine.RunAsync(_store, "pets", columns.Select(c => c.Name).ToArray(), Options(batchSize: 7), CancellationToken.None);
+        Assert.All(jobs, j => Assert.Equal((BackfillStatus.Done, 30L, 0L), (j.Status, j.RowsDone, j.RowsFailed)));
+        foreach (var row in Rows())
+        {
+            var label = (long)row["label"]!;
+            Assert.Equal($"caf\u00e9 {label}", row["text"]);
+            Assert.Equal(new byte[] { (byte)label, 0, 255 }, row["raw"]);
+            Assert.Equal(label % 2 == 0, row["even"]);
+            Assert.Equal($$$"""{"label": {{{label}}}, "raw": {"b64": "AAE="}, "ratio": {"f64": "nan"}}""", row["info"]);
+            Assert.Equal(new[] { (float)label, 0.5f, -1f }, row["vec"]);
+        }
+    }
+
+    [Fact]
+    public void An_answer_frame_decodes_to_typed_values_and_a_cut_frame_is_a_protocol_error()
+    {
+        var frame = E2E.Core.Tests.Fuzzing.ParserFuzzTests.WorkerAnswer();
+        var blocks = UdfWorker.ParseAnswer(frame, 1);
+        Assert.Equal(new[] { 0, 1 }, blocks.Select(b => b.Udf));
+        var values = blocks.SelectMany(b => b.Results).ToDictionary(r => r.Id);
+        Assert.Equal(42L, values[1].Value);
+        Assert.Equal("ValueError: bad", values[2].Error);
+        Assert.True(double.IsNaN((double)values[3].Value!));
+        Assert.Equal(true, values[4].Value);
+        Assert.Equal(4, ((System.Text.Json.JsonElement)values[7].Value!).GetProperty("height").GetInt32());
+        Assert.Equal(new byte[] { 0, 1, 2 }, values[8].Value);
+        Assert.Equal("caf\u00e9", values[9].Value);
+        Assert.Null(values[10].Value);
+        Assert.Null(values[10].Error);
+        var cut = Assert.Throws<E2EException>(() => UdfWorker.ParseAnswer(frame.AsSpan(0, frame.Length - 3), 1));
+        Assert.Same(ErrorCatalog.WorkerFailed, cut.Error);
+    }
+
+    [Fact]
+    public async Task A_manifest_with_its_environment_packed_runs_isolated_from_the_interpreters_site_packages()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_root, "isolated")).FullName;
+        File.WriteAllText(Path.Combine(dir, "pyproject.toml"), "[project]\nname = \"isolated\"\nversion = \"1.0\"\n");
+        File.WriteAllText(Path.Combine(dir, "isolated_udfs.py"), """
+            import os, sys
+            from e2e_udf import udf
+
+            @udf(data_type="int64")
+            def isolation(label):
+                # 1: started without the interpreter's site (python -S); 10: the packed environment's .pth ran.
+                return sys.flags.no_site + (10 if os.environ.get("E2E_PACKED_PTH") == "ran" else 0)
+            """);
+        // A .pth in the environment before it is packed: an isolated worker still processes the environment's own .pth files.
+        Publish(dir, packEnvironment: true, prepareEnvironment: site => File.WriteAllText(Path.Combine(site, "e2e_marker.pth"), "import os; os.environ['E2E_PACKED_PTH'] = 'ran'\n"));
+        _store.AddUdfColumn("pets", "iso", ColumnType.Parse("int64"), "isolation", "isolated", _bucket, new[] { "label" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "iso", Options(), CancellationToken.None);
+        Assert.Equal(BackfillStatus.Done, job.Status);
+        Assert.All(Rows(), r => Assert.Equal(11L, r["iso"]));
+
+        // Modules only (-SkipSitePackages): the UDF runs in the interpreter's environment, site and all.
+        PublishFaulty();
+        _store.AddUdfColumn("pets", "plain", ColumnType.Parse("int64"), "doubled", "faulty", _bucket, new[] { "label" });
+        Assert.Equal(BackfillStatus.Done, (await BackfillEngine.RunAsync(_store, "pets", "plain", Options(), CancellationToken.None)).Status);
+    }
+
+    [Fact]
+    public void An_empty_zip_extracts_to_an_empty_folder()
+    {
+        var zip = DeterministicZip.Create(Array.Empty<(string, string)>(), Directory.CreateDirectory(Path.Combine(_root, "empty-zip")).FullName);
+        var target = Path.Combine(_root, "extracted");
+        DeterministicZip.ExtractSafely(zip.Path, target);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(target));
+    }
+
+    private List<(string Kind, string Message)> Events(string jobId)
+    {
+        using var connection = _store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT kind, message FROM _e2e_events WHERE job_id = $id ORDER BY rowid";
+        command.Parameters.AddWithValue("$id", jobId);
+        using var reader = command.ExecuteReader();
+        var events = new List<(string, string)>();
+        while (reader.Read())
+        {
+            events.Add((reader.GetString(0), reader.GetString(1)));
+        }
+        return events;
     }
 
     [Fact]
@@ -247,7 +392,7 @@ public sealed class BackfillTests : IDisposable
         Assert.All(Rows(), r => Assert.Equal((long)((byte[])r["image"]!).Length, r["size"]));
         using var connection = _store.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT SUM(rows) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
+        command.CommandText = "SELECT SUM(rows) FROM _e2e_batches; SELECT (SELECT COUNT(*) FROM _e2e_staged) + (SELECT COALESCE(SUM(rows), 0) FROM _e2e_staged_batches);";
         using var reader = command.ExecuteReader();
         reader.Read();
         Assert.Equal(30, reader.GetInt64(0)); // every row was checkpointed exactly once across all the jobs

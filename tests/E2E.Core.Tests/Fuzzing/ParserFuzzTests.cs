@@ -92,11 +92,43 @@ public sealed class ParserFuzzTests : IDisposable
     });
 
     [Fact]
-    public void Worker_protocol_answers() => Fuzz("UDF worker answers", new[]
+    public void Worker_protocol_answers() => Fuzz("UDF worker answers", new[] { WorkerAnswer() }, input => UdfWorker.ParseAnswer(input, 1234));
+
+    /// <summary>An answer frame with every tag of module/python/e2e_worker.py: two blocks, values of each kind and an error.</summary>
+    internal static byte[] WorkerAnswer()
     {
-        """{"results": [{"id": 1, "value": 42}, {"id": 2, "error": "ValueError: bad"}, {"id": 3, "value": {"f64": "NaN"}}]}"""u8.ToArray(),
-        """{"results": [{"id": 7, "value": {"width": 3, "height": 4}}, {"id": 8, "value": {"b64": "AAEC"}}]}"""u8.ToArray(),
-    }, input => UdfWorker.ParseAnswer(Encoding.UTF8.GetString(input), 1234));
+        var frame = new List<byte>();
+        void Block(ushort udf, int count)
+        {
+            frame.AddRange(BitConverter.GetBytes(udf));
+            frame.AddRange(BitConverter.GetBytes(count));
+        }
+        void Head(long id, byte tag)
+        {
+            frame.AddRange(BitConverter.GetBytes(id));
+            frame.Add(tag);
+        }
+        void Sized(long id, byte tag, byte[] data)
+        {
+            Head(id, tag);
+            frame.AddRange(BitConverter.GetBytes(data.Length));
+            frame.AddRange(data);
+        }
+        Block(0, 4);
+        Head(1, 1);
+        frame.AddRange(BitConverter.GetBytes(42L));
+        Sized(2, 255, "ValueError: bad"u8.ToArray());
+        Head(3, 2);
+        frame.AddRange(BitConverter.GetBytes(double.NaN));
+        Head(4, 6);
+        frame.Add(1);
+        Block(1, 4);
+        Sized(7, 5, """{"width": 3, "height": 4}"""u8.ToArray());
+        Sized(8, 4, new byte[] { 0, 1, 2 });
+        Sized(9, 3, "caf\u00e9"u8.ToArray());
+        Head(10, 0);
+        return frame.ToArray();
+    }
 
     private static byte[][] OracleSeeds()
     {
