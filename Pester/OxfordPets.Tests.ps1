@@ -93,6 +93,26 @@ Describe 'CPU UDFs (cpu-simple)' -Tag 'local' {
     }
 }
 
+Describe 'Several columns in one pass' -Tag 'local' {
+    BeforeAll {
+        $null = Add-E2EColumn -Database $db -Table pets -Name pass_size -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
+        $null = Add-E2EColumn -Database $db -Table pets -Name pass_dims -Udf dimensions -Manifest 'oxford-pets-simple' -Store $store
+    }
+
+    It 'fills every column a wildcard names, a job record each, from one set of workers' {
+        $jobs = @(Invoke-Backfill -Database $db -Table pets -Column 'pass_*' -BatchSize $BatchSize -Concurrency 2 -Engine $Engine)
+        $jobs.Column | Should -Be @('pass_size', 'pass_dims')
+        $jobs.Status | Should -Be @('Done', 'Done')
+        $jobs.RowsDone | Should -Be @($NumImages, $NumImages)
+        @(Get-E2ETableRow -Database $db -Name pets -Where 'pass_size IS NULL OR pass_dims IS NULL').Count | Should -Be 0
+        @(Get-E2ETableRow -Database $db -Name pets | Where-Object { $_.pass_size -ne $_.image.Length }).Count | Should -Be 0
+    }
+
+    It 'refuses a pattern that matches no UDF column' {
+        { Invoke-Backfill -Database $db -Table pets -Column 'nothing_*' -Engine $Engine -ErrorAction Stop } | Should -Throw -ErrorId 'ColumnNotFound,*'
+    }
+}
+
 Describe 'Incremental backfills' -Tag 'local' {
     BeforeAll {
         $null = Add-E2EColumn -Database $db -Table pets -Name size_incremental -Udf file_size -Manifest 'oxford-pets-simple' -Store $store

@@ -8,7 +8,7 @@ namespace E2E.Cmdlets.Tables;
 
 /// <summary>Fills a UDF column: batched, incremental, checkpointed, resumable.</summary>
 /// <remarks>
-/// <para>Computes the column's UDF for every row whose value is still empty (incremental by default), in batches of -BatchSize rows on -Concurrency Python worker processes, fragment by fragment (-NumFragments limits how many). Each batch is checkpointed in one transaction before anything else happens, and checkpointed values become visible every -CommitGranularity fragments. A backfill stopped by Ctrl-C, Stop-BackfillJob or a killed process resumes by running it again: checkpointed batches are committed, never recomputed, and every row ends with exactly one value.</para>
+/// <para>Computes each column's UDF for every row whose value is still empty (incremental by default), in batches of -BatchSize rows (across fragment boundaries) on -Concurrency Python worker processes, in fragment order (-NumFragments limits how many). Several columns (-Column a,b or a wildcard) are computed in one pass per manifest: the workers start once, from the resolved interpreter (isolated from its site-packages when the manifest packed its environment), and read each row once for all the columns; a column that fails stops alone, and each column has its own job record and output. Each batch is checkpointed in one transaction before anything else happens, and checkpointed values become visible every -CommitGranularity fragments. A backfill stopped by Ctrl-C, Stop-BackfillJob or a killed process resumes by running it again: checkpointed batches are committed, never recomputed, and every row ends with exactly one value.</para>
 /// <para>-ErrorPolicy decides what a row whose UDF raised (or returned a value that does not fit the column type) does: Fail stops the job (status Failed), Skip leaves the row empty and records the error, Retry tries it again -Retries times and then fails. -Where takes one SQL expression over the columns. -AsJob returns a job (Get-Job, Receive-Job) whose output is the backfill's record. -Engine Local is the embedded engine; distributed engines come later behind the same parameter.</para>
 /// </remarks>
 /// <example>
@@ -19,6 +19,10 @@ namespace E2E.Cmdlets.Tables;
 /// <code>$job = Invoke-Backfill -Database ./pets.db -Table pets -Column caption -NumFragments 2 -AsJob
 /// $job | Wait-Job | Receive-Job</code>
 /// <para>An asynchronous backfill of the first two fragments.</para>
+/// </example>
+/// <example>
+/// <code>Invoke-Backfill -Database ./pets.db -Table pets -Column * -BatchSize 100 | Format-Table Column, Status, RowsDone</code>
+/// <para>Fills every UDF column of pets, a job record each. The columns of one manifest share one pass: its workers start once and read each row once for all of them.</para>
 /// </example>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true)]
 [OutputType(typeof(BackfillJob), typeof(Job))]
@@ -35,11 +39,12 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
-    /// <summary>The UDF column to fill.</summary>
+    /// <summary>The UDF columns to fill (wildcards allowed: * is every UDF column); columns of one manifest are computed in one pass.</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
     [ArgumentCompleter(typeof(ColumnNameCompleter))]
-    public string? Column { get; set; }
+    public string[]? Column { get; set; }
 
     /// <summary>Rows per batch sent to a worker; 10 by default.</summary>
     [Parameter]
@@ -91,6 +96,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
 
     private string? _database;
     private bool _startedAsJob;
+    private string[] _columns = Array.Empty<string>();
 
     private BackfillOptions Options() => new()
     {
@@ -109,36 +115,93 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     {
         _database = GetUnresolvedProviderPathFromPSPath(Database!);
         _startedAsJob = false;
+        _columns = ResolveColumns(TableStore.OpenExisting(_database));
         // A job must join the session's job repository on the pipeline thread.
-        if (AsJob && ShouldProcess($"{_database} {Table}.{Column}", "Backfill UDF column in the background"))
+        if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns in the background"))
         {
-            var job = BackfillPSJob.Start($"backfill {Table}.{Column}", TableStore.OpenExisting(_database), Table!, Column!, Options(), MyInvocation.Line);
+            var job = BackfillPSJob.Start($"backfill {Table}.{string.Join(",", _columns)}", TableStore.OpenExisting(_database), Table!, _columns, Options(), MyInvocation.Line);
             JobRepository.Add(job);
             WriteObject(job);
             _startedAsJob = true;
         }
     }
 
+    /// <summary>The named columns, wildcards expanded to the table's UDF columns in table order; a pattern that matches none is ColumnNotFound.</summary>
+    private string[] ResolveColumns(TableStore store)
+    {
+        if (!Column!.Any(WildcardPattern.ContainsWildcardCharacters))
+        {
+            return Column!;
+        }
+        var udfColumns = store.Describe(Table!).Columns.Where(c => c.Udf is not null).Select(c => c.Name).ToArray();
+        var resolved = new List<string>();
+        foreach (var name in Column!)
+        {
+            var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+            var matched = WildcardPattern.ContainsWildcardCharacters(name) ? udfColumns.Where(pattern.IsMatch).ToArray() : new[] { name };
+            if (matched.Length == 0)
+            {
+                throw new E2EException(ErrorCatalog.ColumnNotFound, $"No UDF column of '{Table}' matches '{name}' (UDF columns: {string.Join(", ", udfColumns)}).", name);
+            }
+            resolved.AddRange(matched.Where(m => !resolved.Contains(m, StringComparer.OrdinalIgnoreCase)));
+        }
+        return resolved.ToArray();
+    }
+
+    /// <summary>A pass's progress as one record over all its columns (a new one each time: hosts and jobs keep the records they get).</summary>
+    internal sealed class PassProgress(string activity)
+    {
+        private readonly Dictionary<string, BackfillProgress> _columns = new(StringComparer.Ordinal);
+
+        public ProgressRecord Record(BackfillProgress p)
+        {
+            lock (_columns)
+            {
+                _columns[p.Column ?? p.JobId] = p;
+                if (_columns.Count == 1)
+                {
+                    return ProgressOf(activity, p);
+                }
+                var planned = _columns.Values.Sum(c => c.RowsPlanned);
+                var finished = _columns.Values.Sum(c => c.RowsDone + c.RowsFailed);
+                return new ProgressRecord(Activities.Backfill, activity, string.Join(", ", _columns.Select(c => $"{c.Key} {c.Value.RowsDone} of {c.Value.RowsPlanned}")))
+                {
+                    PercentComplete = planned == 0 ? 100 : (int)(100 * finished / planned),
+                };
+            }
+        }
+    }
+
     protected override async Task ProcessAsync()
     {
-        if (AsJob || _startedAsJob || !await ShouldProcessAsync($"{_database} {Table}.{Column}", "Backfill UDF column").ConfigureAwait(false))
+        if (AsJob || _startedAsJob || !await ShouldProcessAsync($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns").ConfigureAwait(false))
         {
             return;
         }
         var store = TableStore.OpenExisting(_database!);
-        var options = Options();
-        var activity = $"Backfill {Table}.{Column}";
-        var result = await BackfillEngine.RunAsync(store, Table!, Column!, options with
+        var activity = $"Backfill {Table}.{string.Join(",", _columns)}";
+        var progress = new PassProgress(activity);
+        var results = await BackfillEngine.RunAsync(store, Table!, _columns, Options() with
         {
-            Progress = p => Progress(ProgressOf(activity, p)),
+            Progress = p => Progress(progress.Record(p)),
         }, CancelToken).ConfigureAwait(false);
         Progress(Activities.Completed(Activities.Backfill, activity));
-        if (result.Status == BackfillStatus.Failed)
+        foreach (var result in results)
         {
-            throw new E2E.Core.Errors.E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? E2E.Core.Errors.ErrorCatalog.UdfTypeMismatch : E2E.Core.Errors.ErrorCatalog.UdfFailed,
-                $"Backfill {result.Id} failed: {result.Error}", result);
+            if (result.Status == BackfillStatus.Failed)
+            {
+                // The failure of one column is its error record; the columns that succeeded are still output.
+                var error = new E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? ErrorCatalog.UdfTypeMismatch : ErrorCatalog.UdfFailed,
+                    $"Backfill {result.Id} of {result.Column} failed: {result.Error}", result);
+                if (results.Count == 1)
+                {
+                    throw error;
+                }
+                Error(error);
+                continue;
+            }
+            Output(result);
         }
-        Output(result);
     }
 }
 
@@ -158,30 +221,36 @@ public sealed class BackfillPSJob : Job
         PSJobTypeName = "E2EBackfill";
     }
 
+    /// <summary>The backfill job id (of the first column, when the job fills several).</summary>
     public string? BackfillId { get; private set; }
 
-    public static BackfillPSJob Start(string name, TableStore store, string table, string column, BackfillOptions options, string command)
+    /// <summary>The backfill job ids, one per column.</summary>
+    public IReadOnlyList<string> BackfillIds { get; private set; } = Array.Empty<string>();
+
+    public static BackfillPSJob Start(string name, TableStore store, string table, IReadOnlyList<string> columns, BackfillOptions options, string command)
     {
-        var job = new BackfillPSJob(command, name, store) { BackfillId = options.JobId };
+        var ids = columns.Count == 1 ? new[] { options.JobId! } : columns.Select(c => $"{options.JobId}.{c}").ToArray();
+        var job = new BackfillPSJob(command, name, store) { BackfillId = ids[0], BackfillIds = ids };
         job.SetJobState(JobState.Running);
         job._run = Task.Run(async () =>
         {
             try
             {
                 // The job's progress stream, so Receive-Job and $job.Progress show what an attached Invoke-Backfill shows.
-                var activity = $"Backfill {table}.{column}";
-                var result = await BackfillEngine.RunAsync(store, table, column, options with
+                var activity = $"Backfill {table}.{string.Join(",", columns)}";
+                var progress = new InvokeBackfillCommand.PassProgress(activity);
+                var results = await BackfillEngine.RunAsync(store, table, columns, options with
                 {
-                    Progress = p => job.Progress.Add(InvokeBackfillCommand.ProgressOf(activity, p)),
+                    Progress = p => job.Progress.Add(progress.Record(p)),
                 }, job._stop.Token).ConfigureAwait(false);
                 job.Progress.Add(Activities.Completed(Activities.Backfill, activity));
-                job.Output.Add(PSObject.AsPSObject(result));
-                job.SetJobState(result.Status switch
+                foreach (var result in results)
                 {
-                    BackfillStatus.Done => JobState.Completed,
-                    BackfillStatus.Cancelled => JobState.Stopped,
-                    _ => JobState.Failed,
-                });
+                    job.Output.Add(PSObject.AsPSObject(result));
+                }
+                job.SetJobState(results.Any(r => r.Status is BackfillStatus.Failed or BackfillStatus.Interrupted) ? JobState.Failed
+                    : results.Any(r => r.Status == BackfillStatus.Cancelled) ? JobState.Stopped
+                    : JobState.Completed);
             }
             catch (OperationCanceledException) when (job._stop.IsCancellationRequested)
             {
