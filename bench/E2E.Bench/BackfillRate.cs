@@ -25,25 +25,19 @@ internal static class BackfillRate
             var (store, bucket) = BackfillTrials.Setup(root, images);
             store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", bucket, new[] { "image" });
             store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", bucket, new[] { "image" });
-            var plain = PlainPython(store.Database, Path.Combine(root, "simple"));
-            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch}");
-            Console.WriteLine($"  plain Python loop (one process)     : {images / plain.TotalSeconds,8:N0} rows/s  ({plain.TotalSeconds:0.000} s)");
+            var plain = PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db"));
+            // The driver's code is compiled once per session: one small backfill first, as the plain loop's imports are outside its timing.
+            Fill(store, root, batch, 1, "_rowid < 50");
+            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver warmed by one 50-row backfill)");
+            Console.WriteLine($"  plain Python loop, timed after its imports : {images / plain.Loop.TotalSeconds,8:N0} rows/s  ({plain.Loop.TotalSeconds:0.000} s)");
+            Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / plain.Program.TotalSeconds,8:N0} rows/s  ({plain.Program.TotalSeconds:0.000} s)");
             double? one = null;
             foreach (var workers in new[] { 1, 2 })
             {
-                Reset(store);
-                var clock = Stopwatch.StartNew();
-                foreach (var column in new[] { "size", "dims" })
-                {
-                    var job = BackfillEngine.RunAsync(store, "pets", column, BackfillTrials.Options(root, batch, workers), CancellationToken.None).GetAwaiter().GetResult();
-                    if (job.Status != BackfillStatus.Done)
-                    {
-                        throw new InvalidOperationException($"backfill {job.Status}: {job.Error}");
-                    }
-                }
-                var rate = images / clock.Elapsed.TotalSeconds;
+                var elapsed = Fill(store, root, batch, workers, null);
+                var rate = images / elapsed.TotalSeconds;
                 one ??= rate;
-                Console.WriteLine($"  E2E Local engine, {workers} worker(s)         : {rate,8:N0} rows/s  ({clock.Elapsed.TotalSeconds:0.000} s, {rate / (images / plain.TotalSeconds):0.00} x plain loop{(workers == 2 ? $", {rate / one.Value:0.00} x 1 worker" : string.Empty)})");
+                Console.WriteLine($"  E2E Local engine, {workers} worker(s), both columns in one pass: {rate,8:N0} rows/s  ({elapsed.TotalSeconds:0.000} s, {rate / (images / plain.Loop.TotalSeconds):0.00} x the loop, {rate / (images / plain.Program.TotalSeconds):0.00} x the program{(workers == 2 ? $", {rate / one.Value:0.00} x 1 worker" : string.Empty)})");
             }
             // Where workers must scale: a CPU-bound UDF of about 1 ms a row (fingerprint: two rolling-hash passes).
             store.AddUdfColumn("pets", "print", ColumnType.Parse("int64"), "fingerprint", "oxford-pets-simple", bucket, new[] { "image" });
@@ -73,16 +67,38 @@ internal static class BackfillRate
         }
     }
 
+    /// <summary>Empties size and dims, then fills both in one pass (every row when <paramref name="where"/> is null); the time of the fill.</summary>
+    private static TimeSpan Fill(TableStore store, string root, int batch, int workers, string? where)
+    {
+        Reset(store);
+        var clock = Stopwatch.StartNew();
+        var jobs = BackfillEngine.RunAsync(store, "pets", new[] { "size", "dims" }, BackfillTrials.Options(root, batch, workers) with { Where = where }, CancellationToken.None).GetAwaiter().GetResult();
+        var elapsed = clock.Elapsed;
+        foreach (var job in jobs)
+        {
+            if (job.Status != BackfillStatus.Done || (where is null && job.RowsDone != job.RowsPlanned))
+            {
+                throw new InvalidOperationException($"backfill of {job.Column} {job.Status}, {job.RowsDone} rows: {job.Error}");
+            }
+        }
+        return elapsed;
+    }
+
     private static void Reset(TableStore store)
     {
         store.ClearUdfColumn("pets", "size");
         store.ClearUdfColumn("pets", "dims");
         using var connection = store.Open();
         BackfillEngine.EnsureSchema(connection);
-        TableStore.Execute(connection, "DELETE FROM _e2e_batches; DELETE FROM _e2e_staged;");
+        TableStore.Execute(connection, "DELETE FROM _e2e_batches; DELETE FROM _e2e_staged; DELETE FROM _e2e_staged_batches;");
     }
 
-    private static TimeSpan PlainPython(string database, string package)
+    /// <summary>
+    /// The plain loop a user would write: its loop timed inside the process (after imports), and the whole program
+    /// timed from outside (interpreter start, imports, the loop, and the values stored in one transaction, as a
+    /// backfill stores them).
+    /// </summary>
+    private static (TimeSpan Loop, TimeSpan Program) PlainPython(string database, string package, string results)
     {
         var script = string.Join("\n",
             "import sqlite3, sys, time, json",
@@ -93,11 +109,19 @@ internal static class BackfillRate
             "out = []",
             "for rowid, image in db.execute('SELECT _rowid, image FROM pets ORDER BY _rowid'):",
             "    out.append((rowid, simple_udfs.file_size(image), json.dumps(simple_udfs.dimensions(image))))",
-            "print(time.perf_counter() - start, len(out))");
-        using var python = Process.Start(new ProcessStartInfo("python3", new[] { "-c", script }) { RedirectStandardOutput = true })!;
-        var output = python.StandardOutput.ReadToEnd().Trim().Split(' ');
-        python.WaitForExit();
-        return TimeSpan.FromSeconds(double.Parse(output[0], CultureInfo.InvariantCulture));
+            "loop = time.perf_counter() - start",
+            $"store = sqlite3.connect(r'{results}')",
+            "store.execute('CREATE TABLE IF NOT EXISTS results (rowid INTEGER PRIMARY KEY, size INTEGER, dims TEXT)')",
+            "store.execute('DELETE FROM results')",
+            "store.executemany('INSERT INTO results VALUES (?, ?, ?)', out)",
+            "store.commit()",
+            "print(loop, len(out))");
+        var python = UdfWorker.ResolveInterpreter("python3");
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(new ProcessStartInfo(python, new[] { "-c", script }) { RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd().Trim().Split(' ');
+        process.WaitForExit();
+        return (TimeSpan.FromSeconds(double.Parse(output[0], CultureInfo.InvariantCulture)), clock.Elapsed);
     }
 
     private static double PeakMemoryMb()

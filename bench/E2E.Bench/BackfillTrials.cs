@@ -38,7 +38,8 @@ internal static class BackfillTrials
             File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
         }
         var bucket = new Uri(Path.Combine(root, "bucket") + "/").AbsoluteUri;
-        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(project), new ManifestBuildOptions { SkipSitePackages = true }, CancellationToken.None).GetAwaiter().GetResult();
+        // The environment packed, as New-UdfManifest does by default: its workers run isolated from the interpreter's site-packages.
+        var manifest = ManifestBuilder.BuildAsync(UdfProject.Load(project), new ManifestBuildOptions(), CancellationToken.None).GetAwaiter().GetResult();
         using (var store = ObjectStores.Open(bucket))
         {
             ManifestStore.PublishAsync(manifest, store, CancellationToken.None).GetAwaiter().GetResult();
@@ -204,7 +205,7 @@ internal static class BackfillTrials
     {
         using var connection = store.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT COUNT(*) FROM {TableStore.Readable("pets", TableStore.Columns(connection, "pets"))} WHERE size IS NULL OR size != length(image); SELECT COALESCE(SUM(rows), 0) FROM _e2e_batches; SELECT COUNT(*) FROM _e2e_staged;";
+        command.CommandText = $"SELECT COUNT(*) FROM {TableStore.Readable("pets", TableStore.Columns(connection, "pets"))} WHERE size IS NULL OR size != length(image); SELECT COALESCE(SUM(rows), 0) FROM _e2e_batches; SELECT (SELECT COUNT(*) FROM _e2e_staged) + (SELECT COALESCE(SUM(rows), 0) FROM _e2e_staged_batches);";
         using var reader = command.ExecuteReader();
         reader.Read();
         var wrong = reader.GetInt64(0);
