@@ -81,7 +81,7 @@ if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Te
 if ($Task -contains 'Suites' -and $Task -notcontains 'Test') {
     $versions = if ($PesterVersion) { $PesterVersion } else { @($pinned[0]) }
     $runs = @(Invoke-Suites $versions)
-    if ($runs | Where-Object ExitCode -ne 0) { exit 1 }
+    if ($runs | Where-Object { $_.PSObject.Properties['ExitCode'] -and $_.ExitCode -ne 0 }) { exit 1 }
 }
 
 if ($Task -contains 'Test') {
