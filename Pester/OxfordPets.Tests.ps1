@@ -7,7 +7,8 @@
 #   NumImages    generated images (default 100)
 #   BatchSize    rows per backfill batch (default 10)
 #   Bucket       where manifests go: file://, s3:// or gs:// (default: a temporary file:// folder)
-#   Engine       backfill engine (default Local)
+#   Engine       backfill engine of the Local scenarios (default Local; -Engine Geneva is exercised by the
+#                Geneva block below, against the stand-in module, since geneva cannot be installed here)
 #   SkipGpu      skip the embedding and caption scenarios (tag 'gpu') even when they could run
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
@@ -151,6 +152,71 @@ Describe 'Asynchronous backfills' -Tag 'local' {
         (Receive-Job -Job $job).RowsDone | Should -Be $NumImages
         (Get-BackfillJob -Database $db -Id $job.BackfillId).RowsDone | Should -Be $NumImages
         Remove-Job -Job $job
+    }
+}
+
+Describe 'The Geneva engine (against the stand-in geneva module)' -Tag 'local' {
+    # geneva is proprietary and not installable here: these run Invoke-Backfill -Engine Geneva against
+    # TestData/geneva-standin, which records the library calls; they prove E2E's calls, not Geneva.
+    BeforeAll {
+        $standIn = Join-Path $PSScriptRoot 'TestData' 'geneva-standin'
+        $savedPythonPath = $env:PYTHONPATH
+        $env:PYTHONPATH = @($standIn, (Join-Path $standIn 'udfs')) -join [IO.Path]::PathSeparator
+        $env:GENEVA_STANDIN_LOG = Join-Path $work.FullName 'geneva-calls.jsonl'
+        $genevaUri = [System.Uri]::new((Join-Path $work.FullName 'geneva')).AbsoluteUri
+        # The table as the seed's conftest builds it: the images, one fragment per 25 rows; columns added with add_columns.
+        $build = @"
+import geneva, glob, os
+from geneva_simple_udfs import file_size
+conn = geneva.connect('$genevaUri')
+rows = [{'image': open(p, 'rb').read(), 'label': i % 37} for i, p in enumerate(sorted(glob.glob(os.path.join(r'$images', '*.png'))))]
+table = conn.create_table('oxford_pets', rows, frag_size=25)
+table.add_columns({'file_size': file_size})
+conn.define_manifest('simple-udfs-v1', None)
+"@
+        & python3 -c $build
+        if ($LASTEXITCODE -ne 0) { throw 'could not build the Geneva table' }
+        Remove-Item -LiteralPath $env:GENEVA_STANDIN_LOG -ErrorAction Ignore
+        function Get-GenevaCall {
+            @(Get-Content -LiteralPath $env:GENEVA_STANDIN_LOG | ForEach-Object { $_ | ConvertFrom-Json })
+        }
+    }
+
+    AfterAll {
+        $env:PYTHONPATH = $savedPythonPath
+        Remove-Item Env:GENEVA_STANDIN_LOG -ErrorAction Ignore
+    }
+
+    It 'backfills 2 fragments with batch_size and num_frags, then the rest asynchronously, by -Engine Geneva alone' {
+        $first = Invoke-Backfill -Engine Geneva -Database $genevaUri -Table oxford_pets -Column file_size -BatchSize $BatchSize -NumFragments 2 -CommitGranularity 2 -GenevaManifest 'simple-udfs-v1'
+        $first.Status | Should -Be 'Done'
+        $first.RowsDone | Should -Be ([Math]::Min($NumImages, 50))
+        $backfill = Get-GenevaCall | Where-Object call -eq 'backfill' | Select-Object -First 1
+        $backfill.args[0] | Should -Be 'file_size'
+        $backfill.kwargs.batch_size | Should -Be $BatchSize
+        $backfill.kwargs.num_frags | Should -Be 2
+        $backfill.kwargs.commit_granularity | Should -Be 2
+        (Get-GenevaCall | Where-Object call -eq 'context').kwargs.manifest | Should -Be 'simple-udfs-v1'
+
+        $job = Invoke-Backfill -Engine Geneva -Database $genevaUri -Table oxford_pets -Column file_size -BatchSize $BatchSize -AsJob
+        $null = Wait-Job -Job $job -Timeout 120
+        $job.State | Should -Be 'Completed'
+        $rest = Receive-Job -Job $job
+        $rest.RowsDone | Should -Be ($NumImages - $first.RowsDone)
+        $job.BackfillId | Should -Be $rest.Id
+        @(Get-GenevaCall | Where-Object call -eq 'backfill_async').Count | Should -Be 1
+        Remove-Job -Job $job
+    }
+
+    It 'says GenevaNotInstalled, with the fix, where the library is missing' {
+        # An empty folder (the suite's work folder holds the Geneva database, named geneva: a namespace package to import).
+        $env:PYTHONPATH = (New-Item -ItemType Directory -Path (Join-Path $work.FullName 'no-geneva') -Force).FullName
+        try {
+            { Invoke-Backfill -Engine Geneva -Database $genevaUri -Table oxford_pets -Column file_size -ErrorAction Stop } | Should -Throw -ErrorId 'GenevaNotInstalled,*'
+        }
+        finally {
+            $env:PYTHONPATH = @($standIn, (Join-Path $standIn 'udfs')) -join [IO.Path]::PathSeparator
+        }
     }
 }
 

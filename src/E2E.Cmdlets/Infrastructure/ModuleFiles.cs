@@ -8,6 +8,9 @@ public static class ModuleFiles
     /// <summary>The UDF worker; its folder also holds e2e_udf.py, the decorator UDF packages import.</summary>
     public static string WorkerScript => Path.Combine(ModuleRoot, "python", "e2e_worker.py");
 
+    /// <summary>The bridge -Engine Geneva runs in the user's Python: the Geneva library's documented calls.</summary>
+    public static string GenevaBridgeScript => Path.Combine(ModuleRoot, "python", "e2e_geneva.py");
+
     /// <summary>The built-in training workflows (simple_pytorch, lightning) and, beside them, the tracking logger they use.</summary>
     public static string TrackingWorkflowScript => Path.Combine(ModuleRoot, "python", "tracking", "e2e_workflows.py");
 

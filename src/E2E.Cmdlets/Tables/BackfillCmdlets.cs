@@ -9,7 +9,7 @@ namespace E2E.Cmdlets.Tables;
 /// <summary>Fills a UDF column: batched, incremental, checkpointed, resumable.</summary>
 /// <remarks>
 /// <para>Computes each column's UDF for every row whose value is still empty (incremental by default), in batches of -BatchSize rows (across fragment boundaries) on -Concurrency Python worker processes, in fragment order (-NumFragments limits how many). Several columns (-Column a,b or a wildcard) are computed in one pass per manifest: the workers start once, from the resolved interpreter (isolated from its site-packages when the manifest packed its environment), and read each row once for all the columns; a column that fails stops alone, and each column has its own job record and output. Each batch is checkpointed in one transaction before anything else happens, and checkpointed values become visible every -CommitGranularity fragments. A backfill stopped by Ctrl-C, Stop-BackfillJob or a killed process resumes by running it again: checkpointed batches are committed, never recomputed, and every row ends with exactly one value.</para>
-/// <para>-ErrorPolicy decides what a row whose UDF raised (or returned a value that does not fit the column type) does: Fail stops the job (status Failed), Skip leaves the row empty and records the error, Retry tries it again -Retries times and then fails. -Where takes one SQL expression over the columns. -AsJob returns a job (Get-Job, Receive-Job) whose output is the backfill's record. -Engine Local is the embedded engine; distributed engines come later behind the same parameter.</para>
+/// <para>-ErrorPolicy decides what a row whose UDF raised (or returned a value that does not fit the column type) does: Fail stops the job (status Failed), Skip leaves the row empty and records the error, Retry tries it again -Retries times and then fails. -Where takes one SQL expression over the columns. -AsJob returns a job (Get-Job, Receive-Job) whose output is the backfill's record. -Engine Local is the embedded engine. -Engine Geneva runs the same backfill with the Geneva (LanceDB) library in -Python (pip install geneva): -Database is then the Geneva database URI (file://, s3:// or gs://; a path becomes file://), each column is one Table.backfill (batch_size, num_frags, commit_granularity, where, concurrency; -AsJob uses backfill_async), inside Connection.context on a local Ray (default), -RayAddress, a KubeRay cluster Geneva provisions in -KubeRayCluster, or -GenevaCluster (defined before), with -GenevaManifest; the output is Geneva's job record. The Geneva engine is verified only against a stand-in module that records the library calls: geneva is not installable on the machines this module is tested on.</para>
 /// </remarks>
 /// <example>
 /// <code>Invoke-Backfill -Database ./pets.db -Table pets -Column size -BatchSize 10 -Concurrency 2</code>
@@ -23,6 +23,10 @@ namespace E2E.Cmdlets.Tables;
 /// <example>
 /// <code>Invoke-Backfill -Database ./pets.db -Table pets -Column * -BatchSize 100 | Format-Table Column, Status, RowsDone</code>
 /// <para>Fills every UDF column of pets, a job record each. The columns of one manifest share one pass: its workers start once and read each row once for all of them.</para>
+/// </example>
+/// <example>
+/// <code>Invoke-Backfill -Engine Geneva -Database gs://bucket/oxford/data -Table oxford_pets -Column file_size -BatchSize 10 -NumFragments 2 -KubeRayCluster (Get-E2ECluster -Name e2e) -GenevaManifest simple-udfs-v1</code>
+/// <para>The same backfill with the Geneva library on a KubeRay cluster that Geneva provisions in the E2E cluster; the output is Geneva's job record.</para>
 /// </example>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true)]
 [OutputType(typeof(BackfillJob), typeof(Job))]
@@ -80,10 +84,39 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     [ValidateRange(0, 100)]
     public int Retries { get; set; } = 2;
 
-    /// <summary>The engine; Local (worker processes on this machine) is the embedded default.</summary>
+    /// <summary>Local (worker processes on this machine, the embedded default) or Geneva (the Geneva library in -Python, on Ray; -Database is then the Geneva database URI).</summary>
     [Parameter]
-    [ValidateSet("Local")]
+    [ValidateSet("Local", "Geneva")]
     public string Engine { get; set; } = "Local";
+
+    /// <summary>With -Engine Geneva: a manifest defined in the Geneva connection, for Connection.context(manifest=...).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? GenevaManifest { get; set; }
+
+    /// <summary>With -Engine Geneva: a cluster defined in the Geneva connection, by name.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? GenevaCluster { get; set; }
+
+    /// <summary>With -Engine Geneva: an existing Ray cluster (ray://host:10001).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RayAddress { get; set; }
+
+    /// <summary>With -Engine Geneva: a cluster from New-E2ECluster or Get-E2ECluster in which Geneva provisions a KubeRay cluster (its kubeconfig and context).</summary>
+    [Parameter]
+    public E2E.Core.Kubernetes.E2ECluster? KubeRayCluster { get; set; }
+
+    /// <summary>With -KubeRayCluster: the namespace of the Ray cluster; geneva by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string KubeRayNamespace { get; set; } = "geneva";
+
+    /// <summary>With -KubeRayCluster: the Ray image; rayproject/ray:2.44.0-py310 (the Oxford Pets suite's) by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string RayImage { get; set; } = "rayproject/ray:2.44.0-py310";
 
     /// <summary>The Python the workers run; python3 by default.</summary>
     [Parameter]
@@ -111,10 +144,17 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
             PercentComplete = p.RowsPlanned == 0 ? 100 : (int)(100 * (p.RowsDone + p.RowsFailed) / p.RowsPlanned),
         };
 
+    private bool Geneva => Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase);
+
     protected override void PrepareRecord()
     {
-        _database = GetUnresolvedProviderPathFromPSPath(Database!);
         _startedAsJob = false;
+        if (Geneva)
+        {
+            PrepareGeneva();
+            return;
+        }
+        _database = GetUnresolvedProviderPathFromPSPath(Database!);
         _columns = ResolveColumns(TableStore.OpenExisting(_database));
         // A job must join the session's job repository on the pipeline thread.
         if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns in the background"))
@@ -124,6 +164,42 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
             WriteObject(job);
             _startedAsJob = true;
         }
+    }
+
+    /// <summary>-Database as a Geneva URI (a local path becomes file://); one backfill per column, as Geneva takes them.</summary>
+    private void PrepareGeneva()
+    {
+        _database = Uri.TryCreate(Database, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1 ? Database : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+        if (Column!.Any(WildcardPattern.ContainsWildcardCharacters))
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "-Engine Geneva takes column names, not wildcards (the Geneva table's schema is Geneva's).", string.Join(",", Column!));
+        }
+        if (new object?[] { GenevaCluster, RayAddress, KubeRayCluster }.Count(o => o is not null) > 1)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "Name one of -GenevaCluster, -RayAddress and -KubeRayCluster (none: a local Ray).");
+        }
+        _columns = Column!;
+        if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns with Geneva in the background"))
+        {
+            var job = BackfillPSJob.StartGeneva($"backfill {Table}.{string.Join(",", _columns)}", _database!, Table!, _columns, (column, cancellation) => RunGeneva(column, asynchronous: true, null, cancellation), MyInvocation.Line);
+            JobRepository.Add(job);
+            WriteObject(job);
+            _startedAsJob = true;
+        }
+    }
+
+    private Task<BackfillJob> RunGeneva(string column, bool asynchronous, Action<string>? progress, CancellationToken cancellation)
+    {
+        var cluster = GenevaCluster is not null ? E2E.Core.Backfill.GenevaCluster.Defined(GenevaCluster)
+            : RayAddress is not null ? E2E.Core.Backfill.GenevaCluster.External("e2e-external", RayAddress)
+            : KubeRayCluster is not null ? E2E.Core.Backfill.GenevaCluster.KubeRay($"e2e-{KubeRayCluster.Name}", KubeRayCluster.KubeconfigPath, KubeRayCluster.ContextName, KubeRayNamespace, RayImage)
+            : null;
+        var request = new GenevaBackfillRequest
+        {
+            Uri = _database!, Table = Table!, Column = column, BatchSize = BatchSize, NumFragments = NumFragments, CommitGranularity = CommitGranularity,
+            Where = Where, Concurrency = Concurrency, Async = asynchronous, Cluster = cluster, Manifest = GenevaManifest,
+        };
+        return GenevaEngine.RunAsync(request, Python, ModuleFiles.GenevaBridgeScript, null, progress, cancellation);
     }
 
     /// <summary>The named columns, wildcards expanded to the table's UDF columns in table order; a pattern that matches none is ColumnNotFound.</summary>
@@ -178,13 +254,26 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         {
             return;
         }
-        var store = TableStore.OpenExisting(_database!);
         var activity = $"Backfill {Table}.{string.Join(",", _columns)}";
-        var progress = new PassProgress(activity);
-        var results = await BackfillEngine.RunAsync(store, Table!, _columns, Options() with
+        IReadOnlyList<BackfillJob> results;
+        if (Geneva)
         {
-            Progress = p => Progress(progress.Record(p)),
-        }, CancelToken).ConfigureAwait(false);
+            var done = new List<BackfillJob>();
+            foreach (var column in _columns)
+            {
+                done.Add(await RunGeneva(column, asynchronous: false, p => Progress(new ProgressRecord(Activities.Backfill, activity, $"{column}: Geneva running ({p})")), CancelToken).ConfigureAwait(false));
+            }
+            results = done;
+        }
+        else
+        {
+            var store = TableStore.OpenExisting(_database!);
+            var progress = new PassProgress(activity);
+            results = await BackfillEngine.RunAsync(store, Table!, _columns, Options() with
+            {
+                Progress = p => Progress(progress.Record(p)),
+            }, CancelToken).ConfigureAwait(false);
+        }
         Progress(Activities.Completed(Activities.Backfill, activity));
         foreach (var result in results)
         {
@@ -211,13 +300,15 @@ public sealed class BackfillPSJob : Job
     // How long Stop-Job waits for the backfill to reach its next checkpoint and end.
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(60);
     private readonly CancellationTokenSource _stop = new();
-    private readonly TableStore _store;
+    private readonly string _location;
+    private readonly Func<string>? _status;
     private Task _run = Task.CompletedTask;
 
-    private BackfillPSJob(string command, string name, TableStore store)
+    private BackfillPSJob(string command, string name, string location, Func<string>? status)
         : base(command, name)
     {
-        _store = store;
+        _location = location;
+        _status = status;
         PSJobTypeName = "E2EBackfill";
     }
 
@@ -227,67 +318,82 @@ public sealed class BackfillPSJob : Job
     /// <summary>The backfill job ids, one per column.</summary>
     public IReadOnlyList<string> BackfillIds { get; private set; } = Array.Empty<string>();
 
+    /// <summary>A Local-engine backfill in the background; its status is the job record's in the store.</summary>
     public static BackfillPSJob Start(string name, TableStore store, string table, IReadOnlyList<string> columns, BackfillOptions options, string command)
     {
         var ids = columns.Count == 1 ? new[] { options.JobId! } : columns.Select(c => $"{options.JobId}.{c}").ToArray();
-        var job = new BackfillPSJob(command, name, store) { BackfillId = ids[0], BackfillIds = ids };
-        job.SetJobState(JobState.Running);
-        job._run = Task.Run(async () =>
+        string Status()
+        {
+            try
+            {
+                return BackfillEngine.GetJob(store, ids[0]).Status.ToString();
+            }
+            catch (E2E.Core.Errors.E2EException ex) when (ex.Error == ErrorCatalog.JobNotFound)
+            {
+                return "Starting"; // until the driver has written the record
+            }
+        }
+        var job = new BackfillPSJob(command, name, store.Database, Status) { BackfillId = ids[0], BackfillIds = ids };
+        return job.Run(table, columns, (progress, cancellation) => BackfillEngine.RunAsync(store, table, columns, options with { Progress = p => progress(p) }, cancellation));
+    }
+
+    /// <summary>A Geneva-engine backfill in the background (Geneva keeps the job records; the job's output is each column's record).</summary>
+    public static BackfillPSJob StartGeneva(string name, string uri, string table, IReadOnlyList<string> columns, Func<string, CancellationToken, Task<BackfillJob>> backfill, string command)
+    {
+        var job = new BackfillPSJob(command, name, uri, null);
+        return job.Run(table, columns, async (_, cancellation) =>
+        {
+            var results = new List<BackfillJob>();
+            foreach (var column in columns)
+            {
+                var result = await backfill(column, cancellation).ConfigureAwait(false);
+                job.BackfillId ??= result.Id;
+                job.BackfillIds = job.BackfillIds.Append(result.Id).ToArray();
+                results.Add(result);
+            }
+            return results;
+        });
+    }
+
+    private BackfillPSJob Run(string table, IReadOnlyList<string> columns, Func<Action<BackfillProgress>, CancellationToken, Task<IReadOnlyList<BackfillJob>>> run)
+    {
+        SetJobState(JobState.Running);
+        _run = Task.Run(async () =>
         {
             try
             {
                 // The job's progress stream, so Receive-Job and $job.Progress show what an attached Invoke-Backfill shows.
                 var activity = $"Backfill {table}.{string.Join(",", columns)}";
                 var progress = new InvokeBackfillCommand.PassProgress(activity);
-                var results = await BackfillEngine.RunAsync(store, table, columns, options with
-                {
-                    Progress = p => job.Progress.Add(progress.Record(p)),
-                }, job._stop.Token).ConfigureAwait(false);
-                job.Progress.Add(Activities.Completed(Activities.Backfill, activity));
+                var results = await run(p => Progress.Add(progress.Record(p)), _stop.Token).ConfigureAwait(false);
+                Progress.Add(Activities.Completed(Activities.Backfill, activity));
                 foreach (var result in results)
                 {
-                    job.Output.Add(PSObject.AsPSObject(result));
+                    Output.Add(PSObject.AsPSObject(result));
                 }
-                job.SetJobState(results.Any(r => r.Status is BackfillStatus.Failed or BackfillStatus.Interrupted) ? JobState.Failed
+                SetJobState(results.Any(r => r.Status is BackfillStatus.Failed or BackfillStatus.Interrupted) ? JobState.Failed
                     : results.Any(r => r.Status == BackfillStatus.Cancelled) ? JobState.Stopped
                     : JobState.Completed);
             }
-            catch (OperationCanceledException) when (job._stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
-                job.SetJobState(JobState.Stopped);
+                SetJobState(JobState.Stopped);
             }
             catch (Exception ex)
             {
-                job.Error.Add(new ErrorRecord(ex, ex is E2E.Core.Errors.E2EException e ? e.Error.Id : "BackfillFailed", ErrorCategory.InvalidOperation, table));
-                job.SetJobState(JobState.Failed);
+                Error.Add(new ErrorRecord(ex, ex is E2E.Core.Errors.E2EException e ? e.Error.Id : "BackfillFailed", ErrorCategory.InvalidOperation, table));
+                SetJobState(JobState.Failed);
             }
         });
-        return job;
+        return this;
     }
 
     public override bool HasMoreData => Output.Count > 0 || Error.Count > 0;
 
-    public override string Location => _store.Database;
+    public override string Location => _location;
 
-    /// <summary>The job record's status; "Starting" until the driver has written the record (shown by Get-Job and the job's formatting, which must not fail).</summary>
-    public override string StatusMessage
-    {
-        get
-        {
-            if (BackfillId is null)
-            {
-                return string.Empty;
-            }
-            try
-            {
-                return BackfillEngine.GetJob(_store, BackfillId).Status.ToString();
-            }
-            catch (E2E.Core.Errors.E2EException ex) when (ex.Error == ErrorCatalog.JobNotFound)
-            {
-                return "Starting";
-            }
-        }
-    }
+    /// <summary>The first column's job status ("Starting" until its record exists), or the job's state where the engine keeps the records (Geneva).</summary>
+    public override string StatusMessage => BackfillId is null && _status is null ? string.Empty : _status?.Invoke() ?? JobStateInfo.State.ToString();
 
     /// <summary>
     /// Asks the backfill to stop at its next checkpoint and returns once it has ended, so that

@@ -401,7 +401,7 @@ public static class BackfillEngine
 
     /// <summary>
     /// The pass's batches and each pending row's fragment. Optimized at first call: tier-0 code of these loops took
-    /// 50 ms of a 3,680-row plan that takes 6 ms optimized (a backfill is often a session's first and only one).
+    /// 60 ms to plan two columns of 3,680 rows, optimized code 12-33 ms (a backfill is often a session's first and only one).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static (List<Batch> Batches, Dictionary<long, long> FragmentOf) Plan(SqliteConnection writer, string readable, ColumnRun[] runs, string filter, BackfillOptions options, CancellationToken cancellation)
@@ -751,8 +751,8 @@ public static class BackfillEngine
 
     /// <summary>
     /// In the caller's transaction: the batch's values for each column (one staged row holding them all, as JSON), their
-    /// batch records and the jobs' counters; a crash before the commit loses only this batch. A statement per value from .NET cost
-    /// 14 us a row (two thirds of a cheap backfill); SQLite unpacks the JSON at commit in a few hundred nanoseconds.
+    /// batch records and the jobs' counters; a crash before the commit loses only this batch. A statement per value from .NET took
+    /// 104 ms of a 0.56 s two-column backfill (14 us a value); SQLite unpacks the JSON at commit, in C.
     /// </summary>
     private static int[] Stage(PreparedStatements sql, string table, Batch batch, Outcome[] outcomes, Dictionary<long, long> fragmentOf, RowErrorPolicy policy)
     {

@@ -182,6 +182,11 @@ public static class ErrorCatalog
     public static readonly ErrorId WorkerFailed = new("WorkerFailed", ErrorKind.InvalidOperation,
         "A UDF worker process died or broke the protocol; its batch is retried on another worker.");
 
+    public static readonly ErrorId GenevaNotInstalled = new("GenevaNotInstalled", ErrorKind.NotInstalled,
+        "-Engine Geneva needs the geneva package in the Python that -Python names.");
+    public static readonly ErrorId GenevaFailed = new("GenevaFailed", ErrorKind.InvalidOperation,
+        "The Geneva library failed before the backfill ran (connecting, opening the table, defining the cluster).");
+
     // Kubernetes.
     public static readonly ErrorId KubeconfigInvalid = new("KubeconfigInvalid", ErrorKind.InvalidData,
         "A kubeconfig file is not valid YAML or not a kubeconfig.");

@@ -12,6 +12,23 @@ public static class ExternalTool
     /// <summary>Runs <paramref name="program"/> and returns its standard output; a non-zero exit is <paramref name="failure"/> with the last lines of stderr.</summary>
     public static async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, string? workingDirectory, ErrorId failure, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null)
     {
+        var stdout = string.Empty;
+        var (exitCode, stderr) = await StreamAsync(program, arguments, workingDirectory, environment, async output => stdout = await output.ReadToEndAsync(cancellation).ConfigureAwait(false), cancellation).ConfigureAwait(false);
+        if (exitCode != 0)
+        {
+            var tail = SecretText.Redact(string.Join("\n", stderr.Split('\n').TakeLast(15)));
+            throw new E2EException(failure, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {exitCode}:\n{tail}", program);
+        }
+        return stdout;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="program"/>, handing its standard output to <paramref name="readOutput"/> as it comes (a
+    /// protocol of lines, say); returns the exit code and standard error. Killed, with its children, on cancellation.
+    /// </summary>
+    public static async Task<(int ExitCode, string Stderr)> StreamAsync(string program, IReadOnlyList<string> arguments, string? workingDirectory, IReadOnlyDictionary<string, string>? environment,
+        Func<StreamReader, Task> readOutput, CancellationToken cancellation)
+    {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null)
         {
@@ -47,15 +64,10 @@ public static class ExternalTool
                     // Already exited.
                 }
             });
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellation);
             var stderr = process.StandardError.ReadToEndAsync(cancellation);
+            await readOutput(process.StandardOutput).ConfigureAwait(false);
             await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
-            if (process.ExitCode != 0)
-            {
-                var tail = SecretText.Redact(string.Join("\n", (await stderr.ConfigureAwait(false)).Split('\n').TakeLast(15)));
-                throw new E2EException(failure, $"'{Path.GetFileName(program)} {string.Join(' ', arguments)}' failed with exit code {process.ExitCode}:\n{tail}", program);
-            }
-            return await stdout.ConfigureAwait(false);
+            return (process.ExitCode, await stderr.ConfigureAwait(false));
         }
     }
 }

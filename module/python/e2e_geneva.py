@@ -1,0 +1,163 @@
+"""E2E's bridge to the Geneva (LanceDB) library: Invoke-Backfill -Engine Geneva runs this in the user's Python.
+
+Started as `python3 e2e_geneva.py '<request json>'`; it prints JSON lines on stdout: {"progress": ...} while a
+backfill runs, then one {"result": ...} or {"error": {"id": ..., "message": ...}}. What a UDF or Geneva prints
+goes to stderr. Request:
+
+  {"uri": "file:///data/pets" | "s3://..." | "gs://...", "table": "pets", "column": "file_size",
+   "backfill": {"batch_size": 10, "num_frags": 2, "commit_granularity": 2, "where": "...", "concurrency": 8},
+   "async": false, "poll_seconds": 2,
+   "cluster": null | {"kind": "local" | "external" | "kuberay" | "defined", "name": "...", "address": "ray://...",
+                      "namespace": "geneva", "image": "rayproject/ray:2.44.0-py310", "kubeconfig": "...",
+                      "context": "..."},
+   "manifest": null | "<manifest name defined in the connection>",
+   "register": null | {"column": "...", "module": "simple_udfs", "udf": "file_size", "paths": [...]}}
+
+The calls are the library's documented ones (geneva.connect, Connection.open_table, define_cluster, context,
+Table.add_columns, backfill, backfill_async and its future's done(), checkout_latest, count_rows), as the
+Oxford Pets suite of Geneva 0.9.0 makes them. Standard library only besides geneva itself.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+
+PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+
+def emit(kind, value):
+    PROTOCOL.write(json.dumps({kind: value}, default=str) + "\n")
+    PROTOCOL.flush()
+
+
+class BridgeError(Exception):
+    def __init__(self, error_id, message):
+        super().__init__(message)
+        self.error_id = error_id
+
+
+def define_cluster(conn, spec):
+    """The cluster's name in the connection, defined first unless it is one defined before ("defined")."""
+    kind = spec["kind"]
+    name = spec["name"]
+    if kind == "defined":
+        return name
+    from geneva.cluster.mgr import GenevaCluster
+
+    if kind == "local":
+        cluster = GenevaCluster.create_local(name).build()
+    elif kind == "external":
+        cluster = GenevaCluster.create_external(name, spec["address"]).build()
+    elif kind == "kuberay":
+        # The shapes of the 0.9.0 suite's standard cluster; the Kubernetes cluster is the one the kubeconfig and
+        # context name (the E2E cluster's), read by the LOCAL config method.
+        if spec.get("kubeconfig"):
+            os.environ["KUBECONFIG"] = spec["kubeconfig"]
+        from geneva.cluster import K8sConfigMethod
+        from geneva.cluster.mgr import GenevaClusterType, HeadGroupConfig, KubeRayConfig, WorkerGroupConfig
+
+        image = spec.get("image") or "rayproject/ray:2.44.0-py310"
+        account = spec.get("service_account") or "geneva-service-account"
+        kuberay = KubeRayConfig(
+            namespace=spec.get("namespace") or "geneva",
+            head_group=HeadGroupConfig(service_account=account, num_cpus=1, memory="3Gi", image=image),
+            worker_groups=[WorkerGroupConfig(service_account=account, num_cpus=2, memory="4Gi", image=image)],
+            config_method=K8sConfigMethod.LOCAL,
+            use_portforwarding=True,
+        )
+        cluster = GenevaCluster(cluster_type=GenevaClusterType.KUBE_RAY, name=name, kuberay=kuberay)
+    else:
+        raise BridgeError("InvalidArgument", f"unknown cluster kind {kind!r}")
+    conn.define_cluster(name, cluster)
+    return name
+
+
+def job_record(conn, table, column):
+    """The newest geneva_jobs record of this column, where the connection exposes the system table; else None."""
+    try:
+        jobs = conn.open_table("geneva_jobs").to_arrow().to_pylist()
+    except Exception:  # older or newer layouts keep it elsewhere: the call's outcome is the status then
+        return None
+    mine = [j for j in jobs if j.get("table_name") == table and j.get("column_name") == column]
+    mine.sort(key=lambda j: str(j.get("launched_at") or ""))
+    return mine[-1] if mine else None
+
+
+def run(request):
+    try:
+        import geneva
+    except ImportError as error:
+        raise BridgeError("GenevaNotInstalled", f"the geneva package is not importable by {sys.executable} ({error}); install it (pip install geneva) in the Python -Python names") from error
+
+    conn = geneva.connect(request["uri"])
+    table = request["table"]
+    column = request["column"]
+    tbl = conn.open_table(table)
+    register = request.get("register")
+    if register:
+        sys.path[:0] = register.get("paths", [])
+        import importlib
+
+        udf = getattr(importlib.import_module(register["module"]), register["udf"])
+        tbl.add_columns({register["column"]: udf})
+    kwargs = {k: v for k, v in (request.get("backfill") or {}).items() if v is not None}
+    cluster = define_cluster(conn, request["cluster"]) if request.get("cluster") else None
+    manifest = request.get("manifest")
+
+    started = time.time()
+    before = tbl.count_rows(f"{column} IS NOT NULL")
+    context = conn.context(**{k: v for k, v in (("cluster", cluster), ("manifest", manifest)) if v}) if cluster or manifest else contextlib.nullcontext()
+    status, error = "DONE", None
+    try:
+        with context:
+            if request.get("async"):
+                future = tbl.backfill_async(column, **kwargs)
+                polls = 0
+                while not future.done():
+                    polls += 1
+                    emit("progress", {"polls": polls, "seconds": round(time.time() - started, 1)})
+                    time.sleep(float(request.get("poll_seconds", 2)))
+                if hasattr(future, "result"):
+                    future.result()  # raises the job's failure
+            else:
+                tbl.backfill(column, **kwargs)
+    except Exception as failure:  # the job's failure is its record, not the bridge's
+        status, error = "FAILED", f"{type(failure).__name__}: {failure}"
+    if hasattr(tbl, "checkout_latest"):
+        tbl.checkout_latest()
+    after = tbl.count_rows(f"{column} IS NOT NULL")
+    record = job_record(conn, table, column) or {}
+    return {
+        "job_id": record.get("job_id"),
+        "status": record.get("status") or status,
+        "table": table,
+        "column": column,
+        "rows_before": before,
+        "rows_after": after,
+        "rows_total": tbl.count_rows(),
+        "version": getattr(tbl, "version", None),
+        "error": error if error or record.get("status") != "FAILED" else (record.get("events") or [None])[-1],
+        "started_at": started,
+        "finished_at": time.time(),
+    }
+
+
+def main():
+    try:
+        emit("result", run(json.loads(sys.argv[1])))
+        return 0
+    except BridgeError as error:
+        emit("error", {"id": error.error_id, "message": str(error)})
+        return 2
+    except Exception as error:
+        emit("error", {"id": "GenevaFailed", "message": f"{type(error).__name__}: {error}", "detail": traceback.format_exc()})
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Text.Json;
+using E2E.Core.Backfill;
+using E2E.Core.Errors;
+using E2E.Core.Tests.Udf;
+
+namespace E2E.Core.Tests.Backfill;
+
+/// <summary>
+/// The Geneva engine's bridge against the stand-in geneva module (Pester/TestData/geneva-standin), which records
+/// every library call: these prove the calls and arguments E2E makes, not Geneva itself (not installable here).
+/// </summary>
+public sealed class GenevaEngineTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("e2e-geneva-").FullName;
+    private readonly string _standIn = UdfManifestTests.RepositoryPath("Pester", "TestData", "geneva-standin");
+    private readonly string _log;
+    private readonly string _uri;
+
+    public GenevaEngineTests()
+    {
+        _log = Path.Combine(_root, "calls.jsonl");
+        _uri = new Uri(Path.Combine(_root, "db")).AbsoluteUri;
+        // 100 PNG-headed rows in fragments of 25, as the Oxford Pets suite builds its table; a manifest defined.
+        Python($$"""
+            import geneva, struct
+            png = lambda w, h: b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + struct.pack(">II", w, h) + bytes(64)
+            conn = geneva.connect("{{_uri}}")
+            conn.create_table("pets", [{"image": png(16 + i, 20), "label": i % 37} for i in range(100)], frag_size=25)
+            conn.define_manifest("simple-udfs-v1", None)
+            """);
+        File.Delete(_log);
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private Dictionary<string, string> Environment => new()
+    {
+        ["PYTHONPATH"] = string.Join(Path.PathSeparator, _standIn, Path.Combine(_standIn, "udfs")),
+        ["GENEVA_STANDIN_LOG"] = _log,
+    };
+
+    private void Python(string code)
+    {
+        var start = new ProcessStartInfo("python3") { RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(code);
+        foreach (var (name, value) in Environment)
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, error);
+    }
+
+    private List<JsonElement> Calls() => File.ReadAllLines(_log).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+
+    private Task<BackfillJob> Run(GenevaBackfillRequest request, List<string>? progress = null) =>
+        GenevaEngine.RunAsync(request, "python3", UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py"), Environment, progress is null ? null : progress.Add, CancellationToken.None);
+
+    [Fact]
+    public async Task A_backfill_makes_the_documented_calls_with_the_cmdlets_parameters_and_returns_genevas_job()
+    {
+        var job = await Run(new GenevaBackfillRequest
+        {
+            Uri = _uri, Table = "pets", Column = "size", BatchSize = 10, NumFragments = 2, CommitGranularity = 1, Concurrency = 2,
+            Cluster = GenevaCluster.Local("e2e-local"), Manifest = "simple-udfs-v1",
+            Register = new GenevaUdfColumn("size", "geneva_simple_udfs", "file_size", Array.Empty<string>()),
+        });
+        Assert.Equal((BackfillStatus.Done, "pets", "size", 100L, 50L), (job.Status, job.Table, job.Column, job.RowsPlanned, job.RowsDone));
+        Assert.Matches("^[0-9a-f-]{36}$", job.Id); // geneva_jobs' uuid, not one of ours
+
+        var calls = Calls();
+        Assert.Equal(new[] { "connect", "open_table", "add_columns", "define_cluster", "context", "backfill", "context-exit" },
+            calls.Select(c => c.GetProperty("call").GetString()).Where(c => c is not ("count_rows" or "checkout_latest")).Take(7));
+        Assert.Equal(_uri, calls[0].GetProperty("args")[0].GetString());
+        var context = calls.Single(c => c.GetProperty("call").GetString() == "context").GetProperty("kwargs");
+        Assert.Equal(("e2e-local", "simple-udfs-v1"), (context.GetProperty("cluster").GetString(), context.GetProperty("manifest").GetString()));
+        var backfill = calls.Single(c => c.GetProperty("call").GetString() == "backfill");
+        Assert.Equal("size", backfill.GetProperty("args")[0].GetString());
+        Assert.Equal("""{"batch_size":10,"num_frags":2,"commit_granularity":1,"concurrency":2}""", backfill.GetProperty("kwargs").GetRawText().Replace(" ", string.Empty, StringComparison.Ordinal));
+        Assert.Contains("LOCAL_RAY", calls.Single(c => c.GetProperty("call").GetString() == "define_cluster").GetProperty("kwargs").GetProperty("cluster_type").GetString());
+    }
+
+    [Fact]
+    public async Task An_async_backfill_polls_the_future_and_fills_the_rest_incrementally()
+    {
+        await Run(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size", NumFragments = 1, Register = new GenevaUdfColumn("size", "geneva_simple_udfs", "file_size", Array.Empty<string>()) });
+        var progress = new List<string>();
+        var rest = await Run(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size", BatchSize = 10, Async = true, PollSeconds = 0.05 }, progress);
+        Assert.Equal((BackfillStatus.Done, 75L, 75L), (rest.Status, rest.RowsPlanned, rest.RowsDone));
+        var names = Calls().Select(c => c.GetProperty("call").GetString()).ToList();
+        Assert.Contains("backfill_async", names);
+        Assert.Contains("done", names);
+        Assert.DoesNotContain("context", names); // no cluster and no manifest: Geneva's default (a local Ray)
+        Assert.All(progress, p => Assert.Contains("polls", p));
+    }
+
+    [Fact]
+    public async Task Failures_have_ids_a_failed_job_is_a_record_and_a_missing_library_says_how_to_install_it()
+    {
+        // A column without a UDF: the backfill fails inside Geneva, and the record says so.
+        var failed = await Run(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "label" });
+        Assert.Equal(BackfillStatus.Failed, failed.Status);
+        Assert.Contains("has no UDF", failed.Error);
+
+        var missingTable = await Assert.ThrowsAsync<E2EException>(() => Run(new GenevaBackfillRequest { Uri = _uri, Table = "nope", Column = "size" }));
+        Assert.Same(ErrorCatalog.GenevaFailed, missingTable.Error);
+        Assert.Contains("'nope' was not found", missingTable.Message);
+
+        var noGeneva = await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.RunAsync(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size" }, "python3",
+            UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py"), new Dictionary<string, string> { ["PYTHONPATH"] = _root }, null, CancellationToken.None));
+        Assert.Same(ErrorCatalog.GenevaNotInstalled, noGeneva.Error);
+        Assert.Contains("pip install geneva", noGeneva.Message);
+    }
+}
