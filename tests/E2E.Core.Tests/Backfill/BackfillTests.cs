@@ -453,6 +453,23 @@ public sealed class BackfillTests : IDisposable
     }
 
     [Fact]
+    public async Task Values_a_previous_version_staged_one_per_row_are_committed_not_recomputed()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        using (var connection = _store.Open())
+        {
+            BackfillEngine.EnsureSchema(connection);
+            // A crashed driver of the previous release checkpointed rows 0-2 with a value the UDF would never give.
+            TableStore.Execute(connection, "INSERT INTO _e2e_staged (table_name, column_name, rowid, value, job_id) VALUES ('pets', 'size', 0, -1, 'old'), ('pets', 'size', 1, -1, 'old'), ('pets', 'size', 2, -1, 'old')");
+        }
+        var job = await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, 27L), (job.Status, job.RowsDone));
+        var rows = Rows();
+        Assert.All(rows.Take(3), r => Assert.Equal(-1L, r["size"]));
+        Assert.All(rows.Skip(3), r => Assert.Equal((long)((byte[])r["image"]!).Length, r["size"]));
+    }
+
+    [Fact]
     public async Task Udf_values_live_beside_the_source_rows_and_a_store_made_before_moves_them_there_once()
     {
         _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
