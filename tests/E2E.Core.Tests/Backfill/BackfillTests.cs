@@ -130,6 +130,15 @@ public sealed class BackfillTests : IDisposable
             def doubled(label):
                 return label * 2
 
+            @udf(data_type="int64")
+            def dies_once(label):
+                # The worker process dies (no exception, no answer) the first time any row reaches it.
+                marker = os.path.join(os.environ["DIES_DIR"], "died")
+                if not os.path.exists(marker):
+                    open(marker, "w").close()
+                    os._exit(9)
+                return label + 100
+
             @udf(data_type="string")
             def as_text(label):
                 return f"caf\u00e9 {label}"
@@ -194,6 +203,25 @@ public sealed class BackfillTests : IDisposable
         // twice and fail shared one pass (one set of workers); size, of another manifest, had a pass of its own.
         Assert.Contains("in one pass with fail", Events(jobs[0].Id).Single(e => e.Kind == "started").Message);
         Assert.DoesNotContain("in one pass", Events(jobs[2].Id).Single(e => e.Kind == "started").Message);
+    }
+
+    [Fact]
+    public async Task A_worker_that_dies_with_batches_in_flight_is_replaced_and_every_row_gets_one_value()
+    {
+        PublishFaulty();
+        Environment.SetEnvironmentVariable("DIES_DIR", Directory.CreateDirectory(Path.Combine(_root, "dies")).FullName);
+        _store.AddUdfColumn("pets", "plus", ColumnType.Parse("int64"), "dies_once", "faulty", _bucket, new[] { "label" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "plus", Options(batchSize: 3, concurrency: 1), CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, 30L, 0L), (job.Status, job.RowsDone, job.RowsFailed));
+        Assert.All(Rows(), r => Assert.Equal((long)r["label"]! + 100, r["plus"]));
+        var restarted = Events(job.Id).Where(e => e.Kind == "worker-restarted").ToList();
+        Assert.Single(restarted);
+        Assert.Contains("failed", restarted[0].Message);
+        using var connection = _store.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT SUM(rows) FROM _e2e_batches WHERE job_id = $id";
+        command.Parameters.AddWithValue("$id", job.Id);
+        Assert.Equal(30L, (long)command.ExecuteScalar()!); // the lost batches were computed once, by the new worker
     }
 
     [Fact]
