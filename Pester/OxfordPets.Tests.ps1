@@ -206,6 +206,10 @@ conn.define_manifest('simple-udfs-v1', None)
         $job.BackfillId | Should -Be $rest.Id
         @(Get-GenevaCall | Where-Object call -eq 'backfill_async').Count | Should -Be 1
         Remove-Job -Job $job
+
+        # Geneva's own job records, read back by id and by table.
+        (Get-BackfillJob -Engine Geneva -Database $genevaUri -Id $first.Id).Status | Should -Be 'Done'
+        @(Get-BackfillJob -Engine Geneva -Database $genevaUri -Table oxford_pets).Id | Should -Be @($first.Id, $rest.Id)
     }
 
     It 'says GenevaNotInstalled, with the fix, where the library is missing' {

@@ -1,6 +1,7 @@
 """E2E's bridge to the Geneva (LanceDB) library: Invoke-Backfill -Engine Geneva runs this in the user's Python.
 
-Started as `python3 e2e_geneva.py '<request json>'`; it prints JSON lines on stdout: {"progress": ...} while a
+Started as `python3 e2e_geneva.py '<request json>'` (a backfill, or {"op": "jobs", "uri", "table_name", "column_name",
+"job_id"} for Geneva's job records); it prints JSON lines on stdout: {"progress": ...} while a
 backfill runs, then one {"result": ...} or {"error": {"id": ..., "message": ...}}. What a UDF or Geneva prints
 goes to stderr. Request:
 
@@ -88,12 +89,34 @@ def job_record(conn, table, column):
     return mine[-1] if mine else None
 
 
-def run(request):
+def import_geneva():
     try:
         import geneva
     except ImportError as error:
         raise BridgeError("GenevaNotInstalled", f"the geneva package is not importable by {sys.executable} ({error}); install it (pip install geneva) in the Python -Python names") from error
+    return geneva
 
+
+def jobs(request):
+    """Geneva's job records (geneva_jobs), newest last, narrowed to a table, a column or a job id."""
+    conn = import_geneva().connect(request["uri"])
+    try:
+        records = conn.open_table("geneva_jobs").to_arrow().to_pylist()
+    except Exception as error:
+        raise BridgeError("GenevaFailed", f"this connection exposes no geneva_jobs table ({type(error).__name__}: {error})") from error
+    wanted = {k: request.get(k) for k in ("table_name", "column_name", "job_id") if request.get(k)}
+    chosen = [r for r in records if all(r.get(k) == v for k, v in wanted.items())]
+    chosen.sort(key=lambda r: str(r.get("launched_at") or ""))
+    return [
+        {"job_id": r.get("job_id"), "status": r.get("status"), "table": r.get("table_name"), "column": r.get("column_name"),
+         "launched_at": r.get("launched_at"), "completed_at": r.get("completed_at"),
+         "error": (r.get("events") or [None])[-1] if r.get("status") == "FAILED" else None}
+        for r in chosen
+    ]
+
+
+def run(request):
+    geneva = import_geneva()
     conn = geneva.connect(request["uri"])
     table = request["table"]
     column = request["column"]
@@ -149,7 +172,8 @@ def run(request):
 
 def main():
     try:
-        emit("result", run(json.loads(sys.argv[1])))
+        request = json.loads(sys.argv[1])
+        emit("result", jobs(request) if request.get("op") == "jobs" else run(request))
         return 0
     except BridgeError as error:
         emit("error", {"id": error.error_id, "message": str(error)})

@@ -426,7 +426,7 @@ public sealed class BackfillPSJob : Job
     }
 }
 
-/// <summary>Gets backfill job records: status, rows done and failed, batches, error.</summary>
+/// <summary>Gets backfill job records: status, rows done and failed, batches, error; -Engine Geneva reads Geneva's.</summary>
 /// <remarks>
 /// <para>Jobs are kept in the table store, so a job started by another process or a crashed one is visible too; a running job holds a lease (its driver renews a heartbeat in the store every 2 s), and a job whose driver is gone reads Interrupted: at once when the driver was a process on this machine that ended, otherwise once the heartbeat is 10 s old. An interrupted job shows Failed ("interrupted; resumed by ...") once a new backfill of the same column starts. Status is Pending, Running, Done, Failed, Cancelled or Interrupted.</para>
 /// </remarks>
@@ -455,8 +455,29 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
     [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
+    /// <summary>Local (the table store's records) or Geneva (Geneva's geneva_jobs records; -Database is then the Geneva database URI).</summary>
+    [Parameter]
+    [ValidateSet("Local", "Geneva")]
+    public string Engine { get; set; } = "Local";
+
+    /// <summary>With -Engine Geneva: the Python that has geneva; python3 by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Python { get; set; } = "python3";
+
     protected override void Process()
     {
+        if (Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase))
+        {
+            var uri = Uri.TryCreate(Database, UriKind.Absolute, out var parsed) && parsed.Scheme.Length > 1 ? Database! : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+            var jobs = GenevaEngine.JobsAsync(uri, Table, null, Id, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult();
+            if (Id is not null && jobs.Count == 0)
+            {
+                throw new E2EException(ErrorCatalog.JobNotFound, $"Geneva has no job '{Id}' in {uri}.", Id);
+            }
+            WriteObject(jobs, enumerateCollection: true);
+            return;
+        }
         var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
         if (Id is not null)
         {

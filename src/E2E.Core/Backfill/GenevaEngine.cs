@@ -78,7 +78,24 @@ public static class GenevaEngine
 {
     public static async Task<BackfillJob> RunAsync(GenevaBackfillRequest request, string python, string bridgeScript, IReadOnlyDictionary<string, string>? environment, Action<string>? progress, CancellationToken cancellation)
     {
-        var body = JsonSerializer.Serialize(new
+        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
+        if (request.Cluster?.Kubeconfig is { } kubeconfig)
+        {
+            variables["KUBECONFIG"] = kubeconfig;
+        }
+        return ToJob(await BridgeAsync(BackfillBody(request), request.Uri, python, bridgeScript, variables, progress, cancellation).ConfigureAwait(false));
+    }
+
+    /// <summary>Geneva's job records (geneva_jobs), oldest first, narrowed to a table, a column or a job id.</summary>
+    public static async Task<IReadOnlyList<BackfillJob>> JobsAsync(string uri, string? table, string? column, string? jobId, string python, string bridgeScript, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellation)
+    {
+        var body = JsonSerializer.Serialize(new { op = "jobs", uri, table_name = table, column_name = column, job_id = jobId });
+        var records = await BridgeAsync(body, uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false);
+        return records.EnumerateArray().Select(ToJob).ToArray();
+    }
+
+    private static string BackfillBody(GenevaBackfillRequest request) =>
+        JsonSerializer.Serialize(new
         {
             uri = request.Uri,
             table = request.Table,
@@ -90,11 +107,10 @@ public static class GenevaEngine
             manifest = request.Manifest,
             register = request.Register is { } r ? new { column = r.Column, module = r.Module, udf = r.Udf, paths = r.Paths } : null,
         });
-        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
-        if (request.Cluster?.Kubeconfig is { } kubeconfig)
-        {
-            variables["KUBECONFIG"] = kubeconfig;
-        }
+
+    /// <summary>Runs the bridge with one request; its result, or its error as GenevaNotInstalled or GenevaFailed.</summary>
+    private static async Task<JsonElement> BridgeAsync(string body, string uri, string python, string bridgeScript, IReadOnlyDictionary<string, string>? variables, Action<string>? progress, CancellationToken cancellation)
+    {
         JsonElement? result = null;
         (string? Id, string Message)? failure = null;
         var (exitCode, stderr) = await ExternalTool.StreamAsync(UdfWorker.ResolveInterpreter(python), new[] { "-u", bridgeScript, body }, null, variables, async output =>
@@ -119,22 +135,24 @@ public static class GenevaEngine
         cancellation.ThrowIfCancellationRequested();
         if (failure is { } f)
         {
-            throw new E2EException(f.Id == "GenevaNotInstalled" ? ErrorCatalog.GenevaNotInstalled : ErrorCatalog.GenevaFailed, SecretText.Redact(f.Message), request.Uri);
+            throw new E2EException(f.Id == "GenevaNotInstalled" ? ErrorCatalog.GenevaNotInstalled : ErrorCatalog.GenevaFailed, SecretText.Redact(f.Message), uri);
         }
         if (result is not { } done)
         {
             var tail = string.Join("\n", stderr.Trim().Split('\n').TakeLast(15));
-            throw new E2EException(ErrorCatalog.GenevaFailed, $"The Geneva bridge ended (exit {exitCode}) without a result: {SecretText.Redact(tail.Length > 0 ? tail : "(no output)")}", request.Uri);
+            throw new E2EException(ErrorCatalog.GenevaFailed, $"The Geneva bridge ended (exit {exitCode}) without a result: {SecretText.Redact(tail.Length > 0 ? tail : "(no output)")}", uri);
         }
-        return ToJob(done);
+        return done;
     }
 
-    /// <summary>Geneva's job (JobStatus PENDING, RUNNING, DONE, FAILED, CANCELLED) as a backfill record: rows planned are the rows that were empty.</summary>
+    /// <summary>Geneva's job (JobStatus PENDING, RUNNING, DONE, FAILED, CANCELLED) as a backfill record: rows planned are the rows that were empty (0 for a record read from geneva_jobs, which has no counts).</summary>
     internal static BackfillJob ToJob(JsonElement result)
     {
         long Number(string name) => result.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : 0;
-        DateTimeOffset? Time(string name) => result.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
-            ? DateTimeOffset.FromUnixTimeMilliseconds((long)(v.GetDouble() * 1000)) : null;
+        DateTimeOffset? Time(string name) => !result.TryGetProperty(name, out var v) ? null
+            : v.ValueKind == JsonValueKind.Number ? DateTimeOffset.FromUnixTimeMilliseconds((long)(v.GetDouble() * 1000))
+            : v.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(v.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t
+            : null;
         var status = result.GetProperty("status").GetString()?.ToUpperInvariant() switch
         {
             "DONE" => BackfillStatus.Done,
@@ -147,6 +165,6 @@ public static class GenevaEngine
         var id = result.TryGetProperty("job_id", out var j) && j.ValueKind == JsonValueKind.String ? j.GetString()! : "geneva-" + Guid.NewGuid().ToString("N")[..12];
         var error = result.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? SecretText.Redact(e.GetString()!) : null;
         return new BackfillJob(id, result.GetProperty("table").GetString()!, result.GetProperty("column").GetString()!, status,
-            Time("started_at") ?? DateTimeOffset.UtcNow, Time("finished_at"), total - before, after - before, 0, 0, error);
+            Time("started_at") ?? Time("launched_at") ?? DateTimeOffset.UtcNow, Time("finished_at") ?? Time("completed_at"), total - before, after - before, 0, 0, error);
     }
 }

@@ -96,6 +96,14 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.Contains("done", names);
         Assert.DoesNotContain("context", names); // no cluster and no manifest: Geneva's default (a local Ray)
         Assert.All(progress, p => Assert.Contains("polls", p));
+
+        // Geneva's job records (geneva_jobs) read back: both jobs, oldest first, and one by id.
+        var bridge = UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py");
+        var jobs = await GenevaEngine.JobsAsync(_uri, "pets", "size", null, "python3", bridge, Environment, CancellationToken.None);
+        Assert.Equal(2, jobs.Count);
+        Assert.Equal(rest.Id, jobs[1].Id);
+        Assert.All(jobs, j => Assert.Equal(BackfillStatus.Done, j.Status));
+        Assert.Single(await GenevaEngine.JobsAsync(_uri, null, null, rest.Id, "python3", bridge, Environment, CancellationToken.None));
     }
 
     [Fact]
