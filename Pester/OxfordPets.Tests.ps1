@@ -209,6 +209,8 @@ conn.define_manifest('simple-udfs-v1', None)
 
         # Geneva's own job records, read back by id and by table.
         (Get-BackfillJob -Engine Geneva -Database $genevaUri -Id $first.Id).Status | Should -Be 'Done'
+        (Wait-BackfillJob -Engine Geneva -Database $genevaUri -Id $rest.Id -TimeoutSec 60).Status | Should -Be 'Done'
+        { Wait-BackfillJob -Engine Geneva -Database $genevaUri -Id 'no-such-job' -TimeoutSec 60 -ErrorAction Stop } | Should -Throw -ErrorId 'JobNotFound,*'
         @(Get-BackfillJob -Engine Geneva -Database $genevaUri -Table oxford_pets).Id | Should -Be @($first.Id, $rest.Id)
     }
 

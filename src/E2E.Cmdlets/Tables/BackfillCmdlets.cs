@@ -516,13 +516,28 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
     [Parameter]
     public double TimeoutSec { get; set; } = 3600;
 
+    /// <summary>Local (the table store's records) or Geneva (Geneva's geneva_jobs records, polled every 2 s at most; -Database is then the Geneva database URI).</summary>
+    [Parameter]
+    [ValidateSet("Local", "Geneva")]
+    public string Engine { get; set; } = "Local";
+
+    /// <summary>With -Engine Geneva: the Python that has geneva; python3 by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Python { get; set; } = "python3";
+
     protected override void Process()
     {
-        var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
-        var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, 0.1, 2);
+        var geneva = Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase);
+        var store = geneva ? null : TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
+        var uri = !geneva ? null : Uri.TryCreate(Database, UriKind.Absolute, out var parsed) && parsed.Scheme.Length > 1 ? Database! : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+        // A Geneva probe starts a Python: polled at 1-2 s, not 0.1 s.
+        var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, geneva ? 1 : 0.1, 2);
         var result = WaitWithProgress(() =>
         {
-            var job = BackfillEngine.GetJob(store, Id!);
+            var job = store is not null ? BackfillEngine.GetJob(store, Id!)
+                : GenevaEngine.JobsAsync(uri!, null, null, Id, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult().LastOrDefault()
+                    ?? throw new E2E.Core.Waiting.ProbeCannotSucceedException(new E2EException(ErrorCatalog.JobNotFound, $"Geneva has no job '{Id}' in {uri}.", Id));
             if (job.Status == BackfillStatus.Interrupted)
             {
                 // Nothing will ever finish it but another Invoke-Backfill: waiting on would only time out.
