@@ -357,7 +357,7 @@ public static class BackfillEngine
     private sealed record Batch((ColumnRun Run, long[] Ids)[] Work, int Attempt);
 
     /// <summary>How to start a worker of the pass: the manifest's packages materialized, every UDF of the pass, the query for the union of their inputs.</summary>
-    private sealed record PassEnvironment(Func<int, Task<UdfWorker>> StartWorker);
+    private sealed record PassEnvironment(Func<Task<UdfWorker>> StartWorker);
 
     /// <summary>
     /// A pass's workers: started while the rows are planned, each taken by a worker loop; at the end, those nobody took
@@ -373,7 +373,7 @@ public static class BackfillEngine
         {
             for (var i = 0; i < count; i++)
             {
-                _workers.Enqueue(environment.ContinueWith(e => e.Result.StartWorker(0), cancellation, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap());
+                _workers.Enqueue(environment.ContinueWith(e => e.Result.StartWorker(), cancellation, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).Unwrap());
             }
         }
 
@@ -453,15 +453,18 @@ public static class BackfillEngine
             $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {TableStore.Readable(info.Name, info.Columns)} WHERE _rowid IN (SELECT value FROM json_each(?)) ORDER BY _rowid");
         var python = UdfWorker.ResolveInterpreter(options.Python);
         // A worker that dies at start-up is replaced up to three times; a UDF that cannot load fails at once.
-        async Task<UdfWorker> Start(int attempt)
+        async Task<UdfWorker> Start()
         {
-            try
+            for (var attempt = 0; ; attempt++)
             {
-                return await UdfWorker.StartAsync(python, environment, udfs, source, cancellation).ConfigureAwait(false);
-            }
-            catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && attempt < 3)
-            {
-                return await Start(attempt + 1).ConfigureAwait(false);
+                try
+                {
+                    return await UdfWorker.StartAsync(python, environment, udfs, source, cancellation).ConfigureAwait(false);
+                }
+                catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed && attempt < 3)
+                {
+                    // the next attempt
+                }
             }
         }
         return new PassEnvironment(Start);
@@ -491,9 +494,23 @@ public static class BackfillEngine
             }
         }
 
+        // The gate serializes the writer connection and the pass's counters among the worker loops.
+        async Task UnderGate(Action action)
+        {
+            await gate.WaitAsync(stop.Token).ConfigureAwait(false);
+            try
+            {
+                action();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
         async Task Work()
         {
-            var worker = await (workers.Take() ?? environment.StartWorker(0)).ConfigureAwait(false);
+            var worker = await (workers.Take() ?? environment.StartWorker()).ConfigureAwait(false);
             var restarts = 0;
             var inflight = new Queue<Batch>();
             try
@@ -506,15 +523,7 @@ public static class BackfillEngine
                         var live = next.Work.Where(w => !w.Run.Stopped).ToArray();
                         if (live.Length == 0)
                         {
-                            await gate.WaitAsync(stop.Token).ConfigureAwait(false);
-                            try
-                            {
-                                Finished();
-                            }
-                            finally
-                            {
-                                gate.Release();
-                            }
+                            await UnderGate(Finished).ConfigureAwait(false);
                             continue;
                         }
                         var sent = next with { Work = live };
@@ -542,19 +551,14 @@ public static class BackfillEngine
                         // The worker died: its batches go back to the queue and a fresh worker takes over.
                         restarts++;
                         await worker.DisposeAsync().ConfigureAwait(false);
-                        worker = await environment.StartWorker(0).ConfigureAwait(false);
-                        await gate.WaitAsync(stop.Token).ConfigureAwait(false);
-                        try
+                        worker = await environment.StartWorker().ConfigureAwait(false);
+                        await UnderGate(() =>
                         {
                             foreach (var run in runs)
                             {
                                 Event(sql, run.JobId, "worker-restarted", ex.Message);
                             }
-                        }
-                        finally
-                        {
-                            gate.Release();
-                        }
+                        }).ConfigureAwait(false);
                         while (inflight.TryDequeue(out var lost))
                         {
                             queue.Writer.TryWrite(lost);
