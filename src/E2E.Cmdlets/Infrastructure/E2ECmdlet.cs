@@ -38,6 +38,10 @@ public abstract class E2ECmdlet : PSCmdlet, IDisposable
     /// <summary>Writes a non-terminating error for one failed item; the cmdlet carries on with the next.</summary>
     protected void WriteE2EError(E2EException exception) => WriteError(ErrorRecords.From(exception));
 
+    /// <summary>A location as a URI: one with a scheme (file://, s3://, gs://) as given, a path (relative to the current location) as file://.</summary>
+    protected string LocationUri(string location) =>
+        Uri.TryCreate(location, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1 ? location : new Uri(GetUnresolvedProviderPathFromPSPath(location)).AbsoluteUri;
+
     /// <summary>The E2E session state (scopes) of the runspace this cmdlet runs in.</summary>
     protected E2E.Core.Scopes.ScopeRegistry Scopes => SessionScopes.ForCurrentRunspace();
 

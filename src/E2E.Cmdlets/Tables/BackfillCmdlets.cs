@@ -169,7 +169,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     /// <summary>-Database as a Geneva URI (a local path becomes file://); one backfill per column, as Geneva takes them.</summary>
     private void PrepareGeneva()
     {
-        _database = Uri.TryCreate(Database, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1 ? Database : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+        _database = LocationUri(Database!);
         if (Column!.Any(WildcardPattern.ContainsWildcardCharacters))
         {
             throw new E2EException(ErrorCatalog.InvalidArgument, "-Engine Geneva takes column names, not wildcards (the Geneva table's schema is Geneva's).", string.Join(",", Column!));
@@ -469,7 +469,7 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
     {
         if (Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase))
         {
-            var uri = Uri.TryCreate(Database, UriKind.Absolute, out var parsed) && parsed.Scheme.Length > 1 ? Database! : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+            var uri = LocationUri(Database!);
             var jobs = GenevaEngine.JobsAsync(uri, Table, null, Id, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult();
             if (Id is not null && jobs.Count == 0)
             {
@@ -530,7 +530,7 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
     {
         var geneva = Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase);
         var store = geneva ? null : TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
-        var uri = !geneva ? null : Uri.TryCreate(Database, UriKind.Absolute, out var parsed) && parsed.Scheme.Length > 1 ? Database! : new Uri(GetUnresolvedProviderPathFromPSPath(Database!)).AbsoluteUri;
+        var uri = geneva ? LocationUri(Database!) : null;
         // A Geneva probe starts a Python: polled at 1-2 s, not 0.1 s.
         var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, geneva ? 1 : 0.1, 2);
         var result = WaitWithProgress(() =>
