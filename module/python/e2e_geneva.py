@@ -9,8 +9,7 @@ goes to stderr. Request:
    "backfill": {"batch_size": 10, "num_frags": 2, "commit_granularity": 2, "where": "...", "concurrency": 8},
    "async": false, "poll_seconds": 2,
    "cluster": null | {"kind": "local" | "external" | "kuberay" | "defined", "name": "...", "address": "ray://...",
-                      "namespace": "geneva", "image": "rayproject/ray:2.44.0-py310", "kubeconfig": "...",
-                      "context": "..."},
+                      "namespace": "geneva", "image": "rayproject/ray:2.44.0-py310"},
    "manifest": null | "<manifest name defined in the connection>",
    "register": null | {"column": "...", "module": "simple_udfs", "udf": "file_size", "paths": [...]}}
 
@@ -55,10 +54,8 @@ def define_cluster(conn, spec):
     elif kind == "external":
         cluster = GenevaCluster.create_external(name, spec["address"]).build()
     elif kind == "kuberay":
-        # The shapes of the 0.9.0 suite's standard cluster; the Kubernetes cluster is the one the kubeconfig and
-        # context name (the E2E cluster's), read by the LOCAL config method.
-        if spec.get("kubeconfig"):
-            os.environ["KUBECONFIG"] = spec["kubeconfig"]
+        # The shapes of the 0.9.0 suite's standard cluster, in the Kubernetes cluster of the KUBECONFIG this bridge
+        # was started with (the E2E cluster's own file), read by the LOCAL config method.
         from geneva.cluster import K8sConfigMethod
         from geneva.cluster.mgr import GenevaClusterType, HeadGroupConfig, KubeRayConfig, WorkerGroupConfig
 
@@ -78,15 +75,17 @@ def define_cluster(conn, spec):
     return name
 
 
-def job_record(conn, table, column):
-    """The newest geneva_jobs record of this column, where the connection exposes the system table; else None."""
-    try:
-        jobs = conn.open_table("geneva_jobs").to_arrow().to_pylist()
-    except Exception:  # older or newer layouts keep it elsewhere: the call's outcome is the status then
-        return None
-    mine = [j for j in jobs if j.get("table_name") == table and j.get("column_name") == column]
-    mine.sort(key=lambda j: str(j.get("launched_at") or ""))
-    return mine[-1] if mine else None
+def job_records(conn, **wanted):
+    """Geneva's job records (the geneva_jobs system table) matching the non-empty fields of wanted, oldest first."""
+    records = conn.open_table("geneva_jobs").to_arrow().to_pylist()
+    chosen = [r for r in records if all(r.get(k) == v for k, v in wanted.items() if v)]
+    chosen.sort(key=lambda r: str(r.get("launched_at") or ""))
+    return chosen
+
+
+def job_error(record):
+    """A failed job's last event ("Job failed: ..."); None for any other."""
+    return (record.get("events") or [None])[-1] if record.get("status") == "FAILED" else None
 
 
 def import_geneva():
@@ -98,19 +97,15 @@ def import_geneva():
 
 
 def jobs(request):
-    """Geneva's job records (geneva_jobs), newest last, narrowed to a table, a column or a job id."""
+    """Geneva's job records, oldest first, narrowed to a table, a column or a job id."""
     conn = import_geneva().connect(request["uri"])
     try:
-        records = conn.open_table("geneva_jobs").to_arrow().to_pylist()
+        chosen = job_records(conn, **{k: request.get(k) for k in ("table_name", "column_name", "job_id")})
     except Exception as error:
         raise BridgeError("GenevaFailed", f"this connection exposes no geneva_jobs table ({type(error).__name__}: {error})") from error
-    wanted = {k: request.get(k) for k in ("table_name", "column_name", "job_id") if request.get(k)}
-    chosen = [r for r in records if all(r.get(k) == v for k, v in wanted.items())]
-    chosen.sort(key=lambda r: str(r.get("launched_at") or ""))
     return [
         {"job_id": r.get("job_id"), "status": r.get("status"), "table": r.get("table_name"), "column": r.get("column_name"),
-         "launched_at": r.get("launched_at"), "completed_at": r.get("completed_at"),
-         "error": (r.get("events") or [None])[-1] if r.get("status") == "FAILED" else None}
+         "launched_at": r.get("launched_at"), "completed_at": r.get("completed_at"), "error": job_error(r)}
         for r in chosen
     ]
 
@@ -154,7 +149,10 @@ def run(request):
     if hasattr(tbl, "checkout_latest"):
         tbl.checkout_latest()
     after = tbl.count_rows(f"{column} IS NOT NULL")
-    record = job_record(conn, table, column) or {}
+    try:
+        record = (job_records(conn, table_name=table, column_name=column) or [{}])[-1]
+    except Exception:  # older or newer layouts keep it elsewhere: the call's outcome is the status then
+        record = {}
     return {
         "job_id": record.get("job_id"),
         "status": record.get("status") or status,
@@ -164,7 +162,7 @@ def run(request):
         "rows_after": after,
         "rows_total": tbl.count_rows(),
         "version": getattr(tbl, "version", None),
-        "error": error if error or record.get("status") != "FAILED" else (record.get("events") or [None])[-1],
+        "error": error or job_error(record),
         "started_at": started,
         "finished_at": time.time(),
     }

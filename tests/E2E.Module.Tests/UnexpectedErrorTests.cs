@@ -82,5 +82,37 @@ public sealed class UnexpectedErrorTests : IDisposable
     {
         Assert.StartsWith("InvalidArgument,", _pwsh.Run("Invoke-Backfill -Engine Geneva -Database file:///tmp/none -Table pets -Column 'size*'").ErrorId);
         Assert.StartsWith("InvalidArgument,", _pwsh.Run("Invoke-Backfill -Engine Geneva -Database file:///tmp/none -Table pets -Column size -GenevaCluster a -RayAddress ray://127.0.0.1:10001").ErrorId);
+
+        // Geneva provisions KubeRay through the kubeconfig's current context: a cluster chosen by another context is refused.
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"e2e-two-contexts-{Guid.NewGuid():N}.kubeconfig");
+        File.WriteAllText(kubeconfig, """
+            apiVersion: v1
+            kind: Config
+            current-context: kind-a
+            clusters:
+            - name: kind-a
+              cluster: {server: "https://127.0.0.1:6443"}
+            - name: kind-b
+              cluster: {server: "https://127.0.0.1:6444"}
+            contexts:
+            - name: kind-a
+              context: {cluster: kind-a, user: admin}
+            - name: kind-b
+              context: {cluster: kind-b, user: admin}
+            users:
+            - name: admin
+              user: {token: not-a-real-token}
+            """);
+        try
+        {
+            var other = _pwsh.Run($"$c = New-E2ECluster -Provider Existing -Kubeconfig '{kubeconfig}' -Context kind-b; Invoke-Backfill -Engine Geneva -Database file:///tmp/none -Table pets -Column size -KubeRayCluster $c");
+            Assert.StartsWith("InvalidArgument,", other.ErrorId);
+            Assert.Contains("current context is 'kind-a'", other.Error!.Exception.Message);
+        }
+        finally
+        {
+            _pwsh.Run("Get-E2EScope | Remove-E2EScope");
+            File.Delete(kubeconfig);
+        }
     }
 }

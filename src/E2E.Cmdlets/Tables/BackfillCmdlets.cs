@@ -104,7 +104,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     [ValidateNotNullOrEmpty]
     public string? RayAddress { get; set; }
 
-    /// <summary>With -Engine Geneva: a cluster from New-E2ECluster or Get-E2ECluster in which Geneva provisions a KubeRay cluster (its kubeconfig and context).</summary>
+    /// <summary>With -Engine Geneva: a cluster from New-E2ECluster or Get-E2ECluster in which Geneva provisions a KubeRay cluster (through its own kubeconfig).</summary>
     [Parameter]
     public E2E.Core.Kubernetes.E2ECluster? KubeRayCluster { get; set; }
 
@@ -178,6 +178,13 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         {
             throw new E2EException(ErrorCatalog.InvalidArgument, "Name one of -GenevaCluster, -RayAddress and -KubeRayCluster (none: a local Ray).");
         }
+        // Geneva's KubeRay provisioning reads the kubeconfig's current context: a cluster chosen by another context would be the wrong one.
+        if (KubeRayCluster is not null && File.Exists(KubeRayCluster.KubeconfigPath)
+            && E2E.Core.Kubernetes.Kubeconfig.Load(KubeRayCluster.KubeconfigPath).CurrentContext is var current && current != KubeRayCluster.ContextName)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument,
+                $"-KubeRayCluster '{KubeRayCluster.Name}' is context '{KubeRayCluster.ContextName}' of {KubeRayCluster.KubeconfigPath}, whose current context is '{current}': Geneva would provision Ray there. Run 'kubectl config use-context {KubeRayCluster.ContextName}' first, or use a cluster New-E2ECluster made.", KubeRayCluster.Name);
+        }
         _columns = Column!;
         if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns with Geneva in the background"))
         {
@@ -192,7 +199,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     {
         var cluster = GenevaCluster is not null ? E2E.Core.Backfill.GenevaCluster.Defined(GenevaCluster)
             : RayAddress is not null ? E2E.Core.Backfill.GenevaCluster.External("e2e-external", RayAddress)
-            : KubeRayCluster is not null ? E2E.Core.Backfill.GenevaCluster.KubeRay($"e2e-{KubeRayCluster.Name}", KubeRayCluster.KubeconfigPath, KubeRayCluster.ContextName, KubeRayNamespace, RayImage)
+            : KubeRayCluster is not null ? E2E.Core.Backfill.GenevaCluster.KubeRay($"e2e-{KubeRayCluster.Name}", KubeRayCluster.KubeconfigPath, KubeRayNamespace, RayImage)
             : null;
         var request = new GenevaBackfillRequest
         {

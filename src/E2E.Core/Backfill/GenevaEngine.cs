@@ -7,7 +7,7 @@ namespace E2E.Core.Backfill;
 
 /// <summary>
 /// Where a Geneva backfill runs: a local Ray (Geneva starts it), an existing Ray cluster (ray://...), a KubeRay cluster
-/// that Geneva provisions in a Kubernetes cluster (the kubeconfig and context of an E2E cluster), or a cluster already
+/// that Geneva provisions in a Kubernetes cluster (an E2E cluster's own kubeconfig, whose current context is that cluster), or a cluster already
 /// defined in the Geneva connection, by name.
 /// </summary>
 public sealed record GenevaCluster(string Kind, string Name)
@@ -18,9 +18,8 @@ public sealed record GenevaCluster(string Kind, string Name)
 
     public string? Image { get; init; }
 
+    /// <summary>The kubeconfig the bridge runs with (KUBECONFIG): its current context is the Kubernetes cluster Geneva provisions Ray in.</summary>
     public string? Kubeconfig { get; init; }
-
-    public string? Context { get; init; }
 
     public static GenevaCluster Local(string name) => new("local", name);
 
@@ -28,8 +27,8 @@ public sealed record GenevaCluster(string Kind, string Name)
 
     public static GenevaCluster Defined(string name) => new("defined", name);
 
-    public static GenevaCluster KubeRay(string name, string? kubeconfig, string? context, string? @namespace, string? image) =>
-        new("kuberay", name) { Kubeconfig = kubeconfig, Context = context, Namespace = @namespace, Image = image };
+    public static GenevaCluster KubeRay(string name, string? kubeconfig, string? @namespace, string? image) =>
+        new("kuberay", name) { Kubeconfig = kubeconfig, Namespace = @namespace, Image = image };
 }
 
 /// <summary>A UDF to add as a column before the backfill (Table.add_columns), imported from a module on <see cref="Paths"/>.</summary>
@@ -103,7 +102,7 @@ public static class GenevaEngine
             backfill = new { batch_size = request.BatchSize, num_frags = request.NumFragments, commit_granularity = request.CommitGranularity, where = request.Where, concurrency = request.Concurrency },
             @async = request.Async,
             poll_seconds = request.PollSeconds,
-            cluster = request.Cluster is { } c ? new { kind = c.Kind, name = c.Name, address = c.Address, @namespace = c.Namespace, image = c.Image, kubeconfig = c.Kubeconfig, context = c.Context } : null,
+            cluster = request.Cluster is { } c ? new { kind = c.Kind, name = c.Name, address = c.Address, @namespace = c.Namespace, image = c.Image } : null,
             manifest = request.Manifest,
             register = request.Register is { } r ? new { column = r.Column, module = r.Module, udf = r.Udf, paths = r.Paths } : null,
         });
