@@ -350,6 +350,9 @@ public static class BackfillEngine
 
         public bool StopRequested;
 
+        /// <summary>Values of this pass staged and not yet made visible.</summary>
+        public bool HasStaged;
+
         public bool Stopped => Failure is not null || StopRequested;
     }
 
@@ -400,41 +403,88 @@ public static class BackfillEngine
     }
 
     /// <summary>
-    /// The pass's batches and each pending row's fragment. Optimized at first call: tier-0 code of these loops took
-    /// 60 ms to plan two columns of 3,680 rows, optimized code 12-33 ms (a backfill is often a session's first and only one).
+    /// The pass's batches and each pending row's fragment, from one query that says for every row which columns of the
+    /// pass it still needs. Plain loops, optimized at first call: LINQ and tier-0 code took 60 ms to plan two columns of
+    /// 3,680 rows, this 1-8 ms on this (noisy) machine (a backfill is often a session's first and only one).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static (List<Batch> Batches, Dictionary<long, long> FragmentOf) Plan(SqliteConnection writer, string readable, ColumnRun[] runs, string filter, BackfillOptions options, CancellationToken cancellation)
     {
         var fragmentOf = new Dictionary<long, long>();
-        // Which columns of the pass each pending row needs: one bit per column (a pass has at most 64).
-        var needs = new Dictionary<long, ulong>();
+        var batches = new List<Batch>();
+        var limit = options.NumFragments ?? int.MaxValue;
+        // Per column: the fragment its rows last came from, and how many fragments it has taken.
+        var current = new long?[runs.Length];
+        var taken = new int[runs.Length];
+        var chunk = new List<long>[runs.Length];
+        for (var c = 0; c < runs.Length; c++)
+        {
+            chunk[c] = new List<long>();
+        }
+        var chunkRows = 0;
+        void Close()
+        {
+            var work = new List<(ColumnRun, long[])>(runs.Length);
+            for (var c = 0; c < runs.Length; c++)
+            {
+                if (chunk[c].Count > 0)
+                {
+                    work.Add((runs[c], chunk[c].ToArray()));
+                    chunk[c].Clear();
+                }
+            }
+            batches.Add(new Batch(work.ToArray(), 0));
+            chunkRows = 0;
+        }
+        var needs = string.Join(", ", runs.Select(r => $"{TableStore.Identifier(r.Column.Name, "Column name")} IS NULL"));
+        var any = string.Join(" OR ", runs.Select(r => $"{TableStore.Identifier(r.Column.Name, "Column name")} IS NULL"));
+        using var command = writer.CreateCommand();
+        command.CommandText = $"SELECT _rowid, _fragment, {needs} FROM {readable} WHERE ({any}){filter} ORDER BY _fragment, _rowid";
+        foreach (var reader in TableStore.Filtered(writer, command, options.Where, cancellation))
+        {
+            var rowId = reader.GetInt64(0);
+            var fragment = reader.GetInt64(1);
+            var wanted = false;
+            for (var c = 0; c < runs.Length; c++)
+            {
+                if (reader.GetInt64(2 + c) == 0)
+                {
+                    continue;
+                }
+                if (fragment != current[c])
+                {
+                    // Rows come in fragment order: NumFragments takes each column's first N fragments that still have empty rows.
+                    if (taken[c] == limit)
+                    {
+                        continue;
+                    }
+                    taken[c]++;
+                    current[c] = fragment;
+                    runs[c].RowsLeft[fragment] = 0;
+                }
+                runs[c].RowsLeft[fragment]++;
+                chunk[c].Add(rowId);
+                wanted = true;
+            }
+            if (!wanted)
+            {
+                continue;
+            }
+            fragmentOf[rowId] = fragment;
+            // Batches of BatchSize rows in fragment and row order, across fragment boundaries (a fragment of 25 rows no longer makes every batch 25 rows).
+            if (++chunkRows == options.BatchSize)
+            {
+                Close();
+            }
+        }
+        if (chunkRows > 0)
+        {
+            Close();
+        }
         foreach (var run in runs)
         {
-            var pending = PendingRows(writer, readable, TableStore.Identifier(run.Column.Name, "Column name"), filter, options.Where, cancellation);
-            var fragments = 0;
-            long? current = null;
-            foreach (var (rowId, fragment) in pending)
-            {
-                if (fragment != current)
-                {
-                    // Rows come in fragment order: NumFragments takes the first N that still have empty rows.
-                    if (++fragments > (options.NumFragments ?? int.MaxValue))
-                    {
-                        break;
-                    }
-                    current = fragment;
-                    run.RowsLeft[fragment] = 0;
-                }
-                run.RowsLeft[fragment]++;
-                fragmentOf[rowId] = fragment;
-                needs[rowId] = needs.GetValueOrDefault(rowId) | (1UL << run.Index);
-            }
             run.Planned = run.RowsLeft.Values.Sum(n => (long)n);
         }
-        // Batches of BatchSize rows in fragment and row order, across fragment boundaries (a fragment of 25 rows no longer makes every batch 25 rows).
-        var batches = needs.Keys.OrderBy(id => fragmentOf[id]).ThenBy(id => id).Chunk(options.BatchSize).Select(chunk => new Batch(
-            runs.Select(r => (r, chunk.Where(id => (needs[id] & (1UL << r.Index)) != 0).ToArray())).Where(w => w.Item2.Length > 0).ToArray(), 0)).ToList();
         return (batches, fragmentOf);
     }
 
@@ -573,14 +623,24 @@ public static class BackfillEngine
                         // The batch's values and, where it completes enough fragments, their commit: one transaction.
                         using (var transaction = sql.Begin())
                         {
-                            var skipped = Stage(sql, info.Name, batch, outcomes, fragmentOf, options.ErrorPolicy);
+                            var changed = false;
                             for (var i = 0; i < batch.Work.Length; i++)
                             {
-                                var (run, _) = batch.Work[i];
+                                var (run, ids) = batch.Work[i];
                                 var outcome = outcomes[i];
+                                var failed = outcome.Failed.Count > 0 && options.ErrorPolicy != RowErrorPolicy.Skip;
+                                // A batch that completes the column's next commit writes its values straight to the values table, after those staged before it.
+                                var commits = !failed && Account(run, outcome, fragmentOf, options.CommitGranularity);
+                                if (commits && run.HasStaged)
+                                {
+                                    changed |= MoveStaged(sql, quotedTable, info.Name, run.Column, legacy: false);
+                                    run.HasStaged = false;
+                                }
+                                var (stored, skipped) = Store(sql, quotedTable, info.Name, run, ids, outcome, fragmentOf, options.ErrorPolicy, commits);
+                                changed |= stored;
                                 run.RowsDone += outcome.Staged.Count;
-                                run.RowsFailed += skipped[i];
-                                if (outcome.Failed.Count > 0 && options.ErrorPolicy != RowErrorPolicy.Skip)
+                                run.RowsFailed += skipped;
+                                if (failed)
                                 {
                                     run.Failure ??= new E2EException(ErrorCatalog.UdfFailed, $"UDF '{run.Column.Udf}' failed for row {outcome.Failed[0].Id}: {outcome.Failed[0].Message}", outcome.Failed[0].Id);
                                     continue;
@@ -590,10 +650,10 @@ public static class BackfillEngine
                                     outstanding++;
                                     queue.Writer.TryWrite(new Batch(new[] { (run, outcome.Retry.ToArray()) }, batch.Attempt + 1));
                                 }
-                                if (Account(run, outcome.Staged.Select(s => s.Id).Concat(outcome.Failed.Select(f => f.Id)), fragmentOf, options.CommitGranularity))
-                                {
-                                    MoveStaged(sql, quotedTable, info.Name, run.Column, legacy: false);
-                                }
+                            }
+                            if (changed)
+                            {
+                                sql.Execute("UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", info.Name));
                             }
                             transaction.Commit();
                         }
@@ -693,16 +753,24 @@ public static class BackfillEngine
         return outcome;
     }
 
-    /// <summary>Counts a column's finished rows against their fragments; true when CommitGranularity more fragments are complete, and its staged values are to become visible.</summary>
-    private static bool Account(ColumnRun run, IEnumerable<long> finished, Dictionary<long, long> fragmentOf, int granularity)
+    /// <summary>Counts a column's finished rows (stored or failed) against their fragments; true when CommitGranularity more fragments are complete, and its values are to become visible.</summary>
+    private static bool Account(ColumnRun run, Outcome outcome, Dictionary<long, long> fragmentOf, int granularity)
     {
-        foreach (var id in finished)
+        void Finished(long id)
         {
             if (--run.RowsLeft[fragmentOf[id]] == 0)
             {
                 run.FragmentsDone++;
                 run.SinceCommit++;
             }
+        }
+        foreach (var (id, _) in outcome.Staged)
+        {
+            Finished(id);
+        }
+        foreach (var (id, _) in outcome.Failed)
+        {
+            Finished(id);
         }
         if (run.SinceCommit < granularity)
         {
@@ -746,40 +814,41 @@ public static class BackfillEngine
     /// <summary>Done, Failed, Cancelled or Interrupted: nothing is working on the job.</summary>
     public static bool IsFinished(BackfillStatus status) => status is BackfillStatus.Done or BackfillStatus.Failed or BackfillStatus.Cancelled or BackfillStatus.Interrupted;
 
-    private static List<(long RowId, long Fragment)> PendingRows(SqliteConnection connection, string readable, string quotedColumn, string filter, string? where, CancellationToken cancellation)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT _rowid, _fragment FROM {readable} WHERE {quotedColumn} IS NULL{filter} ORDER BY _fragment, _rowid";
-        return TableStore.Filtered(connection, command, where, cancellation).Select(reader => (reader.GetInt64(0), reader.GetInt64(1))).ToList();
-    }
-
     /// <summary>
-    /// In the caller's transaction: the batch's values for each column (one staged row holding them all, as JSON), their
-    /// batch records and the jobs' counters; a crash before the commit loses only this batch. A statement per value from .NET took
-    /// 104 ms of a 0.56 s two-column backfill (14 us a value); SQLite unpacks the JSON at commit, in C.
+    /// In the caller's transaction, one column's part of a batch: its values, as one JSON array, either staged (one row
+    /// in _e2e_staged_batches, made visible by a later commit) or, when <paramref name="visible"/>, written to the
+    /// values table at once; its batch record and the job's counters. A crash before the commit loses only this batch.
+    /// A statement per value from .NET took 104 ms of a 0.56 s two-column backfill (14 us a value); SQLite unpacks the
+    /// JSON in C, and a value staged and moved in the same transaction cost another 0.2 ms a batch.
+    /// Returns whether values became visible, and how many rows the Skip policy skipped.
     /// </summary>
-    private static int[] Stage(PreparedStatements sql, string table, Batch batch, Outcome[] outcomes, Dictionary<long, long> fragmentOf, RowErrorPolicy policy)
+    private static (bool Stored, int Skipped) Store(PreparedStatements sql, string quotedTable, string table, ColumnRun run, long[] ids, Outcome outcome, Dictionary<long, long> fragmentOf, RowErrorPolicy policy, bool visible)
     {
-        var skipped = new int[batch.Work.Length];
-        for (var i = 0; i < batch.Work.Length; i++)
+        var stored = false;
+        if (outcome.Staged.Count > 0)
         {
-            var (run, ids) = batch.Work[i];
-            if (outcomes[i].Staged.Count > 0)
+            var payload = StagedPayload(outcome.Staged);
+            if (visible)
+            {
+                stored = sql.Execute($"INSERT OR IGNORE INTO {TableStore.ValuesTable(table, run.Column.Name)} (rowid, value) {ValuesFromJson(run.Column.Type, quotedTable, "json_each($p)")}", ("$p", payload)) > 0;
+            }
+            else
             {
                 sql.Execute("INSERT INTO _e2e_staged_batches (table_name, column_name, job_id, first_rowid, rows, payload) VALUES ($t, $c, $j, $r, $n, $p)",
-                    ("$t", table), ("$c", run.Column.Name), ("$j", run.JobId), ("$r", ids[0]), ("$n", outcomes[i].Staged.Count), ("$p", StagedPayload(outcomes[i].Staged)));
+                    ("$t", table), ("$c", run.Column.Name), ("$j", run.JobId), ("$r", ids[0]), ("$n", outcome.Staged.Count), ("$p", payload));
+                run.HasStaged = true;
             }
-            foreach (var (id, message) in outcomes[i].Failed)
-            {
-                Event(sql, run.JobId, policy == RowErrorPolicy.Skip ? "row-skipped" : "row-failed", $"row {id}: {SecretText.Redact(message)}");
-            }
-            skipped[i] = policy == RowErrorPolicy.Skip ? outcomes[i].Failed.Count : 0;
-            sql.Execute("INSERT INTO _e2e_batches (job_id, fragment, first_rowid, rows, staged_at) VALUES ($j, $f, $r, $n, $at)",
-                ("$j", run.JobId), ("$f", fragmentOf[ids[0]]), ("$r", ids[0]), ("$n", outcomes[i].Staged.Count), ("$at", Now()));
-            sql.Execute("UPDATE _e2e_jobs SET rows_done = rows_done + $d, rows_failed = rows_failed + $f, batches = batches + 1 WHERE id = $j",
-                ("$d", outcomes[i].Staged.Count), ("$f", skipped[i]), ("$j", run.JobId));
         }
-        return skipped;
+        foreach (var (id, message) in outcome.Failed)
+        {
+            Event(sql, run.JobId, policy == RowErrorPolicy.Skip ? "row-skipped" : "row-failed", $"row {id}: {SecretText.Redact(message)}");
+        }
+        var skipped = policy == RowErrorPolicy.Skip ? outcome.Failed.Count : 0;
+        sql.Execute("INSERT INTO _e2e_batches (job_id, fragment, first_rowid, rows, staged_at) VALUES ($j, $f, $r, $n, $at)",
+            ("$j", run.JobId), ("$f", fragmentOf[ids[0]]), ("$r", ids[0]), ("$n", outcome.Staged.Count), ("$at", Now()));
+        sql.Execute("UPDATE _e2e_jobs SET rows_done = rows_done + $d, rows_failed = rows_failed + $f, batches = batches + 1 WHERE id = $j",
+            ("$d", outcome.Staged.Count), ("$f", skipped), ("$j", run.JobId));
+        return (stored, skipped);
     }
 
     /// <summary>[[rowid, value], ...] with stored values as JSON: numbers, text, bytes as hex, infinities as "inf" / "-inf" (see <see cref="StoredValueSql"/>).</summary>
@@ -836,12 +905,22 @@ public static class BackfillEngine
     private static void CommitStaged(PreparedStatements sql, string quotedTable, string table, TableColumn column)
     {
         using var transaction = sql.Begin();
-        MoveStaged(sql, quotedTable, table, column, legacy: true);
+        if (MoveStaged(sql, quotedTable, table, column, legacy: true))
+        {
+            sql.Execute("UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", table));
+        }
         transaction.Commit();
     }
 
-    /// <summary>The move of <see cref="CommitStaged"/> in the caller's transaction; <paramref name="legacy"/> also moves rows staged one per value.</summary>
-    private static void MoveStaged(PreparedStatements sql, string quotedTable, string table, TableColumn column, bool legacy)
+    /// <summary>
+    /// The SELECT of (rowid, stored value) pairs from staged JSON arrays (<paramref name="source"/> yields their
+    /// elements as e.value), joined to the table so that rows deleted meanwhile get none.
+    /// </summary>
+    private static string ValuesFromJson(ColumnType type, string quotedTable, string source) =>
+        $"SELECT t._rowid, {StoredValueSql(type, "e.value ->> 1")} FROM {source} AS e JOIN {quotedTable} AS t ON t._rowid = e.value ->> 0";
+
+    /// <summary>The move of <see cref="CommitStaged"/> in the caller's transaction; <paramref name="legacy"/> also moves rows staged one per value. Returns whether any value moved (the caller bumps the table's version).</summary>
+    private static bool MoveStaged(PreparedStatements sql, string quotedTable, string table, TableColumn column, bool legacy)
     {
         var moved = 0;
         var values = TableStore.ValuesTable(table, column.Name);
@@ -851,13 +930,9 @@ public static class BackfillEngine
                 ("$t", table), ("$c", column.Name));
             sql.Execute("DELETE FROM _e2e_staged WHERE table_name = $t AND column_name = $c", ("$t", table), ("$c", column.Name));
         }
-        moved += sql.Execute($"INSERT OR IGNORE INTO {values} (rowid, value) SELECT json_extract(e.value, '$[0]'), {StoredValueSql(column.Type, "json_extract(e.value, '$[1]')")} FROM _e2e_staged_batches AS b, json_each(b.payload) AS e " +
-            $"WHERE b.table_name = $t AND b.column_name = $c AND EXISTS (SELECT 1 FROM {quotedTable} WHERE _rowid = json_extract(e.value, '$[0]'))", ("$t", table), ("$c", column.Name));
+        moved += sql.Execute($"INSERT OR IGNORE INTO {values} (rowid, value) {ValuesFromJson(column.Type, quotedTable, "_e2e_staged_batches AS b, json_each(b.payload)")} WHERE b.table_name = $t AND b.column_name = $c", ("$t", table), ("$c", column.Name));
         sql.Execute("DELETE FROM _e2e_staged_batches WHERE table_name = $t AND column_name = $c", ("$t", table), ("$c", column.Name));
-        if (moved > 0)
-        {
-            sql.Execute("UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", table));
-        }
+        return moved > 0;
     }
 
     private static void Event(PreparedStatements sql, string job, string kind, string message) =>
