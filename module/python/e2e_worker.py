@@ -1,23 +1,27 @@
 """E2E UDF worker: computes one or more UDFs over batches of rows, reading the rows' inputs itself.
 
-Started by Invoke-Backfill as `python3 -u [-S] e2e_worker.py '<config json>'` with config
-{"paths": [...], "site_dirs": [...], "modules": [...], "udfs": [{"name": "<udf>", "inputs": [i, ...]}, ...],
- "source": {"database": "<sqlite file>", "query": "<sql>"}}.
-The query takes the row ids as one JSON array parameter and returns the row id, then every input column the
-pass needs; each UDF names its inputs by their positions in that list. All UDFs of a pass run in this one
-process, so a row's inputs are read once for all the columns computed from them.
+Started by the engine as `python3 -u [-S] e2e_worker.py '<config json>'` with config
+{"paths": [...], "site_dirs": [...], "modules": [...]}: where the UDFs live. It imports the modules at once and
+then serves requests until its input closes, so one worker serves pass after pass (the engine keeps idle workers
+of an environment for the next backfill: the interpreter's start and the UDFs' imports are paid once).
 
 Frames both ways are a 4-byte little-endian length and a payload (JSON lines cost half the time of a cheap
-backfill in base64 and parsing). First this worker sends one JSON frame: {"ready": {udf: description},
-"missing": [...], "available": [...]}. Then each request frame is
-    u16 blocks, then per block: u16 udf index, u32 n, n x i64 row id
-and its answer, in request order (requests may be pipelined), is
-    per block: u16 udf index, u32 n, then n results: i64 row id, u8 tag, value
-with tags 0 None, 1 int64 (i64), 2 float64 (f64), 3 str (u32 length + UTF-8), 4 bytes (u32 length + bytes),
-5 JSON (u32 length + UTF-8; dicts, lists, big ints; bytes inside as {"b64": ...}, NaN as {"f64": "nan"}),
-6 bool (u8), 255 error (u32 length + UTF-8 message). A row the query does not return gets no result (the
-engine counts it as failed). The protocol has a private copy of stdout: what a UDF prints goes to stderr,
-so it can never break the framing. Without "source" the worker only describes the UDFs. Standard library only.
+backfill in base64 and parsing). A request's first byte says what it is:
+  b"B" + JSON {"udfs": [{"name": "<udf>", "inputs": [i, ...]}, ...], "source": {"database": "<sqlite file>", "query": "<sql>"} | null}
+      binds the worker to the UDFs of a pass; answered by one JSON frame {"ready": {udf: description},
+      "missing": [...], "available": [...]} (descriptions in full only without a source: a backfill needs none).
+      The query takes the row ids as one JSON array parameter and returns the row id, then every input column the
+      pass needs; each UDF names its inputs by their positions in that list. All UDFs of a pass run in this one
+      process, so a row's inputs are read once for all the columns computed from them.
+  b"C" + u16 blocks, then per block: u16 udf index, u32 n, n x i64 row id
+      computes; answered, in request order (requests may be pipelined), by
+          per block: u16 udf index, u32 n, then n results: i64 row id, u8 tag, value
+      with tags 0 None, 1 int64 (i64), 2 float64 (f64), 3 str (u32 length + UTF-8), 4 bytes (u32 length + bytes),
+      5 JSON (u32 length + UTF-8; dicts, lists, big ints; bytes inside as {"b64": ...}, NaN as {"f64": "nan"}),
+      6 bool (u8), 255 error (u32 length + UTF-8 message). A row the query does not return gets no result (the
+      engine counts it as failed).
+A stateful UDF's instance is made (and set up) once per worker and kept across binds. The protocol has a private
+copy of stdout: what a UDF prints goes to stderr, so it can never break the framing. Standard library only.
 """
 
 import importlib
@@ -111,40 +115,80 @@ def send(payload):
     PROTOCOL_OUT.write(LENGTH.pack(len(payload)) + payload)
 
 
-def read_exact(n):
-    data = PROTOCOL_IN.read(n)
-    if len(data) < n:
+def read_frame():
+    """One request frame, or None at the end of the input (the engine closed it: the worker is done)."""
+    header = PROTOCOL_IN.read(4)
+    if len(header) < 4:
         return None
-    return data
+    (length,) = LENGTH.unpack(header)
+    payload = PROTOCOL_IN.read(length)
+    return payload if len(payload) == length else None
 
 
-def load(config):
-    """(calls, ready message): each requested UDF's callable (a stateful class set up once), by request order."""
-    import e2e_udf
+class Worker:
+    """The UDFs the modules declare, and what the current pass is bound to."""
 
-    found = {}
-    for name in config["modules"]:
-        for udf_name, spec in e2e_udf.describe(importlib.import_module(name)).items():
-            found.setdefault(udf_name, spec)
-    wanted = [u["name"] for u in config["udfs"]]
-    missing = [name for name in wanted if name not in found]
-    # A backfill needs no descriptions (the column already has its type): only describing asks for the signatures.
-    describe = not config.get("source")
-    ready = {"ready": {name: found[name].as_dict() if describe else {"name": name} for name in wanted if name in found}, "missing": missing, "available": sorted(found)}
-    if missing:
-        return None, ready
-    calls = []
-    for entry in config["udfs"]:
-        spec = found[entry["name"]]
-        call = spec.target
-        if spec.stateful:
-            instance = spec.target()
-            setup = getattr(instance, "setup", None)
-            if callable(setup):
-                setup()
-            call = instance
-        calls.append((spec, call, entry.get("inputs", [])))
-    return calls, ready
+    def __init__(self, modules):
+        import e2e_udf
+
+        self.found = {}
+        for name in modules:
+            for udf_name, spec in e2e_udf.describe(importlib.import_module(name)).items():
+                self.found.setdefault(udf_name, spec)
+        self.instances = {}  # stateful UDFs by name, set up once per worker
+        self.calls = []
+        self.db = None
+        self.query = None
+
+    def bind(self, request):
+        wanted = [u["name"] for u in request["udfs"]]
+        missing = [name for name in wanted if name not in self.found]
+        source = request.get("source")
+        # A backfill needs no descriptions (the column already has its type): only describing asks for the signatures.
+        ready = {"ready": {name: self.found[name].as_dict() if not source else {"name": name} for name in wanted if name in self.found}, "missing": missing, "available": sorted(self.found)}
+        self.calls = []
+        if missing:
+            return ready
+        for entry in request["udfs"]:
+            spec = self.found[entry["name"]]
+            call = spec.target
+            if spec.stateful:
+                call = self.instances.get(entry["name"])
+                if call is None:
+                    call = spec.target()
+                    setup = getattr(call, "setup", None)
+                    if callable(setup):
+                        setup()
+                    self.instances[entry["name"]] = call
+            self.calls.append((spec, call, entry.get("inputs", [])))
+        if self.db is not None:
+            self.db.close()  # opened anew for every pass: the file at that path may be another one by now
+            self.db = None
+        if source:
+            self.db = sqlite3.connect(source["database"], timeout=30)
+            self.db.execute("PRAGMA query_only = ON")  # read-only: the driver is the store's only writer
+            self.query = source["query"]
+        return ready
+
+    def run_batch(self, request):
+        (count,) = struct.unpack_from("<H", request, 1)
+        position = 3
+        blocks = []
+        for _ in range(count):
+            index, n = BLOCK.unpack_from(request, position)
+            position += BLOCK.size
+            blocks.append((index, struct.unpack_from(f"<{n}q", request, position)))
+            position += 8 * n
+        wanted = sorted(set().union(*[ids for _, ids in blocks])) if len(blocks) > 1 else list(blocks[0][1]) if blocks else []
+        # row id -> [inputs], read once for every block.
+        found = {row[0]: row[1:] for row in self.db.execute(self.query, (json.dumps(wanted),))}
+        answer = bytearray()
+        for index, ids in blocks:
+            spec, call, inputs = self.calls[index]
+            rows = [(row_id, found[row_id]) for row_id in ids if row_id in found]
+            answer += BLOCK.pack(index, len(rows))
+            compute(answer, spec, call, inputs, rows)
+        return bytes(answer)
 
 
 def compute(out, spec, call, inputs, rows):
@@ -187,41 +231,18 @@ def main():
 
         for folder in config["site_dirs"]:
             site.addsitedir(folder)
-    calls, ready = load(config)
-    send(json.dumps(ready).encode("utf-8"))
-    if calls is None:
-        return 3
-    source = config.get("source")
-    if not source:
-        return 0
-    db = sqlite3.connect(source["database"], timeout=30)
-    db.execute("PRAGMA query_only = ON")  # read-only: the driver is the store's only writer
-    query = source["query"]
+    worker = Worker(config["modules"])
     while True:
-        header = read_exact(4)
-        if header is None:
-            return 0
-        request = read_exact(LENGTH.unpack(header)[0])
+        request = read_frame()
         if request is None:
             return 0
-        (count,) = struct.unpack_from("<H", request, 0)
-        position = 2
-        blocks = []
-        for _ in range(count):
-            index, n = BLOCK.unpack_from(request, position)
-            position += BLOCK.size
-            blocks.append((index, struct.unpack_from(f"<{n}q", request, position)))
-            position += 8 * n
-        wanted = sorted(set().union(*[ids for _, ids in blocks])) if len(blocks) > 1 else list(blocks[0][1]) if blocks else []
-        # row id -> [inputs], read once for every block.
-        found = {row[0]: row[1:] for row in db.execute(query, (json.dumps(wanted),))}
-        answer = bytearray()
-        for index, ids in blocks:
-            spec, call, inputs = calls[index]
-            rows = [(row_id, found[row_id]) for row_id in ids if row_id in found]
-            answer += BLOCK.pack(index, len(rows))
-            compute(answer, spec, call, inputs, rows)
-        send(bytes(answer))
+        kind = request[:1]
+        if kind == b"B":
+            send(json.dumps(worker.bind(json.loads(request[1:]))).encode("utf-8"))
+        elif kind == b"C":
+            send(worker.run_batch(request))
+        else:
+            raise ValueError(f"unknown request kind {kind!r}")
 
 
 if __name__ == "__main__":

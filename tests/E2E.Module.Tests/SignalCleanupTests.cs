@@ -135,5 +135,49 @@ public sealed class SignalCleanupTests : IDisposable
         Assert.Empty(Directory.EnumerateDirectories(Path.Combine(tmp, "e2e"), "e2e-*"));
     }
 
+    [Fact]
+    public void An_idle_udf_worker_ends_with_its_session_even_after_kill_9()
+    {
+        var state = Path.Combine(_root, "state.txt");
+        var udf = Path.Combine(Repo.Root, "examples", "udfs", "simple");
+        var store = new Uri(Path.Combine(_root, "bucket") + "/").AbsoluteUri;
+        using var session = StartSession($$"""
+            New-E2EPetImage -Path (Join-Path '{{_root}}' images) -Count 5
+            $null = New-UdfManifest -Path '{{udf}}' -SkipSitePackages -OutputPath (Join-Path '{{_root}}' dist) | Publish-UdfManifest -Destination '{{store}}'
+            $db = Join-Path '{{_root}}' pets.db
+            $null = New-E2ETable -Database $db -Name pets -ImageDirectory (Join-Path '{{_root}}' images)
+            $null = Add-E2EColumn -Database $db -Table pets -Name size -Udf file_size -Manifest 'oxford-pets-simple' -Store '{{store}}'
+            $null = Invoke-Backfill -Database $db -Table pets -Column size
+            Set-Content -LiteralPath '{{state}}' -Value $PID
+            """, Path.Combine(_root, "ready"));
+        var engine = File.ReadAllText(state).Trim();
+        // The backfill is over and its worker waits, idle, for the session's next one.
+        var workers = Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d)).Where(n => n.All(char.IsAsciiDigit)).Where(pid =>
+        {
+            try
+            {
+                return File.ReadAllText($"/proc/{pid}/cmdline").Contains("e2e_worker.py", StringComparison.Ordinal)
+                    && File.ReadAllText($"/proc/{pid}/environ").Contains($"E2E_OWNER={engine}:", StringComparison.Ordinal);
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }).Select(pid => int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.NotEmpty(workers);
+        RealPwsh.Signal(session, "KILL");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
+        var clock = Stopwatch.StartNew();
+        while (workers.Any(IsRunning) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(100);
+        }
+        Assert.DoesNotContain(workers, IsRunning); // its input closed with the session: no sweep needed
+    }
+
     private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
 }

@@ -520,8 +520,11 @@ public static class BackfillEngine
         return new PassEnvironment(Start);
     }
 
-    /// <summary>Requests a worker has in flight: it computes the next batch while the driver stores the last.</summary>
-    private const int PipelineDepth = 2;
+    /// <summary>
+    /// Requests a worker has in flight: it computes the next batches while the driver stores the last. Four rather than
+    /// two hid the jitter of a busy machine (a warm two-column backfill of 3,680 rows: 56-77 ms at two, 35-56 ms at four).
+    /// </summary>
+    private const int PipelineDepth = 4;
 
     private static async Task ExecuteAsync(PreparedStatements sql, TableInfo info, ColumnRun[] runs, List<Batch> batches, Dictionary<long, long> fragmentOf, BackfillOptions options,
         PassEnvironment environment, PassWorkers workers, CancellationTokenSource stop, CancellationToken cancellation)

@@ -42,6 +42,8 @@ public readonly record struct UdfResult(long Id, object? Value, string? Error);
 /// length-prefixed binary frames both ways, row ids in, typed results out. The worker reads the inputs itself, so
 /// kilobytes of images never cross the pipe, and one read of a row serves every UDF of the pass. Requests may be
 /// pipelined: answers come back in request order, so the worker computes the next batch while the driver stores the last.
+/// A worker is started for an environment and bound to a pass; disposing one that is idle and sound gives it to
+/// <see cref="UdfWorkerPool"/> for the next pass of the same environment.
 /// </summary>
 public sealed class UdfWorker : IAsyncDisposable
 {
@@ -52,20 +54,38 @@ public sealed class UdfWorker : IAsyncDisposable
     private readonly Stream _input;
     private readonly Stream _output;
     private readonly StderrTail _stderr;
+    private readonly string _poolKey;
+    private int _inFlight;
+    private bool _broken;
 
-    private UdfWorker(Process process, StderrTail stderr, IReadOnlyDictionary<string, JsonElement> descriptions)
+    private UdfWorker(Process process, StderrTail stderr, string poolKey)
     {
         _process = process;
         _input = process.StandardInput.BaseStream;
         _output = process.StandardOutput.BaseStream;
         _stderr = stderr;
-        Descriptions = descriptions;
+        _poolKey = poolKey;
     }
 
-    /// <summary>What each UDF declares (data type, inputs, batching), by name.</summary>
-    public IReadOnlyDictionary<string, JsonElement> Descriptions { get; }
+    /// <summary>What each UDF of the current pass declares (data type, inputs, batching), by name.</summary>
+    public IReadOnlyDictionary<string, JsonElement> Descriptions { get; private set; } = new Dictionary<string, JsonElement>();
 
     public int ProcessId => _process.Id;
+
+    /// <summary>Whether it can serve another pass: alive, its protocol intact, nothing in flight.</summary>
+    internal bool Reusable => !_broken && _inFlight == 0 && !HasExited();
+
+    private bool HasExited()
+    {
+        try
+        {
+            return _process.HasExited;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Interpreters = new(StringComparer.Ordinal);
 
@@ -91,16 +111,52 @@ public sealed class UdfWorker : IAsyncDisposable
         }
     });
 
-    /// <summary>Starts a worker for <paramref name="udfs"/>; without <paramref name="source"/> it can only describe them.</summary>
+    /// <summary>
+    /// A worker for <paramref name="udfs"/>: an idle one of the same interpreter and environment from the pool, else a
+    /// new process; without <paramref name="source"/> it can only describe them.
+    /// </summary>
     public static async Task<UdfWorker> StartAsync(string python, WorkerEnvironment environment, IReadOnlyList<WorkerUdf> udfs, WorkerRowSource? source, CancellationToken cancellation)
     {
-        var modules = environment.Modules;
-        var config = JsonSerializer.Serialize(new
+        python = ResolveInterpreter(python);
+        var config = JsonSerializer.Serialize(new { paths = environment.Paths, site_dirs = environment.SiteDirectories, modules = environment.Modules });
+        var key = string.Join('\0', python, environment.Isolated ? "-S" : string.Empty, environment.Script, config, ProcessContext());
+        var bind = JsonSerializer.SerializeToUtf8Bytes(new
         {
-            paths = environment.Paths, site_dirs = environment.SiteDirectories, modules,
             udfs = udfs.Select(u => new { name = u.Name, inputs = u.Inputs }),
             source = source is null ? null : new { database = source.Database, query = source.Query },
         });
+        while (UdfWorkerPool.Take(key) is { } idle)
+        {
+            try
+            {
+                return await idle.BindAsync(bind, udfs, environment, cancellation).ConfigureAwait(false);
+            }
+            catch (E2EException ex) when (ex.Error == ErrorCatalog.WorkerFailed)
+            {
+                await idle.DisposeAsync().ConfigureAwait(false); // it died while idle: the next one, or a new process
+            }
+        }
+        var worker = Spawn(python, environment, config, key);
+        return await worker.BindAsync(bind, udfs, environment, cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What a worker inherits when it starts, as a digest: the working directory and every environment variable (a
+    /// token or CUDA_VISIBLE_DEVICES set since an idle worker started must not be missed by the next backfill).
+    /// </summary>
+    private static string ProcessContext()
+    {
+        var text = new StringBuilder(Environment.CurrentDirectory);
+        foreach (var (name, value) in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => ((string)e.Key, e.Value as string ?? string.Empty)).OrderBy(e => e.Item1, StringComparer.Ordinal))
+        {
+            text.Append('\0').Append(name).Append('=').Append(value);
+        }
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    private static UdfWorker Spawn(string python, WorkerEnvironment environment, string config, string key)
+    {
         var start = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add("-u");
         if (environment.Isolated)
@@ -122,42 +178,64 @@ public sealed class UdfWorker : IAsyncDisposable
         var stderr = new StderrTail();
         process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
         process.BeginErrorReadLine();
-        JsonDocument? hello = null;
+        return new UdfWorker(process, stderr, key);
+    }
+
+    /// <summary>Binds the worker to a pass's UDFs and rows (a new process gets this request as it imports the UDFs); a UDF it lacks is UdfNotFound.</summary>
+    private async Task<UdfWorker> BindAsync(byte[] bind, IReadOnlyList<WorkerUdf> udfs, WorkerEnvironment environment, CancellationToken cancellation)
+    {
+        _stderr.Clear(); // a failure of this pass is told with this pass's output
+        JsonDocument? ready = null;
         try
         {
-            var frame = await ReadFrameAsync(process.StandardOutput.BaseStream, cancellation).ConfigureAwait(false);
-            hello = frame is null ? null : JsonDocument.Parse(frame);
+            var frame = new byte[4 + 1 + bind.Length];
+            BinaryPrimitives.WriteInt32LittleEndian(frame, 1 + bind.Length);
+            frame[4] = (byte)'B';
+            bind.CopyTo(frame, 5);
+            await _input.WriteAsync(frame, cancellation).ConfigureAwait(false);
+            await _input.FlushAsync(cancellation).ConfigureAwait(false);
+            var answer = await ReadFrameAsync(_output, cancellation).ConfigureAwait(false);
+            ready = answer is null ? null : JsonDocument.Parse(answer);
         }
         catch (Exception ex) when (ex is JsonException or IOException)
         {
-            hello = null;
+            ready = null;
         }
-        using (hello)
+        catch (OperationCanceledException)
         {
-            if (hello is null || !hello.RootElement.TryGetProperty("ready", out var ready))
+            _broken = true;
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        using (ready)
+        {
+            if (ready is null || !ready.RootElement.TryGetProperty("ready", out var described))
             {
-                Kill(process);
-                throw new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {stderr.Text(process) ?? "(no output)"}", udfs.Count > 0 ? udfs[0].Name : null);
+                _broken = true;
+                var failure = new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {_stderr.Text(_process) ?? "(no output)"}", udfs.Count > 0 ? udfs[0].Name : null);
+                Kill(_process);
+                throw failure;
             }
-            var missing = hello.RootElement.GetProperty("missing").EnumerateArray().Select(m => m.GetString()!).ToArray();
+            var missing = ready.RootElement.GetProperty("missing").EnumerateArray().Select(m => m.GetString()!).ToArray();
             if (missing.Length > 0)
             {
-                Kill(process);
-                throw new E2EException(ErrorCatalog.UdfNotFound, $"No UDF named '{missing[0]}' in modules {string.Join(", ", modules)}; they declare: {hello.RootElement.GetProperty("available")}.", missing[0]);
+                await DisposeAsync().ConfigureAwait(false); // sound: back to the pool
+                throw new E2EException(ErrorCatalog.UdfNotFound, $"No UDF named '{missing[0]}' in modules {string.Join(", ", environment.Modules)}; they declare: {ready.RootElement.GetProperty("available")}.", missing[0]);
             }
-            var descriptions = ready.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone(), StringComparer.Ordinal);
-            return new UdfWorker(process, stderr, descriptions);
+            Descriptions = described.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone(), StringComparer.Ordinal);
+            return this;
         }
     }
 
     /// <summary>Sends one request: for each block, a UDF (by its index in the start list) and the row ids to compute it for.</summary>
     public async Task SendAsync(IReadOnlyList<(int Udf, IReadOnlyList<long> Ids)> blocks, CancellationToken cancellation)
     {
-        var size = 2 + blocks.Sum(b => 6 + (8 * b.Ids.Count));
+        var size = 3 + blocks.Sum(b => 6 + (8 * b.Ids.Count));
         var frame = new byte[4 + size];
         BinaryPrimitives.WriteInt32LittleEndian(frame, size);
-        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(4), checked((ushort)blocks.Count));
-        var position = 6;
+        frame[4] = (byte)'C';
+        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(5), checked((ushort)blocks.Count));
+        var position = 7;
         foreach (var (udf, ids) in blocks)
         {
             BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(position), checked((ushort)udf));
@@ -169,6 +247,8 @@ public sealed class UdfWorker : IAsyncDisposable
                 position += 8;
             }
         }
+        // Counted before the write: a write cut short by a cancellation leaves the stream in an unknown state.
+        _inFlight++;
         try
         {
             await _input.WriteAsync(frame, cancellation).ConfigureAwait(false);
@@ -192,11 +272,25 @@ public sealed class UdfWorker : IAsyncDisposable
         {
             throw Died(ex.Message, ex);
         }
-        return frame is null ? throw Died("it closed its output", null) : ParseAnswer(frame, _process.Id);
+        if (frame is null)
+        {
+            throw Died("it closed its output", null);
+        }
+        _inFlight--;
+        try
+        {
+            return ParseAnswer(frame, _process.Id);
+        }
+        catch (E2EException)
+        {
+            _broken = true;
+            throw;
+        }
     }
 
     private E2EException Died(string what, Exception? inner)
     {
+        _broken = true;
         // Its last words (a traceback, an out-of-memory message) say why; they arrive just after the pipe closes.
         _process.WaitForExit(500);
         var tail = _stderr.Text(_process);
@@ -318,6 +412,14 @@ public sealed class UdfWorker : IAsyncDisposable
             }
         }
 
+        public void Clear()
+        {
+            lock (_lines)
+            {
+                _lines.Clear();
+            }
+        }
+
         public string? Text(Process process)
         {
             try
@@ -352,12 +454,15 @@ public sealed class UdfWorker : IAsyncDisposable
         }
     }
 
+    /// <summary>Gives a sound idle worker to the pool for the next pass of its environment; ends any other (<see cref="CloseAsync"/>).</summary>
+    public ValueTask DisposeAsync() => Reusable && UdfWorkerPool.Return(_poolKey, this) ? ValueTask.CompletedTask : CloseAsync();
+
     /// <summary>
     /// Closes the worker's input and waits for it to exit (2 s), then kills it; asynchronously, so that ending
     /// a backfill (a stop, a failure) never holds thread-pool threads, which a session's other cmdlets and
     /// jobs need to start (a blocked pool delayed Invoke-Backfill -AsJob by a second in a stress run).
     /// </summary>
-    public async ValueTask DisposeAsync()
+    internal async ValueTask CloseAsync()
     {
         try
         {

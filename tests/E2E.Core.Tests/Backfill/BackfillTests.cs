@@ -224,6 +224,111 @@ public sealed class BackfillTests : IDisposable
         Assert.Equal(30L, (long)command.ExecuteScalar()!); // the lost batches were computed once, by the new worker
     }
 
+    /// <summary>This test's idle workers (their config names its cache folder), whatever other tests keep idle meanwhile.</summary>
+    private int[] IdleWorkers() => UdfWorkerPool.IdleProcessIds.Where(pid =>
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(_root, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }).ToArray();
+
+    private static bool Exited(int pid, TimeSpan within)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > within)
+            {
+                return false;
+            }
+            Thread.Sleep(50);
+        }
+        return true;
+    }
+
+    [Fact]
+    public async Task The_next_backfill_of_a_manifest_reuses_its_idle_worker_and_reads_the_table_that_is_at_the_path_now()
+    {
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        Assert.Equal(BackfillStatus.Done, (await BackfillEngine.RunAsync(_store, "pets", "size", Options(concurrency: 1), CancellationToken.None)).Status);
+        var worker = Assert.Single(IdleWorkers());
+        var before = Rows().ToDictionary(r => (long)r["_rowid"]!, r => r["size"]);
+
+        // Another table file at the same path, with other images: the reused worker must read this one.
+        SqliteConnection.ClearAllPools();
+        foreach (var file in Directory.EnumerateFiles(_root, "pets.db*"))
+        {
+            File.Delete(file);
+        }
+        var images = Path.Combine(_root, "other-images");
+        PetImages.Generate(images, 12, seed: 7);
+        var store = new TableStore(_store.Database);
+        store.Create("pets", PetImages.Columns, PetImages.Rows(images), fragmentSize: 5);
+        store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", _bucket, new[] { "image" });
+        var jobs = await BackfillEngine.RunAsync(store, "pets", new[] { "size", "dims" }, Options(concurrency: 1), CancellationToken.None);
+        Assert.All(jobs, j => Assert.Equal((BackfillStatus.Done, 12L), (j.Status, j.RowsDone)));
+        var after = store.Rows("pets").ToList();
+        Assert.All(after, r => Assert.Equal((long)((byte[])r["image"]!).Length, r["size"]));
+        Assert.Contains(after, r => !Equals(before[(long)r["_rowid"]!], r["size"])); // a stale connection would have read the old images' sizes
+        Assert.Equal(new[] { worker }, IdleWorkers()); // the same process served both, with a UDF it had not run before
+    }
+
+    [Fact]
+    public async Task An_idle_worker_ends_after_the_idle_time_one_killed_while_idle_is_replaced_and_idle_time_zero_keeps_none()
+    {
+        var idleTime = UdfWorkerPool.IdleTime;
+        try
+        {
+            _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+            _store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", _bucket, new[] { "image" });
+            UdfWorkerPool.IdleTime = TimeSpan.FromSeconds(1);
+            await BackfillEngine.RunAsync(_store, "pets", "size", Options(concurrency: 1) with { Where = "_rowid < 5" }, CancellationToken.None);
+            var first = Assert.Single(IdleWorkers());
+            Assert.True(Exited(first, TimeSpan.FromSeconds(10)), $"idle worker {first} outlived its idle time");
+            Assert.Empty(IdleWorkers());
+
+            UdfWorkerPool.IdleTime = TimeSpan.FromMinutes(5);
+            await BackfillEngine.RunAsync(_store, "pets", "size", Options(concurrency: 1) with { Where = "_rowid < 10" }, CancellationToken.None);
+            var killed = Assert.Single(IdleWorkers());
+            System.Diagnostics.Process.GetProcessById(killed).Kill();
+            Assert.True(Exited(killed, TimeSpan.FromSeconds(10)));
+            var job = await BackfillEngine.RunAsync(_store, "pets", "size", Options(concurrency: 1), CancellationToken.None);
+            Assert.Equal((BackfillStatus.Done, 20L), (job.Status, job.RowsDone));
+            Assert.DoesNotContain(Events(job.Id), e => e.Kind == "worker-restarted"); // found dead when taken, not a failure of the run
+            var replacement = Assert.Single(IdleWorkers());
+            Assert.NotEqual(killed, replacement);
+
+            // A variable set since the worker started: a new worker, which sees it.
+            Environment.SetEnvironmentVariable("E2E_TEST_POOL_MARK", Guid.NewGuid().ToString("N"));
+            try
+            {
+                await BackfillEngine.RunAsync(_store, "pets", "dims", Options(concurrency: 1), CancellationToken.None);
+                Assert.Equal(2, IdleWorkers().Length);
+            }
+            finally
+            {
+                Environment.SetEnvironmentVariable("E2E_TEST_POOL_MARK", null);
+            }
+
+            UdfWorkerPool.IdleTime = TimeSpan.Zero;
+            await UdfWorkerPool.DrainAsync();
+            _store.ClearUdfColumn("pets", "size");
+            await BackfillEngine.RunAsync(_store, "pets", "size", Options(concurrency: 2), CancellationToken.None);
+            Assert.Empty(IdleWorkers());
+            Assert.True(Exited(replacement, TimeSpan.FromSeconds(5)));
+        }
+        finally
+        {
+            UdfWorkerPool.IdleTime = idleTime;
+        }
+    }
+
     [Fact]
     public async Task Every_kind_of_value_crosses_the_binary_protocol_intact()
     {
