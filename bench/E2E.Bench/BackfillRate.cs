@@ -54,6 +54,7 @@ internal static class BackfillRate
             // Where workers must scale: a CPU-bound UDF of about 1 ms a row (fingerprint: two rolling-hash passes).
             store.AddUdfColumn("pets", "print", ColumnType.Parse("int64"), "fingerprint", "oxford-pets-simple", bucket, new[] { "image" });
             var slowRows = Math.Min(images, int.Parse(Measure.Option(args, "--slow-rows", "3680"), CultureInfo.InvariantCulture));
+            Console.WriteLine($"  fingerprint in a plain Python loop, first 300 rows: {UdfMilliseconds(store.Database, Path.Combine(root, "simple"), "fingerprint", 300):0.00} ms a row");
             double? slowOne = null;
             foreach (var workers in new[] { 1, 2 })
             {
@@ -135,6 +136,23 @@ internal static class BackfillRate
         var output = process.StandardOutput.ReadToEnd().Trim().Split(' ');
         process.WaitForExit();
         return (TimeSpan.FromSeconds(double.Parse(output[0], CultureInfo.InvariantCulture)), clock.Elapsed);
+    }
+
+    /// <summary>What one call of a simple_udfs UDF costs, in a plain loop over the table's first rows (after imports and reads).</summary>
+    private static double UdfMilliseconds(string database, string package, string udf, int rows)
+    {
+        var script = string.Join("\n",
+            "import sqlite3, sys, time",
+            $"sys.path[:0] = [r'{package}', r'{Path.Combine(BackfillTrials.RepoRoot(), "module", "python")}']",
+            "import simple_udfs",
+            $"images = [r[0] for r in sqlite3.connect(r'{database}').execute('SELECT image FROM pets ORDER BY _rowid LIMIT {rows}')]",
+            "start = time.perf_counter()",
+            $"for image in images: simple_udfs.{udf}(image)",
+            "print((time.perf_counter() - start) * 1000 / len(images))");
+        using var process = Process.Start(new ProcessStartInfo(UdfWorker.ResolveInterpreter("python3"), new[] { "-c", script }) { RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return double.Parse(output, CultureInfo.InvariantCulture);
     }
 
     private static double PeakMemoryMb()
