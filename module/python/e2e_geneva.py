@@ -1,9 +1,17 @@
 """E2E's bridge to the Geneva (LanceDB) library: Invoke-Backfill -Engine Geneva runs this in the user's Python.
 
-Started as `python3 e2e_geneva.py '<request json>'` (a backfill, or {"op": "jobs", "uri", "table_name", "column_name",
-"job_id"} for Geneva's job records); it prints JSON lines on stdout: {"progress": ...} while a
+Started as `python3 e2e_geneva.py '<request json>'`; it prints JSON lines on stdout: {"progress": ...} while a
 backfill runs, then one {"result": ...} or {"error": {"id": ..., "message": ...}}. What a UDF or Geneva prints
-goes to stderr. Request:
+goes to stderr. Besides a backfill (below), a request is one of
+  {"op": "jobs", "uri", "table_name", "column_name", "job_id"}      Geneva's job records
+  {"op": "create_table", "uri", "table", "rows_file", "fragment_size"}
+      the table from a JSON-lines file (bytes as {"b64": ...}), as the 0.9.0 suite builds it: the first batch of
+      fragment_size rows by create_table(mode="overwrite"), each next one by Table.add, one fragment each
+  {"op": "describe", "uri", "table"}                                  rows, fragments, version, columns
+  {"op": "rows", "uri", "table", "where", "limit"}                    rows (bytes as {"b64": ...})
+  {"op": "add_column", "uri", "table", "column", "udf", "modules", "paths"}
+      Table.add_columns({column: <the @geneva.udf named udf in one of modules, imported from paths>})
+Each but jobs answers with the table's description. A backfill:
 
   {"uri": "file:///data/pets" | "s3://..." | "gs://...", "table": "pets", "column": "file_size",
    "backfill": {"batch_size": 10, "num_frags": 2, "commit_granularity": 2, "where": "...", "concurrency": 8},
@@ -13,9 +21,11 @@ goes to stderr. Request:
    "manifest": null | "<manifest name defined in the connection>",
    "register": null | {"column": "...", "module": "simple_udfs", "udf": "file_size", "paths": [...]}}
 
-The calls are the library's documented ones (geneva.connect, Connection.open_table, define_cluster, context,
-Table.add_columns, backfill, backfill_async and its future's done(), checkout_latest, count_rows), as the
-Oxford Pets suite of Geneva 0.9.0 makes them. Standard library only besides geneva itself.
+The calls are the library's documented ones (geneva.connect, Connection.create_table, open_table, define_cluster,
+context, Table.add, add_columns, backfill, backfill_async and its future's done(), checkout_latest, count_rows,
+version, schema), as the Oxford Pets suite of Geneva 0.9.0 makes them, and for fragments and filtered reads
+lancedb's Table.to_lance() (a pylance dataset: get_fragments(), to_table(filter=, limit=)). Standard library only
+besides geneva itself.
 """
 
 import contextlib
@@ -110,6 +120,115 @@ def jobs(request):
     ]
 
 
+def encode(value):
+    """A cell as JSON: bytes as {"b64": ...}; structs and lists through; anything else as its text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        import base64
+
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "tolist"):
+        return encode(value.tolist())
+    return str(value)
+
+
+def decode(value):
+    if isinstance(value, dict):
+        if set(value) == {"b64"}:
+            import base64
+
+            return base64.b64decode(value["b64"])
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def open_table(conn, name):
+    try:
+        return conn.open_table(name)
+    except Exception as error:
+        raise BridgeError("TableNotFound", f"no table '{name}' in this Geneva database ({type(error).__name__}: {error})") from error
+
+
+def describe(tbl, name):
+    """What Get-E2ETable shows: rows, fragments, version and each column's name and Arrow type."""
+    if hasattr(tbl, "checkout_latest"):
+        tbl.checkout_latest()
+    fields = [{"name": f.name, "type": str(f.type)} for f in tbl.schema]
+    return {"table": name, "rows": tbl.count_rows(), "fragments": len(tbl.to_lance().get_fragments()), "version": tbl.version, "columns": fields}
+
+
+def create_table(request):
+    conn = import_geneva().connect(request["uri"])
+    size = int(request["fragment_size"])
+    tbl = None
+    batch = []
+
+    def flush():
+        nonlocal tbl
+        if tbl is None:
+            tbl = conn.create_table(request["table"], batch, mode="overwrite")
+        else:
+            tbl.add(batch)
+
+    with open(request["rows_file"], encoding="utf-8") as rows:
+        for line in rows:
+            batch.append(decode(json.loads(line)))
+            if len(batch) == size:
+                flush()
+                batch = []
+    if batch or tbl is None:
+        flush()
+    return describe(tbl, request["table"])
+
+
+def rows(request):
+    conn = import_geneva().connect(request["uri"])
+    tbl = open_table(conn, request["table"])
+    if hasattr(tbl, "checkout_latest"):
+        tbl.checkout_latest()
+    try:
+        found = tbl.to_lance().to_table(filter=request.get("where"), limit=request.get("limit")).to_pylist()
+    except Exception as error:
+        if request.get("where"):
+            raise BridgeError("InvalidFilter", f"the filter {request['where']!r} failed: {type(error).__name__}: {error}") from error
+        raise
+    return [encode(row) for row in found]
+
+
+def add_column(request):
+    import importlib
+
+    conn = import_geneva().connect(request["uri"])
+    tbl = open_table(conn, request["table"])
+    sys.path[:0] = request.get("paths", [])
+    found = None
+    for name in request["modules"]:
+        candidate = getattr(importlib.import_module(name), request["udf"], None)
+        if candidate is not None:
+            found = candidate
+            break
+    if found is None:
+        raise BridgeError("UdfNotFound", f"no UDF named '{request['udf']}' in modules {', '.join(request['modules'])}")
+    if request["column"] in [f.name for f in tbl.schema]:
+        raise BridgeError("ColumnExists", f"table '{request['table']}' already has a column '{request['column']}'")
+    tbl.add_columns({request["column"]: found})
+    return describe(tbl, request["table"])
+
+
+def describe_table(request):
+    return describe(open_table(import_geneva().connect(request["uri"]), request["table"]), request["table"])
+
+
+OPS = {"jobs": jobs, "create_table": create_table, "describe": describe_table, "rows": rows, "add_column": add_column}
+
+
 def run(request):
     geneva = import_geneva()
     conn = geneva.connect(request["uri"])
@@ -171,7 +290,7 @@ def run(request):
 def main():
     try:
         request = json.loads(sys.argv[1])
-        emit("result", jobs(request) if request.get("op") == "jobs" else run(request))
+        emit("result", OPS[request["op"]](request) if request.get("op") else run(request))
         return 0
     except BridgeError as error:
         emit("error", {"id": error.error_id, "message": str(error)})

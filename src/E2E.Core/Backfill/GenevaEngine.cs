@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using E2E.Core.Errors;
 using E2E.Core.Processes;
+using E2E.Core.Tables;
 
 namespace E2E.Core.Backfill;
 
@@ -93,6 +94,92 @@ public static class GenevaEngine
         return records.EnumerateArray().Select(ToJob).ToArray();
     }
 
+    /// <summary>
+    /// A Geneva table of <paramref name="rows"/>, built as the 0.9.0 suite builds it: create_table with the first
+    /// <paramref name="fragmentSize"/> rows, then Table.add for each next batch, one fragment each. The rows go to the
+    /// bridge in a temporary JSON-lines file (images are too big for an argument), removed afterwards.
+    /// </summary>
+    public static async Task<TableInfo> CreateTableAsync(string uri, string table, IEnumerable<IReadOnlyDictionary<string, object?>> rows, int fragmentSize, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        if (fragmentSize < 1)
+        {
+            throw new E2EException(ErrorCatalog.InvalidArgument, "FragmentSize must be at least 1.", fragmentSize);
+        }
+        var file = Path.Combine(Path.GetTempPath(), $"e2e-geneva-rows-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            await using (var writer = new StreamWriter(file))
+            {
+                foreach (var row in rows)
+                {
+                    await writer.WriteLineAsync(JsonSerializer.Serialize(row.ToDictionary(c => c.Key, c => c.Value is byte[] bytes ? new Dictionary<string, string> { ["b64"] = Convert.ToBase64String(bytes) } : c.Value))).ConfigureAwait(false);
+                }
+            }
+            var body = JsonSerializer.Serialize(new { op = "create_table", uri, table, rows_file = file, fragment_size = fragmentSize });
+            return ToTable(await BridgeAsync(body, uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false), uri);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>A Geneva table's rows, fragments, version and columns (their Arrow types as column types).</summary>
+    public static async Task<TableInfo> DescribeAsync(string uri, string table, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null) =>
+        ToTable(await BridgeAsync(JsonSerializer.Serialize(new { op = "describe", uri, table }), uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false), uri);
+
+    /// <summary>
+    /// Rows of a Geneva table, as the Local engine gives them: bytes as byte[], structs and lists as their JSON text,
+    /// numbers as long or double; <paramref name="where"/> is Lance's SQL filter.
+    /// </summary>
+    public static async Task<IReadOnlyList<IReadOnlyDictionary<string, object?>>> RowsAsync(string uri, string table, string? where, int? first, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var rows = await BridgeAsync(JsonSerializer.Serialize(new { op = "rows", uri, table, where, limit = first }), uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false);
+        return rows.EnumerateArray().Select(row => (IReadOnlyDictionary<string, object?>)row.EnumerateObject().ToDictionary(c => c.Name, c => Cell(c.Value), StringComparer.Ordinal)).ToArray();
+    }
+
+    /// <summary>Table.add_columns with the @geneva.udf named <paramref name="udf"/>, found in one of <paramref name="modules"/> imported from <paramref name="paths"/>.</summary>
+    public static async Task<TableInfo> AddColumnAsync(string uri, string table, string column, string udf, IReadOnlyList<string> modules, IReadOnlyList<string> paths, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null) =>
+        ToTable(await BridgeAsync(JsonSerializer.Serialize(new { op = "add_column", uri, table, column, udf, modules, paths }), uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false), uri);
+
+    private static object? Cell(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Null or JsonValueKind.Undefined => null,
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Number => value.TryGetInt64(out var whole) ? whole : (object)value.GetDouble(),
+        JsonValueKind.Object when value.TryGetProperty("b64", out var b64) && value.EnumerateObject().Count() == 1 => Convert.FromBase64String(b64.GetString()!),
+        _ => value.GetRawText(),
+    };
+
+    private static TableInfo ToTable(JsonElement description, string uri)
+    {
+        var columns = description.GetProperty("columns").EnumerateArray()
+            .Select(c => new TableColumn(c.GetProperty("name").GetString()!, ColumnTypeOf(c.GetProperty("type").GetString() ?? string.Empty), null, null, null, Array.Empty<string>())).ToArray();
+        var rows = description.GetProperty("rows").GetInt64();
+        var fragments = description.GetProperty("fragments").GetInt32();
+        return new TableInfo(description.GetProperty("table").GetString()!, uri, rows, fragments, fragments == 0 ? 0 : (int)Math.Ceiling(rows / (double)fragments),
+            description.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : 0, columns);
+    }
+
+    /// <summary>An Arrow type's name (pyarrow's str of it) as the nearest column type; one that has none reads as string.</summary>
+    internal static ColumnType ColumnTypeOf(string arrow)
+    {
+        var name = arrow.Trim().ToLowerInvariant();
+        var vector = System.Text.RegularExpressions.Regex.Match(name, @"^fixed_size_list<.*>\[(\d+)\]$");
+        return name switch
+        {
+            "int8" or "int16" or "int32" or "int64" or "uint8" or "uint16" or "uint32" or "uint64" => ColumnType.Parse("int64"),
+            "float" or "double" or "halffloat" or "float32" or "float64" => ColumnType.Parse("float64"),
+            "binary" or "large_binary" => ColumnType.Parse("binary"),
+            "bool" => ColumnType.Parse("bool"),
+            _ when name.StartsWith("struct", StringComparison.Ordinal) => ColumnType.Parse("struct"),
+            _ when vector.Success => ColumnType.Parse($"vector[float32, {vector.Groups[1].Value}]"),
+            _ => ColumnType.Parse("string"),
+        };
+    }
+
     private static string BackfillBody(GenevaBackfillRequest request) =>
         JsonSerializer.Serialize(new
         {
@@ -134,7 +221,17 @@ public static class GenevaEngine
         cancellation.ThrowIfCancellationRequested();
         if (failure is { } f)
         {
-            throw new E2EException(f.Id == "GenevaNotInstalled" ? ErrorCatalog.GenevaNotInstalled : ErrorCatalog.GenevaFailed, SecretText.Redact(f.Message), uri);
+            var error = f.Id switch
+            {
+                "GenevaNotInstalled" => ErrorCatalog.GenevaNotInstalled,
+                "TableNotFound" => ErrorCatalog.TableNotFound,
+                "UdfNotFound" => ErrorCatalog.UdfNotFound,
+                "ColumnExists" => ErrorCatalog.ColumnExists,
+                "InvalidFilter" => ErrorCatalog.InvalidFilter,
+                "InvalidArgument" => ErrorCatalog.InvalidArgument,
+                _ => ErrorCatalog.GenevaFailed,
+            };
+            throw new E2EException(error, SecretText.Redact(f.Message), uri);
         }
         if (result is not { } done)
         {

@@ -16,19 +16,21 @@ public sealed class GenevaEngineTests : IDisposable
     private readonly string _standIn = UdfManifestTests.RepositoryPath("Pester", "TestData", "geneva-standin");
     private readonly string _log;
     private readonly string _uri;
+    private readonly string[] _buildCalls;
 
     public GenevaEngineTests()
     {
         _log = Path.Combine(_root, "calls.jsonl");
         _uri = new Uri(Path.Combine(_root, "db")).AbsoluteUri;
-        // 100 PNG-headed rows in fragments of 25, as the Oxford Pets suite builds its table; a manifest defined.
+        // 100 PNG rows in fragments of 25, built as the Oxford Pets suite builds its table; a manifest defined.
+        var rows = Enumerable.Range(0, 100).Select(i => (IReadOnlyDictionary<string, object?>)new Dictionary<string, object?> { ["image"] = E2E.Core.Tables.PetImages.Png(16 + i, 20, 7), ["label"] = (long)(i % 37) });
+        var table = GenevaEngine.CreateTableAsync(_uri, "pets", rows, 25, "python3", Bridge, CancellationToken.None, Environment).GetAwaiter().GetResult();
+        Assert.Equal((100L, 4, 25), (table.RowCount, table.FragmentCount, table.FragmentSize));
         Python($$"""
-            import geneva, struct
-            png = lambda w, h: b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + struct.pack(">II", w, h) + bytes(64)
-            conn = geneva.connect("{{_uri}}")
-            conn.create_table("pets", [{"image": png(16 + i, 20), "label": i % 37} for i in range(100)], frag_size=25)
-            conn.define_manifest("simple-udfs-v1", None)
+            import geneva
+            geneva.connect("{{_uri}}").define_manifest("simple-udfs-v1", None)
             """);
+        _buildCalls = Calls().Select(c => c.GetProperty("call").GetString()!).ToArray();
         File.Delete(_log);
     }
 
@@ -36,7 +38,7 @@ public sealed class GenevaEngineTests : IDisposable
 
     private Dictionary<string, string> Environment => new()
     {
-        ["PYTHONPATH"] = string.Join(Path.PathSeparator, _standIn, Path.Combine(_standIn, "udfs")),
+        ["PYTHONPATH"] = string.Join(Path.PathSeparator, _standIn, UdfManifestTests.RepositoryPath("examples", "udfs", "geneva-simple")),
         ["GENEVA_STANDIN_LOG"] = _log,
     };
 
@@ -55,10 +57,12 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.True(process.ExitCode == 0, error);
     }
 
+    private static string Bridge => UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py");
+
     private List<JsonElement> Calls() => File.ReadAllLines(_log).Select(l => JsonDocument.Parse(l).RootElement).ToList();
 
     private Task<BackfillJob> Run(GenevaBackfillRequest request, List<string>? progress = null) =>
-        GenevaEngine.RunAsync(request, "python3", UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py"), Environment, progress is null ? null : progress.Add, CancellationToken.None);
+        GenevaEngine.RunAsync(request, "python3", Bridge, Environment, progress is null ? null : progress.Add, CancellationToken.None);
 
     [Fact]
     public async Task A_backfill_makes_the_documented_calls_with_the_cmdlets_parameters_and_returns_genevas_job()
@@ -98,12 +102,11 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.All(progress, p => Assert.Contains("polls", p));
 
         // Geneva's job records (geneva_jobs) read back: both jobs, oldest first, and one by id.
-        var bridge = UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py");
-        var jobs = await GenevaEngine.JobsAsync(_uri, "pets", "size", null, "python3", bridge, Environment, CancellationToken.None);
+        var jobs = await GenevaEngine.JobsAsync(_uri, "pets", "size", null, "python3", Bridge, Environment, CancellationToken.None);
         Assert.Equal(2, jobs.Count);
         Assert.Equal(rest.Id, jobs[1].Id);
         Assert.All(jobs, j => Assert.Equal(BackfillStatus.Done, j.Status));
-        Assert.Single(await GenevaEngine.JobsAsync(_uri, null, null, rest.Id, "python3", bridge, Environment, CancellationToken.None));
+        Assert.Single(await GenevaEngine.JobsAsync(_uri, null, null, rest.Id, "python3", Bridge, Environment, CancellationToken.None));
     }
 
     [Fact]
@@ -119,8 +122,43 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.Contains("'nope' was not found", missingTable.Message);
 
         var noGeneva = await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.RunAsync(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size" }, "python3",
-            UdfManifestTests.RepositoryPath("module", "python", "e2e_geneva.py"), new Dictionary<string, string> { ["PYTHONPATH"] = _root }, null, CancellationToken.None));
+            Bridge, new Dictionary<string, string> { ["PYTHONPATH"] = _root }, null, CancellationToken.None));
         Assert.Same(ErrorCatalog.GenevaNotInstalled, noGeneva.Error);
         Assert.Contains("pip install geneva", noGeneva.Message);
     }
+
+    [Fact]
+    public async Task Tables_are_built_in_fragments_described_read_back_and_given_udf_columns_through_the_library()
+    {
+        Assert.Equal(new[] { "connect", "create_table", "add", "add", "add" }, _buildCalls.Take(5)); // 25 rows by create_table, each next 25 by Table.add
+
+        var modules = new[] { "geneva_simple_udfs" };
+        var table = await GenevaEngine.AddColumnAsync(_uri, "pets", "size", "file_size", modules, Array.Empty<string>(), "python3", Bridge, CancellationToken.None, Environment);
+        Assert.Equal(new[] { "image", "label", "size" }, table.Columns.Select(c => c.Name));
+        Assert.Equal(new[] { "binary", "int64", "int64" }, table.Columns.Select(c => c.Type.ToString()));
+        Assert.Same(ErrorCatalog.UdfNotFound, (await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.AddColumnAsync(_uri, "pets", "x", "no_such_udf", modules, Array.Empty<string>(), "python3", Bridge, CancellationToken.None, Environment))).Error);
+        Assert.Same(ErrorCatalog.ColumnExists, (await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.AddColumnAsync(_uri, "pets", "size", "file_size", modules, Array.Empty<string>(), "python3", Bridge, CancellationToken.None, Environment))).Error);
+        Assert.Same(ErrorCatalog.TableNotFound, (await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.DescribeAsync(_uri, "nope", "python3", Bridge, CancellationToken.None, Environment))).Error);
+
+        await Run(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size", NumFragments = 1 });
+        var filled = await GenevaEngine.RowsAsync(_uri, "pets", "size IS NOT NULL", null, "python3", Bridge, CancellationToken.None, Environment);
+        Assert.Equal(25, filled.Count);
+        Assert.All(filled, r => Assert.Equal((long)((byte[])r["image"]!).Length, r["size"])); // bytes and numbers come back typed
+        Assert.Equal(3, (await GenevaEngine.RowsAsync(_uri, "pets", "size IS NULL", 3, "python3", Bridge, CancellationToken.None, Environment)).Count);
+        var filter = Calls().Last(c => c.GetProperty("call").GetString() == "to_table").GetProperty("kwargs");
+        Assert.Equal(("size IS NULL", 3), (filter.GetProperty("filter").GetString(), filter.GetProperty("limit").GetInt32()));
+        Assert.Same(ErrorCatalog.InvalidFilter, (await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.RowsAsync(_uri, "pets", "size >", null, "python3", Bridge, CancellationToken.None, Environment))).Error);
+        var described = await GenevaEngine.DescribeAsync(_uri, "pets", "python3", Bridge, CancellationToken.None, Environment);
+        Assert.True(described.Version > table.Version, "a commit is a new version");
+    }
+
+    [Theory]
+    [InlineData("int32", "int64")]
+    [InlineData("double", "float64")]
+    [InlineData("large_binary", "binary")]
+    [InlineData("struct<width: int32, height: int32>", "struct")]
+    [InlineData("fixed_size_list<item: float>[512]", "vector[float32, 512]")]
+    [InlineData("large_string", "string")]
+    public void Arrow_types_read_as_the_nearest_column_type(string arrow, string column) =>
+        Assert.Equal(column, GenevaEngine.ColumnTypeOf(arrow).ToString());
 }

@@ -11,6 +11,8 @@ import inspect
 import json
 import os
 import pickle
+import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -67,12 +69,15 @@ class Connection:
         with open(os.path.join(self.folder, f"_{kind}.json"), "w", encoding="utf-8") as f:
             json.dump(value, f)
 
-    def create_table(self, name, data, mode="create", frag_size=None):
+    def create_table(self, name, data, mode="create"):
+        """One fragment of the rows given; Table.add appends another (the 0.9.0 suite's 25-row fragments)."""
         _record("create_table", name, mode=mode, rows=len(data))
+        path = os.path.join(self.folder, f"{name}.pkl")
+        if mode != "overwrite" and os.path.exists(path):
+            raise ValueError(f"Table '{name}' already exists")
         rows = [dict(r) for r in data]
-        size = frag_size or len(rows) or 1
-        state = {"rows": rows, "fragments": [(i, min(i + size, len(rows))) for i in range(0, len(rows), size)], "udfs": {}, "version": 1}
-        with open(os.path.join(self.folder, f"{name}.pkl"), "wb") as f:
+        state = {"rows": rows, "fragments": [(0, len(rows))] if rows else [], "udfs": {}, "types": {}, "version": 1}
+        with open(path, "wb") as f:
             pickle.dump(state, f)
         return Table(self, name)
 
@@ -154,16 +159,30 @@ class Table:
 
     def count_rows(self, filter=None):
         _record("count_rows", filter)
-        rows = self._state["rows"]
-        if filter is None:
-            return len(rows)
-        column, _, condition = filter.partition(" ")
-        if condition != "IS NOT NULL":
-            raise ValueError(f"the stand-in counts only '<column> IS NOT NULL', not {filter!r}")
-        return sum(1 for r in rows if r.get(column) is not None)
+        return sum(1 for r in self._state["rows"] if _matches(r, filter))
 
     def to_arrow(self):
         return _Rows(self._state["rows"])
+
+    def add(self, data):
+        _record("add", rows=len(data))
+        state = self._read()
+        start = len(state["rows"])
+        state["rows"].extend(dict(r) for r in data)
+        state["fragments"].append((start, len(state["rows"])))
+        state["version"] += 1
+        self._write(state)
+        self._state = state
+
+    @property
+    def schema(self):
+        """Fields with a name and an Arrow type name: the source columns' from the first row, the UDF columns' from the UDF."""
+        rows = self._state["rows"]
+        names = list(rows[0]) if rows else []
+        return [_Field(n, self._state["types"].get(n) or _arrow_type(next((r[n] for r in rows if r.get(n) is not None), None))) for n in names]
+
+    def to_lance(self):
+        return _Dataset(self._state)
 
     def add_columns(self, columns):
         _record("add_columns", sorted(columns))
@@ -171,7 +190,10 @@ class Table:
         for name, function in columns.items():
             if not hasattr(function, "__geneva_udf__"):
                 raise TypeError(f"{name}: not a @geneva.udf")
-            state["udfs"][name] = (function.__module__, function.__name__, list(inspect.signature(function).parameters))
+            # Geneva keeps the UDF itself with the column (pickled); the stand-in keeps where to import it from again.
+            state["udfs"][name] = (function.__module__, function.__name__, list(inspect.signature(function).parameters), os.path.dirname(os.path.abspath(inspect.getfile(function))))
+            returns = inspect.signature(function).return_annotation
+            state["types"][name] = function.__geneva_udf__.get("data_type") or {int: "int64", float: "double", str: "string", bytes: "binary", bool: "bool", dict: "struct"}.get(returns, "null")
             for row in state["rows"]:
                 row.setdefault(name, None)
         state["version"] += 1
@@ -195,7 +217,9 @@ class Table:
             state = self._read()
             if column not in state["udfs"]:
                 raise ValueError(f"column '{column}' has no UDF")
-            module, function, inputs = state["udfs"][column]
+            module, function, inputs, folder = state["udfs"][column]
+            if folder not in sys.path:
+                sys.path.append(folder)
             call = getattr(importlib.import_module(module), function)
             pending = [f for f in state["fragments"] if any(state["rows"][i].get(column) is None for i in range(*f))]
             pending = pending[: kwargs["num_frags"]] if kwargs.get("num_frags") else pending
@@ -224,6 +248,51 @@ class Table:
                     json.dump(jobs, f)
                 self._state = self._read()
         return job["job_id"]
+
+
+class _Field:
+    def __init__(self, name, type_name):
+        self.name = name
+        self.type = type_name
+
+
+def _arrow_type(value):
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int64", float: "double", str: "string", bytes: "binary", dict: "struct"}.get(type(value), "null")
+
+
+def _matches(row, where):
+    """The stand-in's filters: '<column> IS [NOT] NULL' terms joined by OR or AND (not both)."""
+    if not where:
+        return True
+    joiner = " OR " if " OR " in where.upper() else " AND "
+    terms = [t.strip() for t in re.split(joiner, where, flags=re.IGNORECASE)]
+    results = []
+    for term in terms:
+        words = term.split()
+        if len(words) == 3 and [w.upper() for w in words[1:]] == ["IS", "NULL"]:
+            results.append(row.get(words[0]) is None)
+        elif len(words) == 4 and [w.upper() for w in words[1:]] == ["IS", "NOT", "NULL"]:
+            results.append(row.get(words[0]) is not None)
+        else:
+            raise ValueError(f"the stand-in filters only by '<column> IS [NOT] NULL', not {term!r}")
+    return any(results) if joiner == " OR " else all(results)
+
+
+class _Dataset:
+    """What lancedb's Table.to_lance() gives (a pylance dataset), as far as the bridge reads it."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def get_fragments(self):
+        return list(self._state["fragments"])
+
+    def to_table(self, filter=None, limit=None):
+        _record("to_table", filter=filter, limit=limit)
+        chosen = [r for r in self._state["rows"] if _matches(r, filter)]
+        return _Rows(chosen[:limit] if limit is not None else chosen)
 
 
 class _Future:
