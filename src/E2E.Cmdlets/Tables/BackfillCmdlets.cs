@@ -155,7 +155,7 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
             return;
         }
         _database = GetUnresolvedProviderPathFromPSPath(Database!);
-        _columns = ResolveColumns(TableStore.OpenExisting(_database));
+        _columns = ResolveColumns(() => TableStore.OpenExisting(_database).Describe(Table!).Columns.Where(c => c.Udf is not null).Select(c => c.Name).ToArray());
         // A job must join the session's job repository on the pipeline thread.
         if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns in the background"))
         {
@@ -170,10 +170,6 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
     private void PrepareGeneva()
     {
         _database = LocationUri(Database!);
-        if (Column!.Any(WildcardPattern.ContainsWildcardCharacters))
-        {
-            throw new E2EException(ErrorCatalog.InvalidArgument, "-Engine Geneva takes column names, not wildcards (the Geneva table's schema is Geneva's).", string.Join(",", Column!));
-        }
         if (new object?[] { GenevaCluster, RayAddress, KubeRayCluster }.Count(o => o is not null) > 1)
         {
             throw new E2EException(ErrorCatalog.InvalidArgument, "Name one of -GenevaCluster, -RayAddress and -KubeRayCluster (none: a local Ray).");
@@ -185,7 +181,8 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
             throw new E2EException(ErrorCatalog.InvalidArgument,
                 $"-KubeRayCluster '{KubeRayCluster.Name}' is context '{KubeRayCluster.ContextName}' of {KubeRayCluster.KubeconfigPath}, whose current context is '{current}': Geneva would provision Ray there. Run 'kubectl config use-context {KubeRayCluster.ContextName}' first, or use a cluster New-E2ECluster made.", KubeRayCluster.Name);
         }
-        _columns = Column!;
+        // Geneva's schema does not say here which columns are UDF columns: a wildcard matches any, and Geneva refuses one without a UDF.
+        _columns = ResolveColumns(() => GenevaEngine.DescribeAsync(_database!, Table!, Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult().Columns.Select(c => c.Name).ToArray());
         if (AsJob && ShouldProcess($"{_database} {Table}.{string.Join(",", _columns)}", "Backfill UDF columns with Geneva in the background"))
         {
             var job = BackfillPSJob.StartGeneva($"backfill {Table}.{string.Join(",", _columns)}", _database!, Table!, _columns, (column, cancellation) => RunGeneva(column, asynchronous: true, null, cancellation), MyInvocation.Line);
@@ -209,14 +206,14 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
         return GenevaEngine.RunAsync(request, Python, ModuleFiles.GenevaBridgeScript, null, progress, cancellation);
     }
 
-    /// <summary>The named columns, wildcards expanded to the table's UDF columns in table order; a pattern that matches none is ColumnNotFound.</summary>
-    private string[] ResolveColumns(TableStore store)
+    /// <summary>The named columns, wildcards expanded to the table's UDF columns (<paramref name="udfColumnsOfTable"/>, read only for a wildcard) in table order; a pattern that matches none is ColumnNotFound.</summary>
+    private string[] ResolveColumns(Func<string[]> udfColumnsOfTable)
     {
         if (!Column!.Any(WildcardPattern.ContainsWildcardCharacters))
         {
             return Column!;
         }
-        var udfColumns = store.Describe(Table!).Columns.Where(c => c.Udf is not null).Select(c => c.Name).ToArray();
+        var udfColumns = udfColumnsOfTable();
         var resolved = new List<string>();
         foreach (var name in Column!)
         {
