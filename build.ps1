@@ -8,7 +8,8 @@
              -PesterVersion (default: the first version tools/PesterPackages pins). The suites need python3
              (UDF workers) and node/npm (ganache for the chain scenarios, installed here).
     Test:    Build, the xunit tests, the static check of every PowerShell file, the suites under every
-             pinned Pester, and the README's PowerShell blocks; ends with one 'N passed, N failed' line.
+             pinned Pester (OxfordPets on both engines: Local, and Geneva against the stand-in module when
+             geneva is not installed), and the README's PowerShell blocks; ends with one 'N passed, N failed' line.
     Package: a Release build zipped as out/E2E-<version>.zip.
     On a machine without pwsh, './tools/pwsh ./build.ps1' runs this with the pinned PowerShell (and './test.sh'
     is './build.ps1 -Task Test').
@@ -16,6 +17,8 @@
     ./tools/pwsh ./build.ps1 -Task Suites
 .EXAMPLE
     ./tools/pwsh ./build.ps1 -Task Suites -PesterVersion 6.2.0 -Path ./Pester/SkyTorch.Tests.ps1
+.EXAMPLE
+    ./tools/pwsh ./build.ps1 -Task Suites -Path ./Pester/OxfordPets.Tests.ps1 -Engine Geneva
 .EXAMPLE
     ./build.ps1 -Task Package -Configuration Release
 #>
@@ -31,10 +34,16 @@ param(
 
     [string[]] $Path = @(),
 
-    [string[]] $ExcludeTag = @('gpu', 'slow')
+    [string[]] $ExcludeTag = @('gpu', 'slow'),
+
+    # The engines of suites that take -Engine (OxfordPets): Local for Suites, Local and Geneva for Test unless given.
+    [string[]] $Engine = @()
 )
 
 $ErrorActionPreference = 'Stop'
+# 'pwsh -File' passes '-Engine Local,Geneva' as one string.
+$Engine = @($Engine | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+if ($Engine | Where-Object { $_ -notin 'Local', 'Geneva' }) { throw "-Engine takes Local and Geneva, not '$($Engine -join ',')'." }
 Set-StrictMode -Version Latest
 
 function Invoke-Native {
@@ -65,12 +74,12 @@ function Install-Ganache {
 }
 
 # Runs the suites under each version in its own pwsh; returns the summary lines Run.ps1 printed.
-function Invoke-Suites([string[]] $Versions) {
+function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
     Install-Ganache
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'
     $pathArguments = if ($Path) { @('-Path', ($Path -join ',')) } else { @() }
     foreach ($version in $Versions) {
-        Invoke-FreshPwshWithSummary (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ',')) + $pathArguments) "Pester $version"
+        Invoke-FreshPwshWithSummary (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-Engine', ($Engines -join ',')) + $pathArguments) "Pester $version"
     }
 }
 
@@ -80,7 +89,7 @@ if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Te
 
 if ($Task -contains 'Suites' -and $Task -notcontains 'Test') {
     $versions = if ($PesterVersion) { $PesterVersion } else { @($pinned[0]) }
-    $runs = @(Invoke-Suites $versions)
+    $runs = @(Invoke-Suites $versions $(if ($Engine) { $Engine } else { @('Local') }))
     if ($runs | Where-Object { $_.PSObject.Properties['ExitCode'] -and $_.ExitCode -ne 0 }) { exit 1 }
 }
 
@@ -114,7 +123,7 @@ if ($Task -contains 'Test') {
     if ($checkStatus -eq 0) { $passed++; $lines.Add('static check: passed') } else { $failed++; $lines.Add('static check: FAILED') }
 
     # Every suite under every pinned Pester.
-    foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned })) {
+    foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned }) $(if ($Engine) { $Engine } else { @('Local', 'Geneva') })) {
         $run.Summary | ForEach-Object { $lines.Add($_) }
         $count = Get-PassFailCount $run.Summary[-1]
         $passed += $count.Passed; $failed += $count.Failed

@@ -7,15 +7,20 @@
 #   NumImages    generated images (default 100)
 #   BatchSize    rows per backfill batch (default 10)
 #   Bucket       where manifests go: file://, s3:// or gs:// (default: a temporary file:// folder)
-#   Engine       backfill engine of the Local scenarios (default Local; -Engine Geneva is exercised by the
-#                Geneva block below, against the stand-in module, since geneva cannot be installed here)
+#   Engine       Local (default: the embedded SQLite table store and worker processes) or Geneva: the same
+#                scenarios on a Geneva database through the Geneva library (tables, UDF columns, reads,
+#                backfills, job records); where geneva is not importable, against the stand-in module in
+#                TestData/geneva-standin, which proves E2E's calls, not Geneva
+#   GenevaDatabase  with -Engine Geneva: the database URI (default: a temporary file:// folder)
 #   SkipGpu      skip the embedding and caption scenarios (tag 'gpu') even when they could run
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [int] $NumImages = 100,
     [int] $BatchSize = 10,
     [string] $Bucket = '',
+    [ValidateSet('Local', 'Geneva')]
     [string] $Engine = 'Local',
+    [string] $GenevaDatabase = '',
     [bool] $SkipGpu = $false
 )
 
@@ -27,15 +32,35 @@ BeforeAll {
     New-E2EPetImage -Path $images -Count $NumImages
     # [System.Uri]::new, not a [System.Uri] cast: the cast makes '/tmp/x' a relative URI on Linux (no AbsoluteUri).
     $store = if ($Bucket) { $Bucket } else { [System.Uri]::new((Join-Path $work.FullName 'bucket')).AbsoluteUri }
-    $db = Join-Path $work.FullName 'pets.db'
     $examples = Join-Path $PSScriptRoot '..' 'examples' 'udfs'
-    $simple = New-UdfManifest -Path (Join-Path $examples 'simple') -SkipSitePackages -OutputPath (Join-Path $work.FullName 'dist-simple')
+    $standIn = Join-Path $PSScriptRoot 'TestData' 'geneva-standin'
+    $savedPythonPath = $env:PYTHONPATH
+    # Every table cmdlet takes the engine: one parameter moves the suite between the embedded store and Geneva.
+    $onEngine = @{ Engine = $Engine }
+    if ($Engine -eq 'Geneva') {
+        & python3 -c 'import geneva' 2>$null
+        if ($LASTEXITCODE -ne 0) {
+            Write-Warning 'geneva is not importable: the Geneva scenarios run against the stand-in module (TestData/geneva-standin).'
+            $env:PYTHONPATH = $standIn
+        }
+        $db = if ($GenevaDatabase) { $GenevaDatabase } else { [System.Uri]::new((Join-Path $work.FullName 'geneva-suite')).AbsoluteUri }
+        # The UDFs as Geneva declares them (@geneva.udf), packed and published like the Local engine's.
+        $udfPackage = Join-Path $examples 'geneva-simple'
+        $manifestName = 'oxford-pets-geneva-simple'
+    }
+    else {
+        $db = Join-Path $work.FullName 'pets.db'
+        $udfPackage = Join-Path $examples 'simple'
+        $manifestName = 'oxford-pets-simple'
+    }
+    $simple = New-UdfManifest -Path $udfPackage -SkipSitePackages -OutputPath (Join-Path $work.FullName 'dist-simple')
     $firstPublish = $simple | Publish-UdfManifest -Destination $store
-    $table = New-E2ETable -Database $db -Name pets -ImageDirectory $images -FragmentSize 25
+    $table = New-E2ETable -Database $db -Name pets -ImageDirectory $images -FragmentSize 25 @onEngine
     $fragments = [Math]::Ceiling($NumImages / 25)
 }
 
 AfterAll {
+    $env:PYTHONPATH = $savedPythonPath
     Remove-E2EScope -Scope $suiteScope
 }
 
@@ -43,26 +68,26 @@ Describe 'Manifests and the table' -Tag 'local' {
     It 'publishes the simple UDF package once; publishing again uploads nothing' {
         $firstPublish.ZipsUploaded | Should -Be 1
         ($simple | Publish-UdfManifest -Destination $store).ZipsUploaded | Should -Be 0
-        (Get-UdfManifest -Store $store -Name 'oxford-pets-simple').Checksum | Should -Be $simple.Checksum
+        (Get-UdfManifest -Store $store -Name $manifestName).Checksum | Should -Be $simple.Checksum
     }
 
     It 'packs the same checksum in a second clean build' {
-        $again = New-UdfManifest -Path (Join-Path $examples 'simple') -SkipSitePackages -OutputPath (Join-Path $work.FullName 'dist-again')
+        $again = New-UdfManifest -Path $udfPackage -SkipSitePackages -OutputPath (Join-Path $work.FullName 'dist-again')
         $again.Checksum | Should -Be $simple.Checksum
     }
 
     It 'builds the image table in fragments of 25 rows' {
         $table.RowCount | Should -Be $NumImages
         $table.FragmentCount | Should -Be $fragments
-        $row = Get-E2ETableRow -Database $db -Name pets -First 1
+        $row = Get-E2ETableRow -Database $db -Name pets -First 1 @onEngine
         $row.breed | Should -Be ($row.filename -replace '_[0-9]+\.png$', '')
         $row.label | Should -BeOfType [long]
     }
 
     It 'refuses an unknown UDF and leaves the table unchanged' {
-        { Add-E2EColumn -Database $db -Table pets -Name nope -Udf no_such_udf -Manifest 'oxford-pets-simple' -Store $store -ErrorAction Stop } |
+        { Add-E2EColumn -Database $db -Table pets -Name nope -Udf no_such_udf -Manifest $manifestName -Store $store @onEngine -ErrorAction Stop } |
             Should -Throw -ErrorId 'UdfNotFound,*'
-        (Get-E2ETable -Database $db -Name pets).Columns.Name | Should -Not -Contain 'nope'
+        (Get-E2ETable -Database $db -Name pets @onEngine).Columns.Name | Should -Not -Contain 'nope'
     }
 
     It 'rejects a UDF package whose pyproject.toml is malformed' {
@@ -74,20 +99,20 @@ Describe 'Manifests and the table' -Tag 'local' {
 
 Describe 'CPU UDFs (cpu-simple)' -Tag 'local' {
     BeforeAll {
-        $null = Add-E2EColumn -Database $db -Table pets -Name size -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
-        $null = Add-E2EColumn -Database $db -Table pets -Name dims -Udf dimensions -Manifest 'oxford-pets-simple' -Store $store
+        $null = Add-E2EColumn -Database $db -Table pets -Name size -Udf file_size -Manifest $manifestName -Store $store @onEngine
+        $null = Add-E2EColumn -Database $db -Table pets -Name dims -Udf dimensions -Manifest $manifestName -Store $store @onEngine
     }
 
     It 'fills file_size for every row' {
         $job = Invoke-Backfill -Database $db -Table pets -Column size -BatchSize $BatchSize -Concurrency 2 -Engine $Engine
         $job.Status | Should -Be 'Done'
         $job.RowsDone | Should -Be $NumImages
-        @(Get-E2ETableRow -Database $db -Name pets | Where-Object { $_.size -ne $_.image.Length }).Count | Should -Be 0
+        @(Get-E2ETableRow -Database $db -Name pets @onEngine | Where-Object { $_.size -ne $_.image.Length }).Count | Should -Be 0
     }
 
     It 'fills dimensions from the PNG headers' {
         (Invoke-Backfill -Database $db -Table pets -Column dims -BatchSize $BatchSize -Engine $Engine).Status | Should -Be 'Done'
-        $row = Get-E2ETableRow -Database $db -Name pets -First 1
+        $row = Get-E2ETableRow -Database $db -Name pets -First 1 @onEngine
         $dims = $row.dims | ConvertFrom-Json
         $dims.width | Should -BeGreaterOrEqual 16
         $dims.height | Should -BeLessThan 64
@@ -96,8 +121,8 @@ Describe 'CPU UDFs (cpu-simple)' -Tag 'local' {
 
 Describe 'Several columns in one pass' -Tag 'local' {
     BeforeAll {
-        $null = Add-E2EColumn -Database $db -Table pets -Name pass_size -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
-        $null = Add-E2EColumn -Database $db -Table pets -Name pass_dims -Udf dimensions -Manifest 'oxford-pets-simple' -Store $store
+        $null = Add-E2EColumn -Database $db -Table pets -Name pass_size -Udf file_size -Manifest $manifestName -Store $store @onEngine
+        $null = Add-E2EColumn -Database $db -Table pets -Name pass_dims -Udf dimensions -Manifest $manifestName -Store $store @onEngine
     }
 
     It 'fills every column a wildcard names, a job record each, from one set of workers' {
@@ -105,8 +130,8 @@ Describe 'Several columns in one pass' -Tag 'local' {
         $jobs.Column | Should -Be @('pass_size', 'pass_dims')
         $jobs.Status | Should -Be @('Done', 'Done')
         $jobs.RowsDone | Should -Be @($NumImages, $NumImages)
-        @(Get-E2ETableRow -Database $db -Name pets -Where 'pass_size IS NULL OR pass_dims IS NULL').Count | Should -Be 0
-        @(Get-E2ETableRow -Database $db -Name pets | Where-Object { $_.pass_size -ne $_.image.Length }).Count | Should -Be 0
+        @(Get-E2ETableRow -Database $db -Name pets -Where 'pass_size IS NULL OR pass_dims IS NULL' @onEngine).Count | Should -Be 0
+        @(Get-E2ETableRow -Database $db -Name pets @onEngine | Where-Object { $_.pass_size -ne $_.image.Length }).Count | Should -Be 0
     }
 
     It 'refuses a pattern that matches no UDF column' {
@@ -116,41 +141,46 @@ Describe 'Several columns in one pass' -Tag 'local' {
 
 Describe 'Incremental backfills' -Tag 'local' {
     BeforeAll {
-        $null = Add-E2EColumn -Database $db -Table pets -Name size_incremental -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
-        $versionBefore = (Get-E2ETable -Database $db -Name pets).Version
+        $null = Add-E2EColumn -Database $db -Table pets -Name size_incremental -Udf file_size -Manifest $manifestName -Store $store @onEngine
+        $versionBefore = (Get-E2ETable -Database $db -Name pets @onEngine).Version
     }
 
     It 'fills 2 fragments, then 4 more, then the rest' {
         $first = Invoke-Backfill -Database $db -Table pets -Column size_incremental -NumFragments 2 -BatchSize $BatchSize -Engine $Engine
         $first.RowsDone | Should -Be ([Math]::Min($NumImages, 50))
-        @(Get-E2ETableRow -Database $db -Name pets -Where 'size_incremental IS NOT NULL').Count | Should -Be ([Math]::Min($NumImages, 50))
+        @(Get-E2ETableRow -Database $db -Name pets -Where 'size_incremental IS NOT NULL' @onEngine).Count | Should -Be ([Math]::Min($NumImages, 50))
 
         $second = Invoke-Backfill -Database $db -Table pets -Column size_incremental -NumFragments 4 -BatchSize $BatchSize -Engine $Engine
         $second.RowsDone | Should -Be ([Math]::Min($NumImages, 150) - [Math]::Min($NumImages, 50))
 
         $rest = Invoke-Backfill -Database $db -Table pets -Column size_incremental -BatchSize $BatchSize -Engine $Engine
         $first.RowsDone + $second.RowsDone + $rest.RowsDone | Should -Be $NumImages
-        @(Get-E2ETableRow -Database $db -Name pets -Where 'size_incremental IS NULL').Count | Should -Be 0
+        @(Get-E2ETableRow -Database $db -Name pets -Where 'size_incremental IS NULL' @onEngine).Count | Should -Be 0
     }
 
     It 'makes each commit visible as a new table version' {
-        (Get-E2ETable -Database $db -Name pets).Version | Should -BeGreaterThan $versionBefore
+        (Get-E2ETable -Database $db -Name pets @onEngine).Version | Should -BeGreaterThan $versionBefore
     }
 }
 
 Describe 'Asynchronous backfills' -Tag 'local' {
     BeforeAll {
-        $null = Add-E2EColumn -Database $db -Table pets -Name size_async -Udf file_size -Manifest 'oxford-pets-simple' -Store $store
+        $null = Add-E2EColumn -Database $db -Table pets -Name size_async -Udf file_size -Manifest $manifestName -Store $store @onEngine
     }
 
     It 'runs as a job and reports its status' {
         $job = Invoke-Backfill -Database $db -Table pets -Column size_async -BatchSize $BatchSize -Engine $Engine -AsJob
         (Get-Job -Id $job.Id).PSJobTypeName | Should -Be 'E2EBackfill'
-        (Wait-BackfillJob -Database $db -Id $job.BackfillId -TimeoutSec 300).Status | Should -Be 'Done'
-        $null = Wait-Job -Job $job -Timeout 60
+        if ($Engine -eq 'Local') {
+            # The embedded engine records the job before it starts: Wait-BackfillJob waits on it while it runs.
+            (Wait-BackfillJob -Database $db -Id $job.BackfillId -TimeoutSec 300).Status | Should -Be 'Done'
+        }
+        $null = Wait-Job -Job $job -Timeout 300
         $job.State | Should -Be 'Completed'
         (Receive-Job -Job $job).RowsDone | Should -Be $NumImages
-        (Get-BackfillJob -Database $db -Id $job.BackfillId).RowsDone | Should -Be $NumImages
+        (Wait-BackfillJob -Database $db -Id $job.BackfillId -TimeoutSec 60 @onEngine).Status | Should -Be 'Done'
+        (Get-BackfillJob -Database $db -Id $job.BackfillId @onEngine).Status | Should -Be 'Done'
+        @(Get-E2ETableRow -Database $db -Name pets -Where 'size_async IS NULL' @onEngine).Count | Should -Be 0
         Remove-Job -Job $job
     }
 }
@@ -159,23 +189,21 @@ Describe 'The Geneva engine (against the stand-in geneva module)' -Tag 'local' {
     # geneva is proprietary and not installable here: these run Invoke-Backfill -Engine Geneva against
     # TestData/geneva-standin, which records the library calls; they prove E2E's calls, not Geneva.
     BeforeAll {
-        $standIn = Join-Path $PSScriptRoot 'TestData' 'geneva-standin'
-        $savedPythonPath = $env:PYTHONPATH
-        $env:PYTHONPATH = @($standIn, (Join-Path $standIn 'udfs')) -join [IO.Path]::PathSeparator
+        $blockPythonPath = $env:PYTHONPATH
+        $env:PYTHONPATH = @($standIn, (Join-Path $examples 'geneva-simple')) -join [IO.Path]::PathSeparator
         $env:GENEVA_STANDIN_LOG = Join-Path $work.FullName 'geneva-calls.jsonl'
         $genevaUri = [System.Uri]::new((Join-Path $work.FullName 'geneva')).AbsoluteUri
-        # The table as the seed's conftest builds it: the images, one fragment per 25 rows; columns added with add_columns.
-        $build = @"
-import geneva, glob, os
+        # The table as the seed's conftest builds it (create_table, then Table.add per 25 rows); the column added by the
+        # user's own add_columns call, as the seed's upload scripts do; a manifest defined in the connection.
+        $null = New-E2ETable -Engine Geneva -Database $genevaUri -Name oxford_pets -ImageDirectory $images -FragmentSize 25
+        & python3 -c @"
+import geneva
 from geneva_simple_udfs import file_size
 conn = geneva.connect('$genevaUri')
-rows = [{'image': open(p, 'rb').read(), 'label': i % 37} for i, p in enumerate(sorted(glob.glob(os.path.join(r'$images', '*.png'))))]
-table = conn.create_table('oxford_pets', rows, frag_size=25)
-table.add_columns({'file_size': file_size})
+conn.open_table('oxford_pets').add_columns({'file_size': file_size})
 conn.define_manifest('simple-udfs-v1', None)
 "@
-        & python3 -c $build
-        if ($LASTEXITCODE -ne 0) { throw 'could not build the Geneva table' }
+        if ($LASTEXITCODE -ne 0) { throw 'could not add the Geneva column' }
         Remove-Item -LiteralPath $env:GENEVA_STANDIN_LOG -ErrorAction Ignore
         function Get-GenevaCall {
             @(Get-Content -LiteralPath $env:GENEVA_STANDIN_LOG | ForEach-Object { $_ | ConvertFrom-Json })
@@ -183,7 +211,7 @@ conn.define_manifest('simple-udfs-v1', None)
     }
 
     AfterAll {
-        $env:PYTHONPATH = $savedPythonPath
+        $env:PYTHONPATH = $blockPythonPath
         Remove-Item Env:GENEVA_STANDIN_LOG -ErrorAction Ignore
     }
 
@@ -221,7 +249,7 @@ conn.define_manifest('simple-udfs-v1', None)
             { Invoke-Backfill -Engine Geneva -Database $genevaUri -Table oxford_pets -Column file_size -ErrorAction Stop } | Should -Throw -ErrorId 'GenevaNotInstalled,*'
         }
         finally {
-            $env:PYTHONPATH = @($standIn, (Join-Path $standIn 'udfs')) -join [IO.Path]::PathSeparator
+            $env:PYTHONPATH = @($standIn, (Join-Path $examples 'geneva-simple')) -join [IO.Path]::PathSeparator
         }
     }
 }

@@ -7,13 +7,17 @@
     tools/PesterPackages pins (restoring it first when that version is missing). One Pester major per pwsh
     process: run this script once per version.
 
-    By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow'. Results go
+    By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow'. -Engine
+    Local,Geneva runs each suite that takes an -Engine parameter (OxfordPets) once per engine; its summary line
+    names an engine other than Local ('OxfordPets[Geneva]'). Results go
     to out/pester/<major>/results.xml as NUnit XML. Prints one line per suite ('Pester 5.7.1 SkyTorch: 16
     passed, 0 failed, 2 skipped') and exits non-zero when a test or a container failed, or a suite ran no test.
 .EXAMPLE
     ./tools/pwsh ./Pester/Run.ps1
 .EXAMPLE
     ./tools/pwsh ./Pester/Run.ps1 -PesterVersion 6.2.0 -Path ./Pester/Foundation.Tests.ps1
+.EXAMPLE
+    ./tools/pwsh ./Pester/Run.ps1 -Path ./Pester/OxfordPets.Tests.ps1 -Engine Geneva
 #>
 [CmdletBinding()]
 param(
@@ -24,6 +28,8 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $ResultDirectory = '',
     [string] $Verbosity = 'Normal',
+    # The engines of suites that take -Engine; the others run once.
+    [string[]] $Engine = @('Local'),
     # Also write the summary lines to this file (build.ps1 collects them).
     [string] $SummaryPath = ''
 )
@@ -35,6 +41,7 @@ Set-StrictMode -Version Latest
 $Tag = @($Tag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $ExcludeTag = @($ExcludeTag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $Path = @($Path | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$Engine = @($Engine | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $repo = Split-Path -Parent $PSScriptRoot
 
 if (-not (Test-Path -LiteralPath $ModulePath)) {
@@ -52,7 +59,15 @@ $null = New-Item -ItemType Directory -Path $ResultDirectory -Force
 
 $suites = @(Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse -File)
 $configuration = New-PesterConfiguration
-$configuration.Run.Container = @(foreach ($file in $suites) { New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath } })
+$containers = @(foreach ($file in $suites) {
+    if ((Get-Command -Name $file.FullName).Parameters.ContainsKey('Engine')) {
+        foreach ($name in $Engine) { New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath; Engine = $name } }
+    }
+    else {
+        New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath }
+    }
+})
+$configuration.Run.Container = $containers
 $configuration.Run.PassThru = $true
 $configuration.Filter.Tag = $Tag
 $configuration.Filter.ExcludeTag = $ExcludeTag
@@ -67,15 +82,16 @@ $problems = 0
 $summary = [System.Collections.Generic.List[string]]::new()
 foreach ($container in $run.Containers) {
     $name = [IO.Path]::GetFileName($container.Item) -replace '\.Tests\.ps1$', ''
+    if ($container.Data -and $container.Data.ContainsKey('Engine') -and $container.Data.Engine -ne 'Local') { $name += "[$($container.Data.Engine)]" }
     $passed = $container.PassedCount; $failed = $container.FailedCount; $skipped = $container.SkippedCount
     $note = ''
     if ($container.Result -ne 'Passed') { $problems++; $note = " (container $($container.Result))" }
     elseif ($passed -eq 0) { $problems++; $note = ' (ran no test)' }
     $summary.Add("Pester $PesterVersion ${name}: $passed passed, $failed failed, $skipped skipped$note")
 }
-if ($run.Containers.Count -ne $suites.Count) {
+if ($run.Containers.Count -ne $containers.Count) {
     $problems++
-    $summary.Add("Pester ${PesterVersion}: $($suites.Count) suites found, $($run.Containers.Count) run")
+    $summary.Add("Pester ${PesterVersion}: $($containers.Count) suite runs planned, $($run.Containers.Count) run")
 }
 $summary.Add("Pester ${PesterVersion}: $($run.PassedCount) passed, $($run.FailedCount + $problems) failed, $($run.SkippedCount) skipped")
 $summary | Write-Host
