@@ -4,8 +4,8 @@ Started as `python3 e2e_geneva.py '<request json>'`; it prints JSON lines on std
 backfill runs, then one {"result": ...} or {"error": {"id": ..., "message": ...}}. What a UDF or Geneva prints
 goes to stderr. Besides a backfill (below), a request is one of
   {"op": "jobs", "uri", "table_name", "column_name", "job_id"}      Geneva's job records
-  {"op": "create_table", "uri", "table", "rows_file", "fragment_size"}
-      the table from a JSON-lines file (bytes as {"b64": ...}), as the 0.9.0 suite builds it: the first batch of
+  {"op": "create_table", "uri", "table", "fragment_size"}
+      the table from JSON lines on stdin (bytes as {"b64": ...}), as the 0.9.0 suite builds it: the first batch of
       fragment_size rows by create_table(mode="overwrite"), each next one by Table.add, one fragment each
   {"op": "describe", "uri", "table"}                                  rows, fragments, version, columns
   {"op": "rows", "uri", "table", "where", "limit"}                    rows (bytes as {"b64": ...})
@@ -177,12 +177,11 @@ def create_table(request):
         else:
             tbl.add(batch)
 
-    with open(request["rows_file"], encoding="utf-8") as rows:
-        for line in rows:
-            batch.append(decode(json.loads(line)))
-            if len(batch) == size:
-                flush()
-                batch = []
+    for line in sys.stdin:
+        batch.append(decode(json.loads(line)))
+        if len(batch) == size:
+            flush()
+            batch = []
     if batch or tbl is None:
         flush()
     return describe(tbl, request["table"])

@@ -97,7 +97,7 @@ public static class GenevaEngine
     /// <summary>
     /// A Geneva table of <paramref name="rows"/>, built as the 0.9.0 suite builds it: create_table with the first
     /// <paramref name="fragmentSize"/> rows, then Table.add for each next batch, one fragment each. The rows go to the
-    /// bridge in a temporary JSON-lines file (images are too big for an argument), removed afterwards.
+    /// bridge as JSON lines on its standard input (images are too big for an argument, and a file would outlive a crash).
     /// </summary>
     public static async Task<TableInfo> CreateTableAsync(string uri, string table, IEnumerable<IReadOnlyDictionary<string, object?>> rows, int fragmentSize, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null)
     {
@@ -105,23 +105,15 @@ public static class GenevaEngine
         {
             throw new E2EException(ErrorCatalog.InvalidArgument, "FragmentSize must be at least 1.", fragmentSize);
         }
-        var file = Path.Combine(Path.GetTempPath(), $"e2e-geneva-rows-{Guid.NewGuid():N}.jsonl");
-        try
+        async Task WriteRows(StreamWriter input)
         {
-            await using (var writer = new StreamWriter(file))
+            foreach (var row in rows)
             {
-                foreach (var row in rows)
-                {
-                    await writer.WriteLineAsync(JsonSerializer.Serialize(row.ToDictionary(c => c.Key, c => c.Value is byte[] bytes ? new Dictionary<string, string> { ["b64"] = Convert.ToBase64String(bytes) } : c.Value))).ConfigureAwait(false);
-                }
+                await input.WriteLineAsync(JsonSerializer.Serialize(row.ToDictionary(c => c.Key, c => c.Value is byte[] bytes ? new Dictionary<string, string> { ["b64"] = Convert.ToBase64String(bytes) } : c.Value))).ConfigureAwait(false);
             }
-            var body = JsonSerializer.Serialize(new { op = "create_table", uri, table, rows_file = file, fragment_size = fragmentSize });
-            return ToTable(await BridgeAsync(body, uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false), uri);
         }
-        finally
-        {
-            File.Delete(file);
-        }
+        var body = JsonSerializer.Serialize(new { op = "create_table", uri, table, fragment_size = fragmentSize });
+        return ToTable(await BridgeAsync(body, uri, python, bridgeScript, environment, null, cancellation, WriteRows).ConfigureAwait(false), uri);
     }
 
     /// <summary>A Geneva table's rows, fragments, version and columns (their Arrow types as column types).</summary>
@@ -195,7 +187,7 @@ public static class GenevaEngine
         });
 
     /// <summary>Runs the bridge with one request; its result, or its error as GenevaNotInstalled or GenevaFailed.</summary>
-    private static async Task<JsonElement> BridgeAsync(string body, string uri, string python, string bridgeScript, IReadOnlyDictionary<string, string>? variables, Action<string>? progress, CancellationToken cancellation)
+    private static async Task<JsonElement> BridgeAsync(string body, string uri, string python, string bridgeScript, IReadOnlyDictionary<string, string>? variables, Action<string>? progress, CancellationToken cancellation, Func<StreamWriter, Task>? writeInput = null)
     {
         JsonElement? result = null;
         (string? Id, string Message)? failure = null;
@@ -217,7 +209,7 @@ public static class GenevaEngine
                     result = found.Clone();
                 }
             }
-        }, cancellation).ConfigureAwait(false);
+        }, cancellation, writeInput).ConfigureAwait(false);
         cancellation.ThrowIfCancellationRequested();
         if (failure is { } f)
         {

@@ -25,11 +25,13 @@ public static class ExternalTool
     /// <summary>
     /// Runs <paramref name="program"/>, handing its standard output to <paramref name="readOutput"/> as it comes (a
     /// protocol of lines, say); returns the exit code and standard error. Killed, with its children, on cancellation.
+    /// With <paramref name="writeInput"/>, its standard input is written by that (at the same time as the output is
+    /// read) and then closed; without, it has none.
     /// </summary>
     public static async Task<(int ExitCode, string Stderr)> StreamAsync(string program, IReadOnlyList<string> arguments, string? workingDirectory, IReadOnlyDictionary<string, string>? environment,
-        Func<StreamReader, Task> readOutput, CancellationToken cancellation)
+        Func<StreamReader, Task> readOutput, CancellationToken cancellation, Func<StreamWriter, Task>? writeInput = null)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = writeInput is not null, UseShellExecute = false };
         if (workingDirectory is not null)
         {
             start.WorkingDirectory = workingDirectory;
@@ -65,9 +67,33 @@ public static class ExternalTool
                 }
             });
             var stderr = process.StandardError.ReadToEndAsync(cancellation);
+            var input = writeInput is null ? Task.CompletedTask : WriteAndCloseAsync(process.StandardInput, writeInput);
             await readOutput(process.StandardOutput).ConfigureAwait(false);
+            await input.ConfigureAwait(false);
             await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
             return (process.ExitCode, await stderr.ConfigureAwait(false));
+        }
+    }
+
+    private static async Task WriteAndCloseAsync(StreamWriter input, Func<StreamWriter, Task> write)
+    {
+        try
+        {
+            await write(input).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // It stopped reading (it failed, or was killed): its exit code and stderr say why.
+        }
+        finally
+        {
+            try
+            {
+                input.Close();
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }
