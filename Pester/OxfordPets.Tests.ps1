@@ -79,6 +79,7 @@ Describe 'Manifests and the table' -Tag 'local' {
     It 'builds the image table in fragments of 25 rows' {
         $table.RowCount | Should -Be $NumImages
         $table.FragmentCount | Should -Be $fragments
+        (Get-E2ETable -Database $db @onEngine).Name | Should -Contain 'pets'
         $row = Get-E2ETableRow -Database $db -Name pets -First 1 @onEngine
         $row.breed | Should -Be ($row.filename -replace '_[0-9]+\.png$', '')
         $row.label | Should -BeOfType [long]

@@ -8,10 +8,11 @@ goes to stderr. Besides a backfill (below), a request is one of
       the table from JSON lines on stdin (bytes as {"b64": ...}), as the 0.9.0 suite builds it: the first batch of
       fragment_size rows by create_table(mode="overwrite"), each next one by Table.add, one fragment each
   {"op": "describe", "uri", "table"}                                  rows, fragments, version, columns
+  {"op": "tables", "uri"}                                             each table's description (Connection.table_names())
   {"op": "rows", "uri", "table", "where", "limit"}                    rows (bytes as {"b64": ...})
   {"op": "add_column", "uri", "table", "column", "udf", "modules", "paths"}
       Table.add_columns({column: <the @geneva.udf named udf in one of modules, imported from paths>})
-Each but jobs answers with the table's description. A backfill:
+Each but jobs and tables answers with the table's description. A backfill:
 
   {"uri": "file:///data/pets" | "s3://..." | "gs://...", "table": "pets", "column": "file_size",
    "backfill": {"batch_size": 10, "num_frags": 2, "commit_granularity": 2, "where": "...", "concurrency": 8},
@@ -225,7 +226,12 @@ def describe_table(request):
     return describe(open_table(import_geneva().connect(request["uri"]), request["table"]), request["table"])
 
 
-OPS = {"jobs": jobs, "create_table": create_table, "describe": describe_table, "rows": rows, "add_column": add_column}
+def tables(request):
+    conn = import_geneva().connect(request["uri"])
+    return [describe(open_table(conn, name), name) for name in conn.table_names()]
+
+
+OPS = {"jobs": jobs, "create_table": create_table, "describe": describe_table, "tables": tables, "rows": rows, "add_column": add_column}
 
 
 def run(request):

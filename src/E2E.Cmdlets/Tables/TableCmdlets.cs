@@ -115,7 +115,7 @@ public sealed class NewE2ETableCommand : TableEngineCmdlet
 /// <summary>Describes the tables of a table store: schema, rows, fragments, version.</summary>
 /// <remarks>
 /// <para>The version grows with every schema change and every committed backfill, so a test can see that partial results became visible. Columns bound to UDFs show the UDF, manifest and store. An unknown name is TableNotFound.</para>
-/// <para>-Engine Geneva describes one table of a Geneva database (-Name required): rows, fragments, Geneva's version, and each column with its Arrow type read as the nearest column type (the UDF bindings are Geneva's and are not shown).</para>
+/// <para>-Engine Geneva describes the tables of a Geneva database (Connection.table_names(), or -Name): rows, fragments, Geneva's version, and each column with its Arrow type read as the nearest column type (the UDF bindings are Geneva's and are not shown).</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2ETable -Database ./pets.db -Name pets | Select-Object -ExpandProperty Columns</code>
@@ -140,7 +140,9 @@ public sealed class GetE2ETableCommand : TableEngineCmdlet
     {
         if (Geneva)
         {
-            WriteObject(GenevaEngine.DescribeAsync(LocationUri(Database!), Name ?? throw new E2EException(ErrorCatalog.InvalidArgument, "-Engine Geneva describes one table: name it with -Name."), Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult());
+            var uri = LocationUri(Database!);
+            WriteObject(Name is null ? GenevaEngine.TablesAsync(uri, Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult()
+                : new[] { GenevaEngine.DescribeAsync(uri, Name, Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult() }, enumerateCollection: true);
             return;
         }
         var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));

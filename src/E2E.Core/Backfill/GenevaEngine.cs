@@ -120,6 +120,11 @@ public static class GenevaEngine
     public static async Task<TableInfo> DescribeAsync(string uri, string table, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null) =>
         ToTable(await BridgeAsync(JsonSerializer.Serialize(new { op = "describe", uri, table }), uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false), uri);
 
+    /// <summary>Every table of a Geneva database (Connection.table_names()), described.</summary>
+    public static async Task<IReadOnlyList<TableInfo>> TablesAsync(string uri, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null) =>
+        (await BridgeAsync(JsonSerializer.Serialize(new { op = "tables", uri }), uri, python, bridgeScript, environment, null, cancellation).ConfigureAwait(false))
+            .EnumerateArray().Select(t => ToTable(t, uri)).ToArray();
+
     /// <summary>
     /// Rows of a Geneva table, as the Local engine gives them: bytes as byte[], structs and lists as their JSON text,
     /// numbers as long or double; <paramref name="where"/> is Lance's SQL filter.

@@ -150,6 +150,7 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.Same(ErrorCatalog.InvalidFilter, (await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.RowsAsync(_uri, "pets", "size >", null, "python3", Bridge, CancellationToken.None, Environment))).Error);
         var described = await GenevaEngine.DescribeAsync(_uri, "pets", "python3", Bridge, CancellationToken.None, Environment);
         Assert.True(described.Version > table.Version, "a commit is a new version");
+        Assert.Equal(new[] { "pets" }, (await GenevaEngine.TablesAsync(_uri, "python3", Bridge, CancellationToken.None, Environment)).Select(t => t.Name));
     }
 
     [Theory]

@@ -81,6 +81,10 @@ class Connection:
             pickle.dump(state, f)
         return Table(self, name)
 
+    def table_names(self):
+        _record("table_names")
+        return sorted(f[:-4] for f in os.listdir(self.folder) if f.endswith(".pkl"))
+
     def open_table(self, name):
         _record("open_table", name)
         if name == "geneva_jobs":
