@@ -10,6 +10,7 @@ namespace E2E.Cmdlets.Scopes;
 /// <para>Runs every pending undo action of the scope in reverse registration order. When an action fails, removal carries on with the others, and each failure is written as a non-terminating error with the id ScopeCleanupFailed whose target is the failed entry. Removing a scope that is already removed does nothing.</para>
 /// <para>Ctrl-C stops removal between two actions; the remaining ones stay pending, and removing the scope again finishes them.</para>
 /// <para>The scope only undoes what this session created in it, so removal does not ask for confirmation; use -WhatIf to see what would be undone.</para>
+/// <para>Removing the session's last active scope also ends the UDF workers that wait, idle, for a next backfill (see Invoke-Backfill): once it returns, no process the module started for the session is left.</para>
 /// </remarks>
 /// <example>
 /// <code>AfterAll { Remove-E2EScope -Scope $scope }</code>
@@ -54,6 +55,12 @@ public sealed class RemoveE2EScopeCommand : E2ECmdlet
         var result = Scopes.Remove(scope, CancelToken, (entry, done, total) =>
             WriteProgress(new ProgressRecord(Activities.Scope, activity, $"{done + 1} of {total}: {entry.Kind} {entry.Description}") { PercentComplete = 100 * done / Math.Max(1, total) }));
         WriteProgress(Activities.Completed(Activities.Scope, activity));
+        if (Scopes.Current is null && E2E.Core.Backfill.UdfWorkerPool.IdleProcessIds is { Count: > 0 } idle)
+        {
+            // Idle workers belong to the session, not to a scope: they go with its last one.
+            E2E.Core.Backfill.UdfWorkerPool.DrainAsync().GetAwaiter().GetResult();
+            WriteVerbose($"Ended {idle.Count} idle UDF worker(s): pid {string.Join(", ", idle)}.");
+        }
         foreach (var entry in result.Ran)
         {
             WriteVerbose($"Undo {entry}");
