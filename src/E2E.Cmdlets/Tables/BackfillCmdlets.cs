@@ -441,7 +441,7 @@ public sealed class BackfillPSJob : Job
 /// </example>
 [Cmdlet(VerbsCommon.Get, "BackfillJob")]
 [OutputType(typeof(BackfillJob))]
-public sealed class GetBackfillJobCommand : E2ECmdlet
+public sealed class GetBackfillJobCommand : TableEngineCmdlet
 {
     /// <summary>The SQLite file of the table store.</summary>
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
@@ -460,27 +460,13 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
     [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
-    /// <summary>Local (the table store's records) or Geneva (Geneva's geneva_jobs records; -Database is then the Geneva database URI).</summary>
-    [Parameter]
-    [ValidateSet("Local", "Geneva")]
-    public string Engine { get; set; } = "Local";
-
-    /// <summary>With -Engine Geneva: the Python that has geneva; python3 by default.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string Python { get; set; } = "python3";
-
     protected override void Process()
     {
-        if (Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase))
+        if (Geneva)
         {
             var uri = LocationUri(Database!);
-            var jobs = GenevaEngine.JobsAsync(uri, Table, null, Id, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult();
-            if (Id is not null && jobs.Count == 0)
-            {
-                throw new E2EException(ErrorCatalog.JobNotFound, $"Geneva has no job '{Id}' in {uri}.", Id);
-            }
-            WriteObject(jobs, enumerateCollection: true);
+            WriteObject(Id is not null ? GenevaEngine.JobAsync(uri, Id, Table, Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult()
+                : GenevaEngine.JobsAsync(uri, Table, null, null, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult(), enumerateCollection: true);
             return;
         }
         var store = TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
@@ -496,6 +482,7 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
 /// <summary>Waits until a backfill job finishes (Done, Failed or Cancelled).</summary>
 /// <remarks>
 /// <para>Polls the job record in the table store, so it works for jobs started in another process. On timeout the error is WaitTimedOut with the job's last status and progress; a job whose driver is gone (status Interrupted) fails the wait at once with BackfillInterrupted.</para>
+/// <para>With -Engine Geneva it polls Geneva's geneva_jobs record, every 2 s at most (each probe starts a Python); an id Geneva does not know is JobNotFound at once.</para>
 /// </remarks>
 /// <example>
 /// <code>Wait-BackfillJob -Database ./pets.db -Id $job.BackfillId -TimeoutSec 600</code>
@@ -503,7 +490,7 @@ public sealed class GetBackfillJobCommand : E2ECmdlet
 /// </example>
 [Cmdlet(VerbsLifecycle.Wait, "BackfillJob")]
 [OutputType(typeof(BackfillJob))]
-public sealed class WaitBackfillJobCommand : E2ECmdlet
+public sealed class WaitBackfillJobCommand : TableEngineCmdlet
 {
     /// <summary>The SQLite file of the table store.</summary>
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
@@ -521,28 +508,23 @@ public sealed class WaitBackfillJobCommand : E2ECmdlet
     [Parameter]
     public double TimeoutSec { get; set; } = 3600;
 
-    /// <summary>Local (the table store's records) or Geneva (Geneva's geneva_jobs records, polled every 2 s at most; -Database is then the Geneva database URI).</summary>
-    [Parameter]
-    [ValidateSet("Local", "Geneva")]
-    public string Engine { get; set; } = "Local";
-
-    /// <summary>With -Engine Geneva: the Python that has geneva; python3 by default.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string Python { get; set; } = "python3";
-
     protected override void Process()
     {
-        var geneva = Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase);
-        var store = geneva ? null : TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
-        var uri = geneva ? LocationUri(Database!) : null;
+        var store = Geneva ? null : TableStore.OpenExisting(GetUnresolvedProviderPathFromPSPath(Database!));
+        var uri = Geneva ? LocationUri(Database!) : null;
         // A Geneva probe starts a Python: polled at 1-2 s, not 0.1 s.
-        var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, geneva ? 1 : 0.1, 2);
+        var options = E2E.Core.Waiting.WaitOptions.FromSeconds(TimeoutSec, Geneva ? 1 : 0.1, 2);
         var result = WaitWithProgress(() =>
         {
-            var job = store is not null ? BackfillEngine.GetJob(store, Id!)
-                : GenevaEngine.JobsAsync(uri!, null, null, Id, Python, ModuleFiles.GenevaBridgeScript, null, CancelToken).GetAwaiter().GetResult().LastOrDefault()
-                    ?? throw new E2E.Core.Waiting.ProbeCannotSucceedException(new E2EException(ErrorCatalog.JobNotFound, $"Geneva has no job '{Id}' in {uri}.", Id));
+            BackfillJob job;
+            try
+            {
+                job = store is not null ? BackfillEngine.GetJob(store, Id!) : GenevaEngine.JobAsync(uri!, Id!, null, Python, ModuleFiles.GenevaBridgeScript, CancelToken).GetAwaiter().GetResult();
+            }
+            catch (E2EException missing) when (uri is not null && missing.Error == ErrorCatalog.JobNotFound)
+            {
+                throw new E2E.Core.Waiting.ProbeCannotSucceedException(missing);
+            }
             if (job.Status == BackfillStatus.Interrupted)
             {
                 // Nothing will ever finish it but another Invoke-Backfill: waiting on would only time out.

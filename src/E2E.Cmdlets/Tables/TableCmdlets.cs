@@ -7,7 +7,7 @@ using E2E.Core.Udf;
 
 namespace E2E.Cmdlets.Tables;
 
-/// <summary>A table cmdlet's engine: the embedded store, or a Geneva database through the Geneva library.</summary>
+/// <summary>The engine of a cmdlet that reads or writes tables or their backfill jobs: the embedded store, or a Geneva database through the Geneva library.</summary>
 public abstract class TableEngineCmdlet : E2ECmdlet
 {
     /// <summary>Local (the embedded SQLite table store) or Geneva (a Geneva database, through the Geneva library in -Python; -Database is then its URI: file://, s3://, gs://, or a path).</summary>
@@ -17,6 +17,7 @@ public abstract class TableEngineCmdlet : E2ECmdlet
 
     /// <summary>With -Engine Geneva: the Python that has geneva; python3 by default.</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty]
     public string Python { get; set; } = "python3";
 
     protected bool Geneva => Engine.Equals("Geneva", StringComparison.OrdinalIgnoreCase);

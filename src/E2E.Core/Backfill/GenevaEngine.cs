@@ -177,6 +177,11 @@ public static class GenevaEngine
         };
     }
 
+    /// <summary>Geneva's record of one job (of <paramref name="table"/> when named); an id it does not know is JobNotFound.</summary>
+    public static async Task<BackfillJob> JobAsync(string uri, string jobId, string? table, string python, string bridgeScript, CancellationToken cancellation, IReadOnlyDictionary<string, string>? environment = null) =>
+        (await JobsAsync(uri, table, null, jobId, python, bridgeScript, environment, cancellation).ConfigureAwait(false)).LastOrDefault()
+        ?? throw new E2EException(ErrorCatalog.JobNotFound, $"Geneva has no job '{jobId}' in {uri}.", jobId);
+
     private static string BackfillBody(GenevaBackfillRequest request) =>
         JsonSerializer.Serialize(new
         {
