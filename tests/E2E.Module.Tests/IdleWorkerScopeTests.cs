@@ -43,11 +43,11 @@ public sealed class IdleWorkerScopeTests : IDisposable
         try
         {
             // The module's own copy of the pool (it loads in its own context): its workers are found by the mark they inherited.
-            var idle = Workers((string)vars["mark"]!);
+            var idle = LiveProcesses.UdfWorkers($"E2E_IDLE_SCOPE_MARK={vars["mark"]}");
             Assert.NotEmpty(idle); // the backfill's worker waits for the next one; the inner scope's removal left it
 
             var removed = _pwsh.Run("Remove-E2EScope -Scope $outer -Verbose", vars).ShouldSucceed();
-            Assert.Empty(Workers((string)vars["mark"]!));
+            Assert.Empty(LiveProcesses.UdfWorkers($"E2E_IDLE_SCOPE_MARK={vars["mark"]}"));
             Assert.Contains(removed.Verbose, v => v.Contains("idle UDF worker", StringComparison.Ordinal));
         }
         finally
@@ -55,19 +55,4 @@ public sealed class IdleWorkerScopeTests : IDisposable
             Environment.SetEnvironmentVariable("E2E_IDLE_SCOPE_MARK", null);
         }
     }
-
-    /// <summary>Live UDF worker processes whose environment carries the mark.</summary>
-    private static int[] Workers(string mark) => Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Where(pid =>
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("e2e_worker.py", StringComparison.Ordinal)
-                && File.ReadAllText($"/proc/{pid}/environ").Contains($"E2E_IDLE_SCOPE_MARK={mark}", StringComparison.Ordinal)
-                && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }).Select(pid => int.Parse(pid!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 }

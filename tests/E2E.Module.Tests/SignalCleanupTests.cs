@@ -93,7 +93,7 @@ public sealed class SignalCleanupTests : IDisposable
         RealPwsh.Signal(session, "KILL");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
         Assert.True(Directory.Exists(leftover), "kill -9 runs no cleanup, so the directory is still there");
-        Assert.True(IsRunning(chainPid), "kill -9 of pwsh leaves its ganache running");
+        Assert.True(LiveProcesses.IsRunning(chainPid), "kill -9 of pwsh leaves its ganache running");
 
         var next = RealPwsh.Run($"Import-Module '{Repo.Manifest}'; New-E2EScope -Name next -Verbose *>&1 | Where-Object {{ $_ -is [System.Management.Automation.VerboseRecord] -or $_ -is [System.Management.Automation.WarningRecord] }} | ForEach-Object {{ $_.GetType().Name + ': ' + $_.Message }}",
             new Dictionary<string, string> { ["TMPDIR"] = tmp }).ShouldSucceed();
@@ -102,14 +102,14 @@ public sealed class SignalCleanupTests : IDisposable
         Assert.StartsWith(tmp, leftover, StringComparison.Ordinal);
         // The chain, found by the owner tag in its environment, is killed, and its port is free.
         var clock = Stopwatch.StartNew();
-        while (IsRunning(chainPid) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        while (LiveProcesses.IsRunning(chainPid) && clock.Elapsed < TimeSpan.FromSeconds(10))
         {
             Thread.Sleep(100);
         }
         // Not asserted: that this session's verbose names the kill. The process sweep is machine-wide by design,
         // so another test's New-E2EScope, running at the same time, may be the one that kills it (seen in CI);
         // OwnedProcessesTests checks what Sweep reports, deterministically.
-        Assert.False(IsRunning(chainPid), $"ganache (pid {chainPid}) survived the sweep:\n{next.Output}");
+        Assert.False(LiveProcesses.IsRunning(chainPid), $"ganache (pid {chainPid}) survived the sweep:\n{next.Output}");
         using var probe = new TcpClient();
         Assert.ThrowsAny<SocketException>(() => probe.Connect("127.0.0.1", chainPort));
         // The cleanup block that never ran is told, as a warning, with the run it belonged to.
@@ -152,32 +152,16 @@ public sealed class SignalCleanupTests : IDisposable
             """, Path.Combine(_root, "ready"));
         var engine = File.ReadAllText(state).Trim();
         // The backfill is over and its worker waits, idle, for the session's next one.
-        var workers = Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d)).Where(n => n.All(char.IsAsciiDigit)).Where(pid =>
-        {
-            try
-            {
-                return File.ReadAllText($"/proc/{pid}/cmdline").Contains("e2e_worker.py", StringComparison.Ordinal)
-                    && File.ReadAllText($"/proc/{pid}/environ").Contains($"E2E_OWNER={engine}:", StringComparison.Ordinal);
-            }
-            catch (IOException)
-            {
-                return false;
-            }
-            catch (UnauthorizedAccessException)
-            {
-                return false;
-            }
-        }).Select(pid => int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var workers = LiveProcesses.UdfWorkers($"E2E_OWNER={engine}:");
         Assert.NotEmpty(workers);
         RealPwsh.Signal(session, "KILL");
         Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
         var clock = Stopwatch.StartNew();
-        while (workers.Any(IsRunning) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        while (workers.Any(LiveProcesses.IsRunning) && clock.Elapsed < TimeSpan.FromSeconds(10))
         {
             Thread.Sleep(100);
         }
-        Assert.DoesNotContain(workers, IsRunning); // its input closed with the session: no sweep needed
+        Assert.DoesNotContain(workers, LiveProcesses.IsRunning); // its input closed with the session: no sweep needed
     }
 
-    private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
 }
