@@ -114,10 +114,8 @@ internal static class BackfillRate
     /// </summary>
     private static (TimeSpan Loop, TimeSpan Program) PlainPython(string database, string package, string results)
     {
-        var script = string.Join("\n",
-            "import sqlite3, sys, time, json",
-            $"sys.path[:0] = [r'{package}', r'{Path.Combine(BackfillTrials.RepoRoot(), "module", "python")}']",
-            "import simple_udfs",
+        var (output, elapsed) = RunWithSimpleUdfs(package,
+            "import json",
             "start = time.perf_counter()",
             $"db = sqlite3.connect(r'{database}')",
             "out = []",
@@ -130,29 +128,32 @@ internal static class BackfillRate
             "store.executemany('INSERT INTO results VALUES (?, ?, ?)', out)",
             "store.commit()",
             "print(loop, len(out))");
-        var python = UdfWorker.ResolveInterpreter("python3");
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(new ProcessStartInfo(python, new[] { "-c", script }) { RedirectStandardOutput = true })!;
-        var output = process.StandardOutput.ReadToEnd().Trim().Split(' ');
-        process.WaitForExit();
-        return (TimeSpan.FromSeconds(double.Parse(output[0], CultureInfo.InvariantCulture)), clock.Elapsed);
+        return (TimeSpan.FromSeconds(double.Parse(output.Split(' ')[0], CultureInfo.InvariantCulture)), elapsed);
     }
 
     /// <summary>What one call of a simple_udfs UDF costs, in a plain loop over the table's first rows (after imports and reads).</summary>
-    private static double UdfMilliseconds(string database, string package, string udf, int rows)
-    {
-        var script = string.Join("\n",
-            "import sqlite3, sys, time",
-            $"sys.path[:0] = [r'{package}', r'{Path.Combine(BackfillTrials.RepoRoot(), "module", "python")}']",
-            "import simple_udfs",
+    private static double UdfMilliseconds(string database, string package, string udf, int rows) =>
+        double.Parse(RunWithSimpleUdfs(package,
             $"images = [r[0] for r in sqlite3.connect(r'{database}').execute('SELECT image FROM pets ORDER BY _rowid LIMIT {rows}')]",
             "start = time.perf_counter()",
             $"for image in images: simple_udfs.{udf}(image)",
-            "print((time.perf_counter() - start) * 1000 / len(images))");
-        using var process = Process.Start(new ProcessStartInfo(UdfWorker.ResolveInterpreter("python3"), new[] { "-c", script }) { RedirectStandardOutput = true })!;
+            "print((time.perf_counter() - start) * 1000 / len(images))").Output, CultureInfo.InvariantCulture);
+
+    /// <summary>A Python program of <paramref name="lines"/> after sqlite3, sys, time and the package's simple_udfs are imported; its trimmed output and wall time.</summary>
+    private static (string Output, TimeSpan Elapsed) RunWithSimpleUdfs(string package, params string[] lines)
+    {
+        var script = string.Join("\n", new[]
+        {
+            "import sqlite3, sys, time",
+            $"sys.path[:0] = [r'{package}', r'{Path.Combine(BackfillTrials.RepoRoot(), "module", "python")}']",
+            "import simple_udfs",
+        }.Concat(lines));
+        var python = UdfWorker.ResolveInterpreter("python3");
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(new ProcessStartInfo(python, new[] { "-c", script }) { RedirectStandardOutput = true })!;
         var output = process.StandardOutput.ReadToEnd().Trim();
         process.WaitForExit();
-        return double.Parse(output, CultureInfo.InvariantCulture);
+        return (output, clock.Elapsed);
     }
 
     private static double PeakMemoryMb()
