@@ -191,7 +191,9 @@ Describe 'The Geneva engine (against the stand-in geneva module)' -Tag 'local' {
     # TestData/geneva-standin, which records the library calls; they prove E2E's calls, not Geneva.
     BeforeAll {
         $blockPythonPath = $env:PYTHONPATH
-        $env:PYTHONPATH = @($standIn, (Join-Path $examples 'geneva-simple')) -join [IO.Path]::PathSeparator
+        # The stand-in geneva, and the UDF module this block's own add_columns call imports.
+        $standInPath = @($standIn, (Join-Path $examples 'geneva-simple')) -join [IO.Path]::PathSeparator
+        $env:PYTHONPATH = $standInPath
         $env:GENEVA_STANDIN_LOG = Join-Path $work.FullName 'geneva-calls.jsonl'
         $genevaUri = [System.Uri]::new((Join-Path $work.FullName 'geneva')).AbsoluteUri
         # The table as the seed's conftest builds it (create_table, then Table.add per 25 rows); the column added by the
@@ -250,7 +252,7 @@ conn.define_manifest('simple-udfs-v1', None)
             { Invoke-Backfill -Engine Geneva -Database $genevaUri -Table oxford_pets -Column file_size -ErrorAction Stop } | Should -Throw -ErrorId 'GenevaNotInstalled,*'
         }
         finally {
-            $env:PYTHONPATH = @($standIn, (Join-Path $examples 'geneva-simple')) -join [IO.Path]::PathSeparator
+            $env:PYTHONPATH = $standInPath
         }
     }
 }
