@@ -495,12 +495,12 @@ public static class BackfillEngine
         var manifest = await ManifestStore.GetAsync(first.ManifestName!, manifestStore, cancellation).ConfigureAwait(false);
         var cache = options.CacheDirectory ?? ManifestStore.DefaultCacheDirectory;
         var environment = await WorkerEnvironment.MaterializeAsync(manifest, manifestStore, cache, options.WorkerScript, cancellation).ConfigureAwait(false);
-        // Workers read their rows' inputs themselves, every input column of the pass once (identifiers checked and quoted here; the ids are the query's one parameter).
+        // Workers read their rows' inputs themselves, every input column of the pass once (identifiers checked and quoted here; the ids are the queries' parameters).
         var inputs = runs.SelectMany(r => r.Column.Inputs.Count > 0 ? r.Column.Inputs : throw new E2EException(ErrorCatalog.InvalidArgument, $"Column '{r.Column.Name}' names no input columns."))
             .Distinct(StringComparer.Ordinal).ToList();
         var udfs = runs.Select(r => new WorkerUdf(r.Column.Udf!, r.Column.Inputs.Select(i => inputs.IndexOf(i)).ToArray())).ToArray();
-        var source = new WorkerRowSource(Path.GetFullPath(store.Database),
-            $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {TableStore.Readable(info.Name, info.Columns)} WHERE _rowid IN (SELECT value FROM json_each(?)) ORDER BY _rowid");
+        var select = $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {TableStore.Readable(info.Name, info.Columns)} WHERE _rowid";
+        var source = new WorkerRowSource(Path.GetFullPath(store.Database), $"{select} IN (SELECT value FROM json_each(?)) ORDER BY _rowid", $"{select} BETWEEN ? AND ? ORDER BY _rowid");
         var python = UdfWorker.ResolveInterpreter(options.Python);
         // A worker that dies at start-up is replaced up to three times; a UDF that cannot load fails at once.
         async Task<UdfWorker> Start()

@@ -7,8 +7,11 @@ using E2E.Core.Processes;
 
 namespace E2E.Core.Backfill;
 
-/// <summary>Where a worker reads its rows' inputs: a SQLite file and a query taking the ids as one JSON array parameter, returning the id and then the inputs.</summary>
-public sealed record WorkerRowSource(string Database, string Query);
+/// <summary>
+/// Where a worker reads its rows' inputs: a SQLite file, a query taking the ids as one JSON array parameter and
+/// returning the id and then the inputs, and the same query for the rows from a first to a last id (two parameters).
+/// </summary>
+public sealed record WorkerRowSource(string Database, string Query, string SpanQuery);
 
 /// <summary>
 /// What a worker runs in: the worker script, the folders put first on its sys.path (the script's own, then the
@@ -123,7 +126,7 @@ public sealed class UdfWorker : IAsyncDisposable
         var bind = JsonSerializer.SerializeToUtf8Bytes(new
         {
             udfs = udfs.Select(u => new { name = u.Name, inputs = u.Inputs }),
-            source = source is null ? null : new { database = source.Database, query = source.Query },
+            source = source is null ? null : new { database = source.Database, query = source.Query, span_query = source.SpanQuery },
         });
         while (UdfWorkerPool.Take(key) is { } idle)
         {
