@@ -47,7 +47,7 @@ public sealed partial class TableStore
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Database, Pooling = false, DefaultTimeout = 60 }.ToString());
         connection.Open();
-        Execute(connection, "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;");
+        Execute(connection, "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;");
         return connection;
     }
 
@@ -94,7 +94,7 @@ public sealed partial class TableStore
             throw new E2EException(ErrorCatalog.TableExists, $"Table '{name}' already exists in {Database}.", name);
         }
         Execute(connection, $"CREATE TABLE {table} (_rowid INTEGER PRIMARY KEY, _fragment INTEGER NOT NULL{string.Concat(columns.Select(c => $", \"{c.Name}\" {c.Type.SqlType}"))})");
-        Execute(connection, $"CREATE INDEX \"{name}_fragment\" ON {table} (_fragment)");
+        Execute(connection, $"CREATE INDEX {FragmentIndex(name)} ON {table} (_fragment)");
         Execute(connection, "INSERT INTO _e2e_tables (name, fragment_size, version, created_at) VALUES ($n, $f, 1, $t)", ("$n", name), ("$f", fragmentSize), ("$t", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)));
         for (var i = 0; i < columns.Count; i++)
         {
@@ -221,6 +221,9 @@ public sealed partial class TableStore
     }
 
     /// <summary>The table that holds a UDF column's values: rowid, value (named by a hash, so no two pairs of names can meet).</summary>
+    /// <summary>The index of a table's rows by fragment (and rowid, as every SQLite index): small and dense, where the rows themselves hold images.</summary>
+    public static string FragmentIndex(string table) => Identifier(table + "_fragment", "Table name");
+
     public static string ValuesTable(string table, string column)
     {
         var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(table.ToLowerInvariant() + "/" + column.ToLowerInvariant()));

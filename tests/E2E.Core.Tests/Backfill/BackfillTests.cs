@@ -80,6 +80,64 @@ public sealed class BackfillTests : IDisposable
         Assert.Equal(0, (await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None)).RowsPlanned);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_row_deleted_during_a_backfill_gets_no_value_and_is_gone_not_failed(bool afterItsRead)
+    {
+        PublishFaulty();
+        // In the third batch, computed before the first is stored; or in the last, which no worker has read by then.
+        var victim = (string)Rows()[afterItsRead ? 12 : 27]["filename"]!;
+        var progress = (BackfillProgress _) => { };
+        if (afterItsRead)
+        {
+            // Deleted by the UDF itself: the worker has read the row, the driver is yet to store its value.
+            _store.AddUdfColumn("pets", "mark", ColumnType.Parse("int64"), "deletes_its_row", "faulty", _bucket, new[] { "filename" });
+            Environment.SetEnvironmentVariable("DELETE_ROW", victim);
+            Environment.SetEnvironmentVariable("DELETE_FROM", _store.Database);
+        }
+        else
+        {
+            // Deleted by another connection after the first batch is stored: the worker does not find the row.
+            _store.AddUdfColumn("pets", "mark", ColumnType.Parse("int64"), "doubled", "faulty", _bucket, new[] { "label" });
+            var deleted = false;
+            progress = _ =>
+            {
+                if (!deleted)
+                {
+                    using var other = _store.Open();
+                    TableStore.Execute(other, "DELETE FROM pets WHERE filename = $f", ("$f", victim));
+                    deleted = true;
+                }
+            };
+        }
+        try
+        {
+            var job = await BackfillEngine.RunAsync(_store, "pets", "mark", Options(batchSize: 5, concurrency: 1) with { Progress = progress }, CancellationToken.None);
+            // The row is gone, not failed: the job is done, with a value for each of the 29 rows left.
+            Assert.Equal((BackfillStatus.Done, 30L, 29L, 0L), (job.Status, job.RowsPlanned, job.RowsDone, job.RowsFailed));
+            using var connection = _store.Open();
+            using (var events = connection.CreateCommand())
+            {
+                events.CommandText = "SELECT COUNT(*) FROM _e2e_events WHERE job_id = $j AND kind = 'rows-gone'";
+                events.Parameters.AddWithValue("$j", job.Id);
+                Assert.Equal(1L, (long)events.ExecuteScalar()!);
+            }
+            using var values = connection.CreateCommand();
+            values.CommandText = $"SELECT COUNT(*), COUNT(*) FILTER (WHERE rowid NOT IN (SELECT _rowid FROM pets)) FROM {TableStore.ValuesTable("pets", "mark")}";
+            using var reader = values.ExecuteReader();
+            reader.Read();
+            // No value for a row that is gone: its rowid could be given to a new row, which would then seem filled.
+            Assert.Equal((29L, 0L), (reader.GetInt64(0), reader.GetInt64(1)));
+            Assert.Equal(29, Rows().Count(row => row["mark"] is not null));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DELETE_ROW", null);
+            Environment.SetEnvironmentVariable("DELETE_FROM", null);
+        }
+    }
+
     [Fact]
     public async Task Incremental_backfills_take_fragments_in_order_and_filters_narrow_them()
     {
@@ -141,11 +199,11 @@ public sealed class BackfillTests : IDisposable
 
             @udf(data_type="string")
             def as_text(label):
-                return f"caf\u00e9 {label}"
+                return f"caf\u00e9 {label}" if label % 5 else ""
 
             @udf(data_type="binary")
             def as_bytes(label):
-                return bytes([label, 0, 255])
+                return bytes([label, 0, 255]) if label % 5 else b""
 
             @udf(data_type="bool")
             def is_even(label):
@@ -168,6 +226,17 @@ public sealed class BackfillTests : IDisposable
             def special(label):
                 print("a UDF that prints must not break the worker's framing")
                 return [float("nan"), float("inf"), float("-inf"), 0.5][label % 4]
+
+            @udf(data_type="int64")
+            def deletes_its_row(filename):
+                # Deletes the row named by DELETE_ROW from the table store DELETE_FROM after the worker read it.
+                if filename == os.environ.get("DELETE_ROW"):
+                    import sqlite3
+                    store = sqlite3.connect(os.environ["DELETE_FROM"], timeout=30)
+                    store.execute("DELETE FROM pets WHERE filename = ?", (filename,))
+                    store.commit()
+                    store.close()
+                return 1
 
             @udf(data_type="int64")
             def flaky(label, filename):
@@ -343,8 +412,9 @@ public sealed class BackfillTests : IDisposable
         foreach (var row in Rows())
         {
             var label = (long)row["label"]!;
-            Assert.Equal($"caf\u00e9 {label}", row["text"]);
-            Assert.Equal(new byte[] { (byte)label, 0, 255 }, row["raw"]);
+            // Empty text and bytes are values, not the NULL of a row still to fill.
+            Assert.Equal(label % 5 == 0 ? string.Empty : $"caf\u00e9 {label}", row["text"]);
+            Assert.Equal(label % 5 == 0 ? Array.Empty<byte>() : new byte[] { (byte)label, 0, 255 }, row["raw"]);
             Assert.Equal(label % 2 == 0, row["even"]);
             Assert.Equal($$$"""{"label": {{{label}}}, "raw": {"b64": "AAE="}, "ratio": {"f64": "nan"}}""", row["info"]);
             Assert.Equal(new[] { (float)label, 0.5f, -1f }, row["vec"]);
