@@ -25,12 +25,16 @@ internal static class BackfillRate
             var (store, bucket) = BackfillTrials.Setup(root, images);
             store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", bucket, new[] { "image" });
             store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", bucket, new[] { "image" });
-            var plain = PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db"));
+            var repeat = int.Parse(Measure.Option(args, "--repeat", "5"), CultureInfo.InvariantCulture);
+            // Every figure is the median of several runs, the loop's as the engine's: one run of 20-70 ms swings by half on this machine.
+            var plainRuns = Enumerable.Range(0, repeat).Select(_ => PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db"))).ToArray();
+            var loop = Timings.Of(plainRuns.Select(r => r.Loop));
+            var program = Timings.Of(plainRuns.Select(r => r.Program));
             // The driver's code is compiled once per session: one small backfill first, as the plain loop's imports are outside its timing.
             Fill(store, root, batch, 1, "_rowid < 50");
-            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill)");
-            Console.WriteLine($"  plain Python loop, timed after its imports : {images / plain.Loop.TotalSeconds,8:N0} rows/s  ({plain.Loop.TotalSeconds:0.000} s)");
-            Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / plain.Program.TotalSeconds,8:N0} rows/s  ({plain.Program.TotalSeconds:0.000} s)");
+            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill); each figure the median of {repeat} runs (fastest-slowest)");
+            Console.WriteLine($"  plain Python loop, timed after its imports : {images / loop.Median,8:N0} rows/s  ({loop})");
+            Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / program.Median,8:N0} rows/s  ({program})");
             // Cold: no idle workers, so the timing includes their start (interpreter and imports). Warm: the workers
             // the cold run left idle serve again, as they do for a session's next backfill of the same manifest.
             double? one = null;
@@ -38,17 +42,20 @@ internal static class BackfillRate
             {
                 foreach (var warm in new[] { false, true })
                 {
-                    if (!warm)
+                    var runs = Timings.Of(Enumerable.Range(0, repeat).Select(_ =>
                     {
-                        UdfWorkerPool.DrainAsync().GetAwaiter().GetResult();
-                    }
-                    var elapsed = Fill(store, root, batch, workers, null);
-                    var rate = images / elapsed.TotalSeconds;
+                        if (!warm)
+                        {
+                            UdfWorkerPool.DrainAsync().GetAwaiter().GetResult();
+                        }
+                        return Fill(store, root, batch, workers, null);
+                    }).ToArray());
+                    var rate = images / runs.Median;
                     if (warm && workers == 1)
                     {
                         one = rate;
                     }
-                    Console.WriteLine($"  E2E Local engine, {workers} worker(s), {(warm ? "warm (idle workers reused)" : "cold (workers started)  ")}: {rate,8:N0} rows/s  ({elapsed.TotalSeconds:0.000} s, {rate / (images / plain.Loop.TotalSeconds):0.00} x the loop, {rate / (images / plain.Program.TotalSeconds):0.00} x the program{(warm && workers == 2 ? $", {rate / one!.Value:0.00} x 1 worker" : string.Empty)})");
+                    Console.WriteLine($"  E2E Local engine, {workers} worker(s), {(warm ? "warm (idle workers reused)" : "cold (workers started)  ")}: {rate,8:N0} rows/s  ({runs}; {loop.Median / runs.Median:0.00} x the loop, {program.Median / runs.Median:0.00} x the program{(warm && workers == 2 ? $", {rate / one!.Value:0.00} x 1 worker" : string.Empty)})");
                 }
             }
             // Where workers must scale: a CPU-bound UDF of about 1 ms a row (fingerprint: two rolling-hash passes).
@@ -154,6 +161,19 @@ internal static class BackfillRate
         var output = process.StandardOutput.ReadToEnd().Trim();
         process.WaitForExit();
         return (output, clock.Elapsed);
+    }
+
+    /// <summary>Run times in seconds: their median, and the fastest and slowest.</summary>
+    private sealed record Timings(double Median, double Fastest, double Slowest)
+    {
+        public static Timings Of(IEnumerable<TimeSpan> runs)
+        {
+            var seconds = runs.Select(r => r.TotalSeconds).Order().ToArray();
+            var middle = seconds.Length / 2;
+            return new Timings(seconds.Length % 2 == 1 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2, seconds[0], seconds[^1]);
+        }
+
+        public override string ToString() => $"{Median:0.000} s, {Fastest:0.000}-{Slowest:0.000}";
     }
 
     private static double PeakMemoryMb()
