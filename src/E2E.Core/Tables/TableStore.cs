@@ -47,7 +47,7 @@ public sealed partial class TableStore
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Database, Pooling = false, DefaultTimeout = 60 }.ToString());
         connection.Open();
-        Execute(connection, "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;");
+        Execute(connection, "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;");
         return connection;
     }
 
