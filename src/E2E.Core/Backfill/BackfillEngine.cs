@@ -5,6 +5,7 @@ using E2E.Core.Processes;
 using E2E.Core.Tables;
 using E2E.Core.Udf;
 using Microsoft.Data.Sqlite;
+using System.Runtime.CompilerServices;
 
 namespace E2E.Core.Backfill;
 
@@ -407,7 +408,7 @@ public static class BackfillEngine
     /// pass it still needs. Plain loops, optimized at first call: LINQ and tier-0 code took 60 ms to plan two columns of
     /// 3,680 rows, this 1-8 ms on this (noisy) machine (a backfill is often a session's first and only one).
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (List<Batch> Batches, Dictionary<long, long> FragmentOf) Plan(SqliteConnection writer, string readable, ColumnRun[] runs, string filter, BackfillOptions options, CancellationToken cancellation)
     {
         var fragmentOf = new Dictionary<long, long>();
@@ -561,6 +562,68 @@ public static class BackfillEngine
             }
         }
 
+        // Under the gate: a batch's outcomes stored, its progress told, stop requests read; false when every column has stopped.
+        // Optimized at first call, as the other per-batch code: a backfill is often a session's first, run by tier-0 code
+        // that the JIT instruments and compiles again meanwhile (a warm backfill's driver took 60 ms of CPU so, 30 without).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        bool StoreAnswer(Batch batch, Outcome[] outcomes)
+        {
+            // The batch's values and, where it completes enough fragments, their commit: one transaction.
+            using (var transaction = sql.Begin())
+            {
+                var changed = false;
+                var existing = ExistingRows(sql, quotedTable, info.Name, batch, fragmentOf);
+                for (var i = 0; i < batch.Work.Length; i++)
+                {
+                    var (run, ids) = batch.Work[i];
+                    var outcome = outcomes[i];
+                    Settle(outcome, existing, batch.Attempt, options);
+                    var failed = outcome.Failed.Count > 0 && options.ErrorPolicy != RowErrorPolicy.Skip;
+                    // A batch that completes the column's next commit writes its values straight to the values table, after those staged before it.
+                    var commits = !failed && Account(run, outcome, fragmentOf, options.CommitGranularity);
+                    if (commits && run.HasStaged)
+                    {
+                        changed |= MoveStaged(sql, quotedTable, info.Name, run.Column, legacy: false);
+                        run.HasStaged = false;
+                    }
+                    var (stored, skipped) = Store(sql, info.Name, run, ids, outcome, fragmentOf, options.ErrorPolicy, commits);
+                    changed |= stored;
+                    run.RowsDone += outcome.Staged.Count;
+                    run.RowsFailed += skipped;
+                    if (failed)
+                    {
+                        run.Failure ??= new E2EException(ErrorCatalog.UdfFailed, $"UDF '{run.Column.Udf}' failed for row {outcome.Failed[0].Id}: {outcome.Failed[0].Message}", outcome.Failed[0].Id);
+                        continue;
+                    }
+                    if (outcome.Retry.Count > 0)
+                    {
+                        outstanding++;
+                        queue.Writer.TryWrite(new Batch(new[] { (run, outcome.Retry.ToArray()) }, batch.Attempt + 1));
+                    }
+                }
+                if (changed)
+                {
+                    sql.Execute("UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", info.Name));
+                }
+                transaction.Commit();
+            }
+            foreach (var (run, _) in batch.Work.Where(w => w.Run.Failure is null))
+            {
+                options.Progress?.Invoke(new BackfillProgress(run.JobId, run.Planned, run.RowsDone, run.RowsFailed, run.FragmentsDone, run.RowsLeft.Count) { Column = run.Column.Name });
+            }
+            foreach (var asked in StopsRequested(sql, runs.Where(r => !r.Stopped)))
+            {
+                asked.StopRequested = true;
+            }
+            if (runs.All(r => r.Stopped))
+            {
+                stop.Cancel(); // every column failed or was stopped: the batches left are nobody's
+                return false;
+            }
+            Finished();
+            return true;
+        }
+
         async Task Work()
         {
             var worker = await (workers.Take() ?? environment.StartWorker()).ConfigureAwait(false);
@@ -619,63 +682,14 @@ public static class BackfillEngine
                         continue;
                     }
                     var batch = inflight.Dequeue();
-                    var outcomes = batch.Work.Select(w => Sort(w.Run, w.Ids, answer.FirstOrDefault(a => a.Udf == w.Run.Index).Results ?? Array.Empty<UdfResult>(), batch.Attempt, options)).ToArray();
+                    var outcomes = SortAnswer(batch, answer, options);
                     await gate.WaitAsync(stop.Token).ConfigureAwait(false);
                     try
                     {
-                        // The batch's values and, where it completes enough fragments, their commit: one transaction.
-                        using (var transaction = sql.Begin())
+                        if (!StoreAnswer(batch, outcomes))
                         {
-                            var changed = false;
-                            var existing = ExistingRows(sql, quotedTable, info.Name, batch, fragmentOf);
-                            for (var i = 0; i < batch.Work.Length; i++)
-                            {
-                                var (run, ids) = batch.Work[i];
-                                var outcome = outcomes[i];
-                                Settle(outcome, existing, batch.Attempt, options);
-                                var failed = outcome.Failed.Count > 0 && options.ErrorPolicy != RowErrorPolicy.Skip;
-                                // A batch that completes the column's next commit writes its values straight to the values table, after those staged before it.
-                                var commits = !failed && Account(run, outcome, fragmentOf, options.CommitGranularity);
-                                if (commits && run.HasStaged)
-                                {
-                                    changed |= MoveStaged(sql, quotedTable, info.Name, run.Column, legacy: false);
-                                    run.HasStaged = false;
-                                }
-                                var (stored, skipped) = Store(sql, info.Name, run, ids, outcome, fragmentOf, options.ErrorPolicy, commits);
-                                changed |= stored;
-                                run.RowsDone += outcome.Staged.Count;
-                                run.RowsFailed += skipped;
-                                if (failed)
-                                {
-                                    run.Failure ??= new E2EException(ErrorCatalog.UdfFailed, $"UDF '{run.Column.Udf}' failed for row {outcome.Failed[0].Id}: {outcome.Failed[0].Message}", outcome.Failed[0].Id);
-                                    continue;
-                                }
-                                if (outcome.Retry.Count > 0)
-                                {
-                                    outstanding++;
-                                    queue.Writer.TryWrite(new Batch(new[] { (run, outcome.Retry.ToArray()) }, batch.Attempt + 1));
-                                }
-                            }
-                            if (changed)
-                            {
-                                sql.Execute("UPDATE _e2e_tables SET version = version + 1 WHERE name = $t", ("$t", info.Name));
-                            }
-                            transaction.Commit();
-                        }
-                        foreach (var (run, _) in batch.Work.Where(w => w.Run.Failure is null))
-                        {
-                            options.Progress?.Invoke(new BackfillProgress(run.JobId, run.Planned, run.RowsDone, run.RowsFailed, run.FragmentsDone, run.RowsLeft.Count) { Column = run.Column.Name });
-                        }
-                        foreach (var asked in StopsRequested(sql, runs.Where(r => !r.Stopped)))
-                        {
-                            asked.StopRequested = true;
-                        }
-                        if (runs.All(r => r.Stopped))
-                        {
-                            stop.Cancel(); // every column failed or was stopped: the batches left are nobody's
                             return;
                         }
-                        Finished();
                     }
                     finally
                     {
@@ -711,12 +725,34 @@ public static class BackfillEngine
         cancellation.ThrowIfCancellationRequested();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Outcome[] SortAnswer(Batch batch, IReadOnlyList<(int Udf, IReadOnlyList<UdfResult> Results)> answer, BackfillOptions options)
+    {
+        var outcomes = new Outcome[batch.Work.Length];
+        for (var i = 0; i < batch.Work.Length; i++)
+        {
+            var (run, ids) = batch.Work[i];
+            IReadOnlyList<UdfResult> results = Array.Empty<UdfResult>();
+            foreach (var (udf, found) in answer)
+            {
+                if (udf == run.Index)
+                {
+                    results = found;
+                    break;
+                }
+            }
+            outcomes[i] = Sort(run, ids, results, batch.Attempt, options);
+        }
+        return outcomes;
+    }
+
     /// <summary>
     /// What became of a column's rows in one answer: values to store, rows to try again, rows that failed; rows the
     /// worker returned nothing for, and (once <see cref="Settle"/> has checked the table) rows deleted meanwhile.
     /// </summary>
     private sealed record Outcome(List<(long Id, object Value)> Staged, List<long> Retry, List<(long Id, string Message)> Failed, List<long> Missing, List<long> Gone);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Outcome Sort(ColumnRun run, long[] sent, IReadOnlyList<UdfResult> results, int attempt, BackfillOptions options)
     {
         var outcome = new Outcome(new List<(long, object)>(sent.Length), new List<long>(), new List<(long, string)>(), new List<long>(), new List<long>());
@@ -775,6 +811,7 @@ public static class BackfillEngine
     /// values are dropped and they count as gone, not done. A row the worker returned nothing for that still exists
     /// is a failure, not an empty success: every row sent gets exactly one result.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Settle(Outcome outcome, HashSet<long> existing, int attempt, BackfillOptions options)
     {
         outcome.Gone.AddRange(outcome.Staged.Where(v => !existing.Contains(v.Id)).Select(v => v.Id));
@@ -796,6 +833,7 @@ public static class BackfillEngine
         outcome.Missing.Clear();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool InSentOrder(long[] sent, IReadOnlyList<UdfResult> results)
     {
         if (results.Count != sent.Length)
@@ -813,6 +851,7 @@ public static class BackfillEngine
     }
 
     /// <summary>Counts a column's finished rows (stored or failed) against their fragments; true when CommitGranularity more fragments are complete, and its values are to become visible.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Account(ColumnRun run, Outcome outcome, Dictionary<long, long> fragmentOf, int granularity)
     {
         void Finished(long id)
@@ -884,6 +923,7 @@ public static class BackfillEngine
     /// A value staged and moved in the same transaction cost 0.2 ms a batch.
     /// Returns whether values became visible, and how many rows the Skip policy skipped.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (bool Stored, int Skipped) Store(PreparedStatements sql, string table, ColumnRun run, long[] ids, Outcome outcome, Dictionary<long, long> fragmentOf, RowErrorPolicy policy, bool visible)
     {
         var stored = false;
@@ -922,6 +962,7 @@ public static class BackfillEngine
     /// consecutive, from the fragment index (small and cached, where a look-up per row in the table, whose pages hold
     /// the images, cost as much as storing the value); otherwise by a look-up per id.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static HashSet<long> ExistingRows(PreparedStatements sql, string quotedTable, string table, Batch batch, Dictionary<long, long> fragmentOf)
     {
         var (first, last, firstFragment, lastFragment) = (long.MaxValue, long.MinValue, long.MaxValue, long.MinValue);
@@ -950,6 +991,7 @@ public static class BackfillEngine
     }
 
     /// <summary>[[rowid, value], ...] with stored values as JSON: numbers, text, bytes as hex, infinities as "inf" / "-inf" (see <see cref="StoredValueSql"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static string StagedPayload(List<(long Id, object Value)> values)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(values.Count * 24);

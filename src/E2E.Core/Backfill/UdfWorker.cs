@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using E2E.Core.Errors;
 using E2E.Core.Processes;
+using System.Runtime.CompilerServices;
 
 namespace E2E.Core.Backfill;
 
@@ -323,6 +324,7 @@ public sealed class UdfWorker : IAsyncDisposable
     /// One answer frame of the worker protocol (see module/python/e2e_worker.py). Anything else (a cut frame, an
     /// unknown tag, a length past the end) is WorkerFailed, never another exception.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static IReadOnlyList<(int Udf, IReadOnlyList<UdfResult> Results)> ParseAnswer(ReadOnlySpan<byte> frame, int pid)
     {
         var blocks = new List<(int, IReadOnlyList<UdfResult>)>();

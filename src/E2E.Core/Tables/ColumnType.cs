@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using E2E.Core.Errors;
+using System.Runtime.CompilerServices;
 
 namespace E2E.Core.Tables;
 
@@ -56,6 +57,7 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
     /// Converts a UDF result from the worker protocol (long, double, bool, string, byte[], a JsonElement for dicts,
     /// lists and big integers, or null) into the stored value; UdfTypeMismatch when it does not fit.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public object ToStored(object? value)
     {
         switch (Name, value)
@@ -90,6 +92,7 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
     }
 
     /// <summary>Converts a UDF result (decoded JSON) into the stored value; UdfTypeMismatch when it does not fit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public object ToStored(JsonElement value)
     {
         try
