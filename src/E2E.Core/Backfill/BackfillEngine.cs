@@ -563,8 +563,8 @@ public static class BackfillEngine
         }
 
         // Under the gate: a batch's outcomes stored, its progress told, stop requests read; false when every column has stopped.
-        // Optimized at first call, as the other per-batch code: a backfill is often a session's first, run by tier-0 code
-        // that the JIT instruments and compiles again meanwhile (a warm backfill's driver took 60 ms of CPU so, 30 without).
+        // Optimized at first call, as the other per-batch code: a backfill is often a session's first, and tier-0 code
+        // ran it (a warm 3,680-row backfill's driver used 59-66 ms of CPU so, 43-54 ms with this, 29-33 with no tiering).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         bool StoreAnswer(Batch batch, Outcome[] outcomes)
         {
