@@ -26,37 +26,43 @@ internal static class BackfillRate
             store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", bucket, new[] { "image" });
             store.AddUdfColumn("pets", "dims", ColumnType.Parse("struct"), "dimensions", "oxford-pets-simple", bucket, new[] { "image" });
             var repeat = int.Parse(Measure.Option(args, "--repeat", "5"), CultureInfo.InvariantCulture);
-            // Every figure is the median of several runs, the loop's as the engine's: one run of 20-70 ms swings by half on this machine.
-            var plainRuns = Enumerable.Range(0, repeat).Select(_ => PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db"))).ToArray();
-            var loop = Timings.Of(plainRuns.Select(r => r.Loop));
-            var program = Timings.Of(plainRuns.Select(r => r.Program));
             // The driver's code is compiled once per session: one small backfill first, as the plain loop's imports are outside its timing.
             Fill(store, root, batch, 1, "_rowid < 50");
-            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill); each figure the median of {repeat} runs (fastest-slowest)");
-            Console.WriteLine($"  plain Python loop, timed after its imports : {images / loop.Median,8:N0} rows/s  ({loop})");
-            Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / program.Median,8:N0} rows/s  ({program})");
+            // Every figure is the median of several runs, taken in rounds (the loop, then each engine figure), so that the
+            // loop and the engine share the machine's busy and quiet spells: one run of 20-70 ms swings by half here.
             // Cold: no idle workers, so the timing includes their start (interpreter and imports). Warm: the workers
             // the cold run left idle serve again, as they do for a session's next backfill of the same manifest.
-            double? one = null;
-            foreach (var workers in new[] { 1, 2 })
+            var engines = new (int Workers, bool Warm)[] { (1, false), (1, true), (2, false), (2, true) };
+            var plainRuns = new List<(TimeSpan Loop, TimeSpan Program)>();
+            var engineRuns = engines.Select(_ => new List<TimeSpan>()).ToArray();
+            for (var round = 0; round < repeat; round++)
             {
-                foreach (var warm in new[] { false, true })
+                plainRuns.Add(PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db")));
+                for (var e = 0; e < engines.Length; e++)
                 {
-                    var runs = Timings.Of(Enumerable.Range(0, repeat).Select(_ =>
+                    if (!engines[e].Warm)
                     {
-                        if (!warm)
-                        {
-                            UdfWorkerPool.DrainAsync().GetAwaiter().GetResult();
-                        }
-                        return Fill(store, root, batch, workers, null);
-                    }).ToArray());
-                    var rate = images / runs.Median;
-                    if (warm && workers == 1)
-                    {
-                        one = rate;
+                        UdfWorkerPool.DrainAsync().GetAwaiter().GetResult();
                     }
-                    Console.WriteLine($"  E2E Local engine, {workers} worker(s), {(warm ? "warm (idle workers reused)" : "cold (workers started)  ")}: {rate,8:N0} rows/s  ({runs}; {loop.Median / runs.Median:0.00} x the loop, {program.Median / runs.Median:0.00} x the program{(warm && workers == 2 ? $", {rate / one!.Value:0.00} x 1 worker" : string.Empty)})");
+                    engineRuns[e].Add(Fill(store, root, batch, engines[e].Workers, null));
                 }
+            }
+            var loop = Timings.Of(plainRuns.Select(r => r.Loop));
+            var program = Timings.Of(plainRuns.Select(r => r.Program));
+            Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill); each figure the median of {repeat} rounds (fastest-slowest)");
+            Console.WriteLine($"  plain Python loop, timed after its imports : {images / loop.Median,8:N0} rows/s  ({loop})");
+            Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / program.Median,8:N0} rows/s  ({program})");
+            double? one = null;
+            for (var e = 0; e < engines.Length; e++)
+            {
+                var (workers, warm) = engines[e];
+                var runs = Timings.Of(engineRuns[e]);
+                var rate = images / runs.Median;
+                if (warm && workers == 1)
+                {
+                    one = rate;
+                }
+                Console.WriteLine($"  E2E Local engine, {workers} worker(s), {(warm ? "warm (idle workers reused)" : "cold (workers started)  ")}: {rate,8:N0} rows/s  ({runs}; {loop.Median / runs.Median:0.00} x the loop, {program.Median / runs.Median:0.00} x the program{(warm && workers == 2 ? $", {rate / one!.Value:0.00} x 1 worker" : string.Empty)})");
             }
             // Where workers must scale: a CPU-bound UDF of about 1 ms a row (fingerprint: two rolling-hash passes).
             store.AddUdfColumn("pets", "print", ColumnType.Parse("int64"), "fingerprint", "oxford-pets-simple", bucket, new[] { "image" });
