@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using E2E.Core.Errors;
 using E2E.Core.Processes;
-using System.Runtime.CompilerServices;
 
 namespace E2E.Core.Backfill;
 

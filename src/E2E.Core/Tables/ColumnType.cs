@@ -1,8 +1,8 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using E2E.Core.Errors;
-using System.Runtime.CompilerServices;
 
 namespace E2E.Core.Tables;
 
