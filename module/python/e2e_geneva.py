@@ -239,7 +239,7 @@ def run(request):
     conn = geneva.connect(request["uri"])
     table = request["table"]
     column = request["column"]
-    tbl = conn.open_table(table)
+    tbl = open_table(conn, table)
     register = request.get("register")
     if register:
         sys.path[:0] = register.get("paths", [])

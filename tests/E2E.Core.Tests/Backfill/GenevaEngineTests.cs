@@ -118,8 +118,9 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.Contains("has no UDF", failed.Error);
 
         var missingTable = await Assert.ThrowsAsync<E2EException>(() => Run(new GenevaBackfillRequest { Uri = _uri, Table = "nope", Column = "size" }));
-        Assert.Same(ErrorCatalog.GenevaFailed, missingTable.Error);
-        Assert.Contains("'nope' was not found", missingTable.Message);
+        // The same id as the Local engine's for a table that is not there.
+        Assert.Same(ErrorCatalog.TableNotFound, missingTable.Error);
+        Assert.Contains("no table 'nope'", missingTable.Message);
 
         var noGeneva = await Assert.ThrowsAsync<E2EException>(() => GenevaEngine.RunAsync(new GenevaBackfillRequest { Uri = _uri, Table = "pets", Column = "size" }, "python3",
             Bridge, new Dictionary<string, string> { ["PYTHONPATH"] = _root }, null, CancellationToken.None));
