@@ -36,6 +36,8 @@ import sys
 import time
 import traceback
 
+from e2e_json import jsonable
+
 PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
@@ -121,23 +123,6 @@ def jobs(request):
     ]
 
 
-def encode(value):
-    """A cell as JSON: bytes as {"b64": ...}; structs and lists through; anything else as its text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        import base64
-
-        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        return {k: encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if hasattr(value, "tolist"):
-        return encode(value.tolist())
-    return str(value)
-
-
 def decode(value):
     if isinstance(value, dict):
         if set(value) == {"b64"}:
@@ -199,7 +184,7 @@ def rows(request):
         if request.get("where"):
             raise BridgeError("InvalidFilter", f"the filter {request['where']!r} failed: {type(error).__name__}: {error}") from error
         raise
-    return [encode(row) for row in found]
+    return [jsonable(row, str) for row in found]
 
 
 def add_column(request):

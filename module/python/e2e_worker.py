@@ -27,7 +27,6 @@ copy of stdout: what a UDF prints goes to stderr, so it can never break the fram
 
 import importlib
 import json
-import math
 import os
 import sqlite3
 import struct
@@ -47,23 +46,6 @@ FLOAT = struct.Struct("<qBd")
 BOOL = struct.Struct("<qBB")
 SIZED = struct.Struct("<qBI")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def encode_json(value):
-    """A value inside a JSON result: bytes as {"b64": ...}, NaN and infinities as {"f64": ...} (bare NaN is not JSON)."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        import base64  # imported when first needed: a tenth of a worker's start otherwise
-
-        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"f64": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
-    if isinstance(value, (list, tuple)):
-        return [encode_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: encode_json(v) for k, v in value.items()}
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return encode_json(value.tolist())
-    return value
 
 
 def sized(out, row_id, tag, data):
@@ -92,7 +74,9 @@ def put(out, row_id, value):
         try:
             text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):  # bytes or NaN inside: encoded as the protocol says
-            text = json.dumps(encode_json(value), allow_nan=False)
+            from e2e_json import jsonable  # imported when first needed, as the worker's start is a backfill's fixed cost
+
+            text = json.dumps(jsonable(value), allow_nan=False)
         sized(out, row_id, 5, text.encode("utf-8"))
     elif hasattr(value, "tolist"):  # numpy scalars and arrays
         put(out, row_id, value.tolist())

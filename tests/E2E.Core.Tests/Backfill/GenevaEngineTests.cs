@@ -154,6 +154,21 @@ public sealed class GenevaEngineTests : IDisposable
         Assert.Equal(new[] { "pets" }, (await GenevaEngine.TablesAsync(_uri, "python3", Bridge, CancellationToken.None, Environment)).Select(t => t.Name));
     }
 
+    [Fact]
+    public async Task Cells_json_cannot_hold_as_they_are_are_read_back_as_values()
+    {
+        // NaN and infinities are not JSON, bytes are not text: the bridge writes each in its own form and reads come back typed.
+        Python($$"""
+            import geneva
+            geneva.connect("{{_uri}}").create_table("measures", [{"n": i, "ratio": r, "raw": b"\x00\xff"} for i, r in enumerate([float("nan"), float("inf"), float("-inf"), 0.5])])
+            """);
+        var rows = await GenevaEngine.RowsAsync(_uri, "measures", null, null, "python3", Bridge, CancellationToken.None, Environment);
+        var ratios = rows.OrderBy(r => (long)r["n"]!).Select(r => (double)r["ratio"]!).ToArray();
+        Assert.True(double.IsNaN(ratios[0]));
+        Assert.Equal(new[] { double.PositiveInfinity, double.NegativeInfinity, 0.5 }, ratios[1..]);
+        Assert.All(rows, r => Assert.Equal(new byte[] { 0, 255 }, r["raw"]));
+    }
+
     [Theory]
     [InlineData("int32", "int64")]
     [InlineData("double", "float64")]
