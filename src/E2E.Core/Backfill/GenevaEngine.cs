@@ -147,12 +147,7 @@ public static class GenevaEngine
         JsonValueKind.False => false,
         JsonValueKind.Number => value.TryGetInt64(out var whole) ? whole : (object)value.GetDouble(),
         JsonValueKind.Object when value.TryGetProperty("b64", out var b64) && value.EnumerateObject().Count() == 1 => Convert.FromBase64String(b64.GetString()!),
-        JsonValueKind.Object when value.TryGetProperty("f64", out var special) && value.EnumerateObject().Count() == 1 => special.GetString() switch
-        {
-            "inf" => double.PositiveInfinity,
-            "-inf" => double.NegativeInfinity,
-            _ => double.NaN,
-        },
+        JsonValueKind.Object when value.TryGetProperty("f64", out var special) && value.EnumerateObject().Count() == 1 && ColumnType.TryParseSpecialFloat(special, out var number) => number,
         _ => value.GetRawText(),
     };
 

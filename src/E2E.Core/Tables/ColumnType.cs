@@ -91,6 +91,19 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
         throw new E2EException(ErrorCatalog.UdfTypeMismatch, $"The UDF returned {shown}, which does not fit a {this} column.", sample.Length > 80 ? sample[..80] : sample);
     }
 
+    /// <summary>The double of an {"f64": ...} form (module/python/e2e_json.py): "nan", "inf" or "-inf".</summary>
+    public static bool TryParseSpecialFloat(JsonElement form, out double value)
+    {
+        (var known, value) = (form.ValueKind == JsonValueKind.String ? form.GetString() : null) switch
+        {
+            "nan" => (true, double.NaN),
+            "inf" => (true, double.PositiveInfinity),
+            "-inf" => (true, double.NegativeInfinity),
+            _ => (false, 0d),
+        };
+        return known;
+    }
+
     /// <summary>Converts a UDF result (decoded JSON) into the stored value; UdfTypeMismatch when it does not fit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public object ToStored(JsonElement value)
@@ -105,13 +118,7 @@ public sealed partial record ColumnType(string Name, int VectorSize = 0)
                     return value.GetDouble();
                 case "float64" when value.ValueKind == JsonValueKind.Object && value.TryGetProperty("f64", out var special):
                     // SQLite turns a NaN REAL into NULL (an empty row, filled again by every backfill): NaN is kept as the text NaN.
-                    return special.GetString() switch
-                    {
-                        "nan" => StoredNaN,
-                        "inf" => double.PositiveInfinity,
-                        "-inf" => double.NegativeInfinity,
-                        _ => throw new FormatException("unknown f64 value"),
-                    };
+                    return TryParseSpecialFloat(special, out var number) ? double.IsNaN(number) ? StoredNaN : number : throw new FormatException("unknown f64 value");
                 case "bool" when value.ValueKind is JsonValueKind.True or JsonValueKind.False:
                     return value.GetBoolean() ? 1L : 0L;
                 case "string" when value.ValueKind == JsonValueKind.String:
