@@ -34,6 +34,9 @@ public static class OrphanSweeper
     public const string ContainerKind = "Container";
     public const string NetworkKind = "DockerNetwork";
 
+    /// <summary>The kind of a kind cluster this machine created (found by its marker, see <see cref="WriteKindMarker"/>).</summary>
+    public const string KindClusterKind = "KindCluster";
+
     /// <summary>Kinds swept in a cluster, in deletion order (instances before the namespaces that hold them).</summary>
     public static readonly (string ApiVersion, string Kind)[] SweptKinds =
     {
@@ -125,7 +128,7 @@ public static class OrphanSweeper
                     if (runId is null || marker["runId"] == runId)
                     {
                         var dead = OwnedProcesses.IsSessionAlive(marker.GetValueOrDefault("host"), marker.GetValueOrDefault("session")) == false;
-                        found.Add(new Orphan("KindCluster", null, marker["cluster"], marker["runId"], dead ? DateTimeOffset.MinValue : Expiry(marker["expires"]), dead ? $"{file} (its session is gone)" : file));
+                        found.Add(new Orphan(KindClusterKind, null, marker["cluster"], marker["runId"], dead ? DateTimeOffset.MinValue : Expiry(marker["expires"]), dead ? $"{file} (its session is gone)" : file));
                     }
                 }
                 catch (Exception ex) when (ex is JsonException or KeyNotFoundException or IOException)
@@ -196,7 +199,7 @@ public static class OrphanSweeper
             return swept is null ? false : swept.Killed ? true
                 : throw new E2EException(ErrorCatalog.ScopeCleanupFailed, $"Process {pid} left by a dead session cannot be killed: {swept.Error}", orphan.Name);
         }
-        if (orphan.Kind == "KindCluster")
+        if (orphan.Kind == KindClusterKind)
         {
             var kind = ExternalTool.FindOnPath("kind") ?? throw new E2EException(ErrorCatalog.ToolNotFound, "Removing a leftover kind cluster needs the kind CLI on PATH.", "kind");
             await ExternalTool.RunAsync(kind, new[] { "delete", "cluster", "--name", orphan.Name }, null, ErrorCatalog.KubeApiFailed, cancellation).ConfigureAwait(false);
