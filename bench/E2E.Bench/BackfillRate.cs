@@ -34,10 +34,12 @@ internal static class BackfillRate
             // the cold run left idle serve again, as they do for a session's next backfill of the same manifest.
             var engines = new (int Workers, bool Warm)[] { (1, false), (1, true), (2, false), (2, true) };
             var plainRuns = new List<(TimeSpan Loop, TimeSpan Program)>();
+            var startRuns = new List<(TimeSpan Start, TimeSpan WithoutSite)>();
             var engineRuns = engines.Select(_ => new List<TimeSpan>()).ToArray();
             for (var round = 0; round < repeat; round++)
             {
                 plainRuns.Add(PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db")));
+                startRuns.Add((InterpreterStart(), InterpreterStart("-S")));
                 for (var e = 0; e < engines.Length; e++)
                 {
                     if (!engines[e].Warm)
@@ -52,6 +54,11 @@ internal static class BackfillRate
             Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill); each figure the median of {repeat} rounds (fastest-slowest)");
             Console.WriteLine($"  plain Python loop, timed after its imports : {images / loop.Median,8:N0} rows/s  ({loop})");
             Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / program.Median,8:N0} rows/s  ({program})");
+            // What a cold worker pays before any work, so the cold figures can be read against it: the interpreter as a
+            // worker starts it, and without `site` (whose .pth files a machine may load with anything, here certifi).
+            var start = Timings.Of(startRuns.Select(r => r.Start));
+            var withoutSite = Timings.Of(startRuns.Select(r => r.WithoutSite));
+            Console.WriteLine($"  interpreter start alone (python3 -c pass): {start}; without site and its .pth files (-S): {withoutSite}");
             double? one = null;
             for (var e = 0; e < engines.Length; e++)
             {
@@ -142,6 +149,15 @@ internal static class BackfillRate
             "store.commit()",
             "print(loop, len(out))");
         return (TimeSpan.FromSeconds(double.Parse(output.Split(' ')[0], CultureInfo.InvariantCulture)), elapsed);
+    }
+
+    /// <summary>The wall time of starting the interpreter a worker runs and doing nothing, with <paramref name="options"/>.</summary>
+    private static TimeSpan InterpreterStart(params string[] options)
+    {
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(new ProcessStartInfo(UdfWorker.ResolveInterpreter("python3"), options.Concat(new[] { "-c", "pass" })))!;
+        process.WaitForExit();
+        return clock.Elapsed;
     }
 
     /// <summary>What one call of a simple_udfs UDF costs, in a plain loop over the table's first rows (after imports and reads).</summary>
