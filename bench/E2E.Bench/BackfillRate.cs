@@ -34,12 +34,12 @@ internal static class BackfillRate
             // the cold run left idle serve again, as they do for a session's next backfill of the same manifest.
             var engines = new (int Workers, bool Warm)[] { (1, false), (1, true), (2, false), (2, true) };
             var plainRuns = new List<(TimeSpan Loop, TimeSpan Program)>();
-            var startRuns = new List<(TimeSpan Start, TimeSpan WithoutSite)>();
+            var startRuns = new List<(TimeSpan Isolated, TimeSpan WithSite)>();
             var engineRuns = engines.Select(_ => new List<TimeSpan>()).ToArray();
             for (var round = 0; round < repeat; round++)
             {
                 plainRuns.Add(PlainPython(store.Database, Path.Combine(root, "simple"), Path.Combine(root, "plain-results.db")));
-                startRuns.Add((InterpreterStart(), InterpreterStart("-S")));
+                startRuns.Add((InterpreterStart("-S"), InterpreterStart()));
                 for (var e = 0; e < engines.Length; e++)
                 {
                     if (!engines[e].Warm)
@@ -54,11 +54,12 @@ internal static class BackfillRate
             Console.WriteLine($"backfill rate: {images} PNG rows, file_size + dimensions, batch {batch} (the driver's code warmed by one 50-row backfill); each figure the median of {repeat} rounds (fastest-slowest)");
             Console.WriteLine($"  plain Python loop, timed after its imports : {images / loop.Median,8:N0} rows/s  ({loop})");
             Console.WriteLine($"  the same loop as a program (start, imports, loop, values stored in one transaction): {images / program.Median,8:N0} rows/s  ({program})");
-            // What a cold worker pays before any work, so the cold figures can be read against it: the interpreter as a
-            // worker starts it, and without `site` (whose .pth files a machine may load with anything, here certifi).
-            var start = Timings.Of(startRuns.Select(r => r.Start));
-            var withoutSite = Timings.Of(startRuns.Select(r => r.WithoutSite));
-            Console.WriteLine($"  interpreter start alone (python3 -c pass): {start}; without site and its .pth files (-S): {withoutSite}");
+            // What a process pays before any work, so the cold figures and the program can be read against it: the
+            // packed environment's workers start isolated (-S), the plain program with `site` and the .pth files of the
+            // interpreter's site-packages (which a machine may fill with anything; this one's import certifi).
+            var isolated = Timings.Of(startRuns.Select(r => r.Isolated));
+            var withSite = Timings.Of(startRuns.Select(r => r.WithSite));
+            Console.WriteLine($"  interpreter start alone (python3 -c pass): with -S, as the isolated workers start, {isolated}; with site, as the program starts, {withSite}");
             double? one = null;
             for (var e = 0; e < engines.Length; e++)
             {
@@ -151,11 +152,12 @@ internal static class BackfillRate
         return (TimeSpan.FromSeconds(double.Parse(output.Split(' ')[0], CultureInfo.InvariantCulture)), elapsed);
     }
 
-    /// <summary>The wall time of starting the interpreter a worker runs and doing nothing, with <paramref name="options"/>.</summary>
+    /// <summary>The wall time of starting the interpreter workers run and doing nothing, with <paramref name="options"/>.</summary>
     private static TimeSpan InterpreterStart(params string[] options)
     {
+        var start = new ProcessStartInfo(UdfWorker.ResolveInterpreter("python3"), options.Concat(new[] { "-c", "pass" }));
         var clock = Stopwatch.StartNew();
-        using var process = Process.Start(new ProcessStartInfo(UdfWorker.ResolveInterpreter("python3"), options.Concat(new[] { "-c", "pass" })))!;
+        using var process = Process.Start(start)!;
         process.WaitForExit();
         return clock.Elapsed;
     }
