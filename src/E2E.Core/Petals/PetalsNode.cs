@@ -154,11 +154,12 @@ public sealed class PetalsNode : IDisposable
         {
             var port = launch.Port == 0 ? Loopback.FreePort() : launch.Port;
             var command = launch.Command ?? new[] { DotnetHost.Find(), NodeProgram };
+            var logStart = LogFile.End(logPath); // the log is appended to: a line of an earlier run is not this one's
             var process = SupervisedProcess.Start(command, launch.Environment(port), launch.WorkDirectory, logPath, $"Petals node '{launch.Name}' (blocks {launch.BlockStart}-{launch.BlockEnd - 1})");
             track(process);
             try
             {
-                var info = await WaitReadyAsync(process, port, launch, cancellation).ConfigureAwait(false);
+                var info = await WaitReadyAsync(process, port, logStart, launch, cancellation).ConfigureAwait(false);
                 return Register(new PetalsNode(launch, port, info.Agent, PetalsRuntime.Process, process, null, null, logPath));
             }
             catch (E2EException) when (process.ExitCode == PortInUseExit && launch.Port == 0 && attempt < 5)
@@ -182,10 +183,17 @@ public sealed class PetalsNode : IDisposable
     /// <summary>The exit code of the node program when its port is taken.</summary>
     public const int PortInUseExit = 98;
 
-    private static Task<PetalsNodeInfo> WaitReadyAsync(SupervisedProcess process, int port, PetalsNodeLaunch launch, CancellationToken cancellation) =>
-        WaitHealthyAsync(port, launch, () => process.HasExited ? $"it exited with code {process.ExitCode}" : null, () => process.Tail(40), cancellation);
+    /// <remarks>
+    /// The shipped node program is probed only once it has logged that it serves: a connection that arrives while its
+    /// managed HttpListener binds can crash it (the endpoint's first accept completes on another thread before the
+    /// listener's constructor has finished; an unhandled exception there, which no retry can catch). A command of
+    /// the user's is probed from the start, as it logs what it likes.
+    /// </remarks>
+    private static Task<PetalsNodeInfo> WaitReadyAsync(SupervisedProcess process, int port, long logStart, PetalsNodeLaunch launch, CancellationToken cancellation) =>
+        WaitHealthyAsync(port, launch, () => process.HasExited ? $"it exited with code {process.ExitCode}" : null, () => process.Tail(40), cancellation,
+            launch.Command is null ? () => LogFile.Since(process.LogPath, logStart).Contains(PetalsNodeHost.ServingLogLine, StringComparison.Ordinal) : null);
 
-    private static async Task<PetalsNodeInfo> WaitHealthyAsync(int port, PetalsNodeLaunch launch, Func<string?> ended, Func<string> log, CancellationToken cancellation)
+    private static async Task<PetalsNodeInfo> WaitHealthyAsync(int port, PetalsNodeLaunch launch, Func<string?> ended, Func<string> log, CancellationToken cancellation, Func<bool>? listening = null)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var url = $"http://127.0.0.1:{port}";
@@ -198,6 +206,10 @@ public sealed class PetalsNode : IDisposable
                 if (ended() is { } why)
                 {
                     throw new ProbeCannotSucceedException(new E2EException(ErrorCatalog.PetalsNodeFailed, $"Petals node '{launch.Name}' stopped before it was ready: {why}. Its log ends:\n{log()}", launch.Name));
+                }
+                if (listening is not null && !listening())
+                {
+                    return Observation.NotYet("the node has not logged that it serves yet");
                 }
                 try
                 {

@@ -133,6 +133,9 @@ public sealed class PetalsNodeHost : IAsyncDisposable
 
     public InferenceMetrics Metrics => _metrics.Snapshot();
 
+    /// <summary>How the line the node logs once its listener has started begins (after the timestamp); its starter waits for it before probing.</summary>
+    public const string ServingLogLine = " serving ";
+
     public static PetalsNodeHost Start(PetalsNodeOptions options)
     {
         var host = new PetalsNodeHost(options);
@@ -145,7 +148,7 @@ public sealed class PetalsNodeHost : IAsyncDisposable
         {
             host._background.Add(Task.Run(() => host.ChainLoopAsync(host._stop.Token)));
         }
-        host.Log($"serving {options.Model.Name} blocks {options.BlockStart}-{options.BlockEnd - 1} at {host.Url}" + (options.Key is null ? string.Empty : $" as agent {options.Key.Address}"));
+        host.Log($"{ServingLogLine}{options.Model.Name} blocks {options.BlockStart}-{options.BlockEnd - 1} at {host.Url}" + (options.Key is null ? string.Empty : $" as agent {options.Key.Address}"));
         return host;
     }
 

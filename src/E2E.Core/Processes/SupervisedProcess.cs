@@ -200,6 +200,22 @@ public static class LogFile
         return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
     }
 
+    /// <summary>What <paramref name="path"/> holds from byte <paramref name="offset"/> on (what a process appended since); empty when there is no such file.</summary>
+    public static string Since(string path, long offset)
+    {
+        if (!File.Exists(path))
+        {
+            return string.Empty;
+        }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        stream.Position = Math.Min(offset, stream.Length);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>Its length in bytes, 0 when there is no such file: where what a process appends next begins.</summary>
+    public static long End(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
     /// <summary>
     /// Lines appended to <paramref name="path"/> from byte <paramref name="offset"/> on, as they come, until
     /// <paramref name="cancellation"/> or <paramref name="stopWhen"/> says so (checked between polls).

@@ -142,6 +142,18 @@ public sealed class DistributedInferenceTests : IAsyncDisposable
             // The key went by environment: neither the command line nor the log shows it.
             Assert.DoesNotContain("bbbbbbbb", File.ReadAllText(node.LogPath));
             Assert.Contains("serving e2e/tiny-bloom-24 blocks 0-23", File.ReadAllText(node.LogPath));
+            // A node started again in the same folder appends to the log, whose earlier "serving" line is not its own:
+            // it is probed once it has logged its own (two such lines then), and it serves.
+            var again = await PetalsNode.StartProcessAsync(new PetalsNodeLaunch { Name = node.Name + "-again", BlockStart = 0, BlockEnd = 24, WorkDirectory = work }, p => holder.Process = p, Soon);
+            try
+            {
+                Assert.Equal(2, File.ReadAllLines(again.LogPath).Count(l => l.Contains(PetalsNodeHost.ServingLogLine, StringComparison.Ordinal)));
+                Assert.Equal(PetalsModel.Default.Generate("again", 4), (await _client.GenerateAsync("again", 4, new[] { again.Info }, Soon)).Tokens);
+            }
+            finally
+            {
+                again.Stop(TimeSpan.Zero);
+            }
         }
         finally
         {
