@@ -5,7 +5,8 @@ using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
 using E2E.Core.Petals;
 
-// A Petals node (default) or the mock Oracle ('mock-oracle'), configured by environment variables: the
+// A Petals node (default), the mock Oracle ('mock-oracle') or a health probe ('probe URL': exit 0 when the URL
+// answers 2xx within 5 s, 1 otherwise; the images' healthchecks use it, as they have no curl), configured by environment variables: the
 // upstream node's (PLUMISE_PRIVATE_KEY, PLUMISE_RPC_URL, PLUMISE_CHAIN_ID, ORACLE_API_URL, MODEL_NAME, NUM_BLOCKS,
 // PETALS_PORT, API_PORT, REPORT_INTERVAL) and ours (E2E_PETALS_BLOCK_START, E2E_PETALS_REPORT_FORMAT,
 // E2E_PETALS_HEARTBEAT_INTERVAL, E2E_PETALS_SPOOL, PLUMISE_PRIVATE_KEY_FILE, E2E_ORACLE_PORT). Keys come by
@@ -39,7 +40,35 @@ static int Number(string name, int fallback, int min, int max)
     return value;
 }
 
+// 0.0.0.0 (or ::) listens on every address, as a program in a container must; anything else is loopback only.
+static bool EveryAddress(string name)
+{
+    var host = Setting(name);
+    if (host is null or "127.0.0.1" or "localhost")
+    {
+        return false;
+    }
+    if (host is "0.0.0.0" or "::" or "[::]")
+    {
+        return true;
+    }
+    throw new E2EException(ErrorCatalog.InvalidArgument, $"{name} must be 0.0.0.0 (every address) or 127.0.0.1, not '{host}'.");
+}
+
 Console.Out.Flush();
+if (args is ["probe", var probeUrl])
+{
+    using var probe = new System.Net.Http.HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+    try
+    {
+        return (await probe.GetAsync(probeUrl)).IsSuccessStatusCode ? 0 : 1;
+    }
+    catch (Exception ex) when (ex is System.Net.Http.HttpRequestException or TaskCanceledException or UriFormatException or InvalidOperationException)
+    {
+        Console.Error.WriteLine($"probe {probeUrl}: {ex.Message}");
+        return 1;
+    }
+}
 try
 {
     if (args.Length > 0 && args[0] == "mock-oracle")
@@ -48,12 +77,13 @@ try
         using var oracle = new MockOracleServer(new MockOracleOptions
         {
             Port = port,
+            EveryAddress = EveryAddress("E2E_ORACLE_HOST"),
             // The upstream compose mock prints these lines; its run_e2e.sh greps the first one.
             OnReport = report => Log(report.Accepted
                 ? $"Received report from agent: {report.Agent}, processed tokens: {report.ProcessedTokens}"
                 : $"Rejected report from agent: {report.Agent ?? "(unknown)"}: HTTP {report.StatusCode} {report.Reason}"),
         });
-        Log($"mock Oracle listening on {oracle.Url}");
+        Log(oracle.EveryAddress ? $"mock Oracle listening on every address, port {oracle.Port}" : $"mock Oracle listening on {oracle.Url}");
         await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         Log("mock Oracle stopped");
         return 0;
@@ -68,10 +98,7 @@ try
     var format = Setting("E2E_PETALS_REPORT_FORMAT") is { } formatText
         ? Enum.TryParse<OracleReportFormat>(formatText, ignoreCase: true, out var parsed) ? parsed : throw new E2EException(ErrorCatalog.InvalidArgument, $"E2E_PETALS_REPORT_FORMAT must be Current or Legacy, not '{formatText}'.")
         : OracleReportFormat.Current;
-    if (Setting("PETALS_HOST") is { } host && host is not ("127.0.0.1" or "localhost" or "0.0.0.0"))
-    {
-        Log($"PETALS_HOST={host} ignored: this node listens on 127.0.0.1 only");
-    }
+    var everyAddress = EveryAddress("PETALS_HOST");
     await using var node = PetalsNodeHost.Start(new PetalsNodeOptions
     {
         Model = model,
@@ -84,6 +111,7 @@ try
         ReportFormat = format,
         ReportInterval = TimeSpan.FromSeconds(Number("REPORT_INTERVAL", 60, 1, 86400)),
         SpoolDirectory = Setting("E2E_PETALS_SPOOL"),
+        EveryAddress = everyAddress,
         ChainRpcUrl = Setting("PLUMISE_RPC_URL"),
         ChainId = Number("PLUMISE_CHAIN_ID", 41956, 1, int.MaxValue),
         HeartbeatInterval = TimeSpan.FromSeconds(Number("E2E_PETALS_HEARTBEAT_INTERVAL", 300, 1, 86400)),

@@ -4,7 +4,10 @@ using E2E.Core.Errors;
 
 namespace E2E.Core.Net;
 
-/// <summary>Servers the module starts listen on 127.0.0.1 only; this is how they get a port.</summary>
+/// <summary>
+/// Servers the module starts listen on 127.0.0.1 only, unless a program in a container asks for every address
+/// (inside its own network namespace 127.0.0.1 is unreachable through a published port); this is how they get a port.
+/// </summary>
 public static class Loopback
 {
     /// <summary>A port that was free a moment ago (the OS picks it); callers retry if another process takes it first.</summary>
@@ -113,8 +116,9 @@ public static class Loopback
     }
 
     /// <summary>
-    /// A new HttpListener started on 127.0.0.1:<paramref name="port"/> (and answering Host: localhost); port 0 picks a
-    /// free one (HttpListener cannot bind 0 itself). A taken port is ResourceBusy, or with port 0 another pick.
+    /// A new HttpListener started on 127.0.0.1:<paramref name="port"/> (and answering Host: localhost), or with
+    /// <paramref name="everyAddress"/> on every address of the host; port 0 picks a free one (HttpListener cannot
+    /// bind 0 itself). A taken port is ResourceBusy, or with port 0 another pick.
     /// </summary>
     /// <remarks>
     /// A client that connects while Start binds (a health probe polling a starting server, a watch reconnecting to
@@ -122,15 +126,23 @@ public static class Loopback
     /// still in .NET 10): the half-built endpoint's socket is left bound and the listener is closed. That is retried
     /// with a new listener once a collection has finalised the orphaned socket, so the port is free again.
     /// </remarks>
-    public static (HttpListener Listener, int Port) Start(int port, string what)
+    public static (HttpListener Listener, int Port) Start(int port, string what, bool everyAddress = false)
     {
         for (var attempt = 0; ; attempt++)
         {
             var candidate = port == 0 ? FreePort() : port;
             var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
-            // Clients that name the host localhost (healthchecks in compose files do) send Host: localhost.
-            listener.Prefixes.Add($"http://localhost:{candidate}/");
+            if (everyAddress)
+            {
+                // '+' binds the wildcard address and answers whatever Host a client names (a service name, an IP).
+                listener.Prefixes.Add($"http://+:{candidate}/");
+            }
+            else
+            {
+                listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
+                // Clients that name the host localhost (healthchecks in compose files do) send Host: localhost.
+                listener.Prefixes.Add($"http://localhost:{candidate}/");
+            }
             try
             {
                 listener.Start();
@@ -157,7 +169,7 @@ public static class Loopback
             catch (Exception ex) when (ex is HttpListenerException or SocketException)
             {
                 Stop(listener);
-                throw new E2EException(ErrorCatalog.ResourceBusy, $"{what} cannot listen on 127.0.0.1:{candidate}: {ex.Message}", candidate, ex);
+                throw new E2EException(ErrorCatalog.ResourceBusy, $"{what} cannot listen on {(everyAddress ? "port " : "127.0.0.1:")}{candidate}: {ex.Message}", candidate, ex);
             }
         }
     }

@@ -12,6 +12,9 @@ public sealed record MockOracleOptions
     /// <summary>0 picks a free port on 127.0.0.1.</summary>
     public int Port { get; init; }
 
+    /// <summary>Listen on every address, not 127.0.0.1 only: for the Oracle program in a container, reached through a published port or a network.</summary>
+    public bool EveryAddress { get; init; }
+
     /// <summary>How far a report's timestamp may be from now (the real Oracle allows 60 s).</summary>
     public TimeSpan FreshnessWindow { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -60,7 +63,7 @@ public sealed class MockOracleServer : IDisposable
     public MockOracleServer(MockOracleOptions? options = null)
     {
         _options = options ?? new MockOracleOptions();
-        (_listener, Port) = Loopback.Start(_options.Port, "The mock Oracle");
+        (_listener, Port) = Loopback.Start(_options.Port, "The mock Oracle", _options.EveryAddress);
         Url = $"http://127.0.0.1:{Port}";
         for (var i = 0; i < Math.Max(1, _options.Concurrency); i++)
         {
@@ -70,7 +73,10 @@ public sealed class MockOracleServer : IDisposable
 
     public int Port { get; }
 
+    /// <summary>The address this host's clients use (127.0.0.1, also when it listens on every address).</summary>
     public string Url { get; }
+
+    public bool EveryAddress => _options.EveryAddress;
 
     public long RequestCount => Interlocked.Read(ref _requests);
 

@@ -20,6 +20,9 @@ public sealed record PetalsNodeOptions
     /// <summary>0 picks a free port on 127.0.0.1.</summary>
     public int Port { get; init; }
 
+    /// <summary>Listen on every address, not 127.0.0.1 only (PETALS_HOST=0.0.0.0): a node in a container is reached through its published port.</summary>
+    public bool EveryAddress { get; init; }
+
     public PetalsModel Model { get; init; } = PetalsModel.Default;
 
     /// <summary>The node's key: its agent address, report signatures and chain transactions. Without one the node serves but never reports.</summary>
@@ -121,7 +124,7 @@ public sealed class PetalsNodeHost : IAsyncDisposable
             var spool = options.SpoolDirectory ?? (_ownedSpool = Directory.CreateTempSubdirectory("e2e-petals-spool-").FullName);
             _reporter = new OracleReporter(options.Key, _metrics, _oracle, new ReportSpool(spool), new OracleReporterOptions { Interval = options.ReportInterval, Format = options.ReportFormat });
         }
-        (_listener, Port) = Loopback.Start(options.Port, $"The Petals node for blocks {options.BlockStart}-{options.BlockEnd - 1}");
+        (_listener, Port) = Loopback.Start(options.Port, $"The Petals node for blocks {options.BlockStart}-{options.BlockEnd - 1}", options.EveryAddress);
         Url = $"http://127.0.0.1:{Port}";
     }
 
