@@ -5,7 +5,8 @@
 # checked against a single-process run, concurrent requests, every node's reports verified by the mock
 # Oracle, registration and heartbeats of each node, a node killed mid-generation and its replica taking
 # over, and upstream's docker-compose stack (mock Oracle and two nodes) run as local processes beside an
-# override file (tag docker: the same stack on a Docker engine).
+# override file (tag docker: the same stack on a real Docker engine, with images tools/images/Build-TestImages.ps1
+# builds, and two nodes in containers reporting to a mock Oracle on this host).
 #
 # Container data:
 #   ModulePath      the built module (default: out/E2E/E2E.psd1)
@@ -13,15 +14,13 @@
 #   OtherNodeKey    node B's key (default: 0xbb..bb)
 #   VectorKey       the key of the upstream chain vectors (default: 0x1234..cdef)
 #   RpcUrl          a running chain to use instead of starting ganache (default: start one)
-#   PetalsRepo      a plumise-petals checkout, for the docker-tagged stack (its Dockerfile builds the node image)
 # The keys are upstream's public test keys; they reach cmdlets only through environment variables.
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $NodeKey = ('0x' + ('ab' * 32)),
     [string] $OtherNodeKey = ('0x' + ('bb' * 32)),
     [string] $VectorKey = ('0x' + ('1234567890abcdef' * 4)),
-    [string] $RpcUrl = '',
-    [string] $PetalsRepo = ''
+    [string] $RpcUrl = ''
 )
 
 BeforeAll {
@@ -406,28 +405,104 @@ Describe 'Compose stack (mock Oracle and two nodes)' -Tag 'local' {
     }
 }
 
-Describe 'Compose stack on a Docker engine' -Tag 'docker' {
+Describe 'The seed stack and nodes on a real Docker engine' -Tag 'docker' {
     BeforeAll {
-        $dockerSkip = $null
-        if (-not $PetalsRepo) {
-            $dockerSkip = 'needs -Data @{ PetalsRepo = <plumise-petals checkout> } (its Dockerfile builds the node image) and a Docker engine'
+        # The engine of $env:DOCKER_HOST (the test command starts one: tools/docker/dockerd.sh) and the images
+        # tools/images/Build-TestImages.ps1 builds offline. Without them this block fails, saying what is missing.
+        docker version --format '{{.Server.Version}}' *> $null
+        if ($LASTEXITCODE -ne 0) { throw "The docker-tagged tests need a Docker engine at DOCKER_HOST ('$env:DOCKER_HOST'): tools/docker/dockerd.sh start, or leave them out with -ExcludeTag docker." }
+        foreach ($image in 'plumise-petals:test', 'e2e-mock-oracle:test', 'e2e-busybox:test') {
+            docker image inspect $image *> $null
+            if ($LASTEXITCODE -ne 0) { throw "The image $image is missing: run tools/images/Build-TestImages.ps1." }
         }
-        elseif (-not (Test-Path (Join-Path $PetalsRepo 'tests' 'e2e' 'docker-compose.test.yml'))) {
-            $dockerSkip = "$PetalsRepo has no tests/e2e/docker-compose.test.yml"
-        }
+        function Get-ContainerName([string] $Label) { @(docker ps -a --filter "label=$Label" --format '{{.Names}}') }
+        $dockerScope = New-E2EScope -Name 'petals-docker'
+        $data = Join-Path $PSScriptRoot 'TestData' 'plumise'
     }
 
-    It 'brings the upstream stack up on Docker and finds both nodes reporting' {
-        if ($dockerSkip) { Set-ItResult -Skipped -Because $dockerSkip; return }
-        $dockerScope = New-E2EScope -Name 'petals-docker'
-        try {
-            $stack = Start-E2EStack -Path (Join-Path $PetalsRepo 'tests' 'e2e' 'docker-compose.test.yml') -Runtime Docker -ProjectName 'plumise-docker' -StartTimeoutSec 900
-            Start-Sleep -Seconds 40 # upstream's run_e2e.sh waits 30 s, then 10 s more, for a report interval of 30 s
-            Get-E2EServiceLog -Stack $stack -Service mock-oracle | Select-String 'Received report from agent' | Should -Not -BeNullOrEmpty
-        }
-        finally {
-            Remove-E2EScope -Scope $dockerScope
-        }
+    AfterAll {
+        Remove-E2EScope -Scope $dockerScope
+        Get-ContainerName "e2e.dev/run-id=$($dockerScope.Id)" | Should -BeNullOrEmpty
+    }
+
+    It 'brings the seed stack up in dependency order, healthy, as run_e2e.sh does' {
+        $script:stack = Start-E2EStack -Path (Join-Path $data 'docker-compose.test.yml'), (Join-Path $data 'docker-compose.docker.yml') -Runtime Docker -ProjectName 'plumise-docker' -StopGraceSec 5
+        $stack.Project.Services.Name | Should -Be 'mock-oracle', 'petals-node-a', 'petals-node-b'
+        $stack.ServiceStates.State | Should -Be 'Healthy', 'Healthy', 'Healthy'
+        Get-ContainerName 'com.docker.compose.project=plumise-docker' | Sort-Object | Should -Be 'plumise-mock-oracle', 'plumise-petals-node-a', 'plumise-petals-node-b'
+        (Invoke-RestMethod 'http://127.0.0.1:3100/health').status | Should -Be 'ok'
+    }
+
+    It "has each node's signed reports accepted by the mock Oracle (run_e2e.sh step 7)" {
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        do {
+            Start-Sleep -Milliseconds 500
+            $log = Get-E2EServiceLog -Stack $stack -Service mock-oracle
+        } while (-not (($log -match [regex]::Escape($swarmA)) -and ($log -match [regex]::Escape($swarmB))) -and [DateTime]::UtcNow -lt $deadline)
+        @($log | Select-String "Received report from agent: $swarmA").Count | Should -BeGreaterOrEqual 1
+        @($log | Select-String "Received report from agent: $swarmB").Count | Should -BeGreaterOrEqual 1
+        $log | Select-String 'Rejected' | Should -BeNullOrEmpty
+    }
+
+    It 'serves distributed inference through the published ports, equal to the reference' {
+        $result = Invoke-DistributedInference -Prompt 'docker' -MaxTokens 12 -Url 'http://127.0.0.1:31330', 'http://127.0.0.1:31331'
+        $result.Text | Should -Be (Invoke-DistributedInference -Prompt 'docker' -MaxTokens 12 -SingleProcess).Text
+    }
+
+    It 'collects the logs (run_e2e.sh step 8) and stops quietly, leaving no container or network' {
+        Get-E2EServiceLog -Stack $stack -Service petals-node-b -Tail 20 | Select-String 'serving e2e/tiny-bloom-24 blocks 12-23' | Should -Not -BeNullOrEmpty
+        $stack | Stop-E2EStack -WarningVariable stopWarnings -WarningAction SilentlyContinue
+        $stopWarnings | Should -BeNullOrEmpty
+        Get-ContainerName 'com.docker.compose.project=plumise-docker' | Should -BeNullOrEmpty
+        @(docker network ls --filter 'label=com.docker.compose.project=plumise-docker' --format '{{.Name}}') | Should -BeNullOrEmpty
+    }
+
+    It 'runs two nodes -Runtime Docker that report to a mock Oracle on this host, tokens equal to the reference' {
+        $oracle = Start-MockOracle
+        $script:rewrites = @()
+        $a = Start-PetalsNode -Runtime Docker -Name 'docker-a' -Blocks (0..11) -OracleUrl $oracle.Url -PrivateKeyVariable E2E_PETALS_SWARM_A_KEY -ReportIntervalSec 1 -Verbose 4>&1 |
+            ForEach-Object { if ($_ -is [System.Management.Automation.VerboseRecord]) { $script:rewrites += @($_.Message) } else { $_ } }
+        $b = Start-PetalsNode -Runtime Docker -Name 'docker-b' -Blocks (12..23) -OracleUrl $oracle.Url -PrivateKeyVariable E2E_PETALS_SWARM_B_KEY -ReportIntervalSec 1
+        $script:rewrites | Where-Object { $_ -match 'ORACLE_API_URL .* -> http://host\.docker\.internal:' } | Should -Not -BeNullOrEmpty
+        (Invoke-DistributedInference -Prompt 'host oracle' -MaxTokens 10 -Node $a, $b).Text | Should -Be (Invoke-DistributedInference -Prompt 'host oracle' -MaxTokens 10 -SingleProcess).Text
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        do {
+            Start-Sleep -Milliseconds 250
+            $accepted = @(Get-MockOracleReport -Oracle $oracle | Where-Object Accepted | Select-Object -ExpandProperty Agent -Unique)
+        } while (($accepted -notcontains $swarmA -or $accepted -notcontains $swarmB) -and [DateTime]::UtcNow -lt $deadline)
+        $accepted | Should -Contain $swarmA
+        $accepted | Should -Contain $swarmB
+        Get-MockOracleReport -Oracle $oracle | Where-Object { -not $_.Accepted } | Should -BeNullOrEmpty
+        $a, $b | Stop-PetalsNode
+        Get-ContainerName 'e2e.dev/petals-node' | Should -BeNullOrEmpty
+    }
+
+    It 'runs a shell stack whose client reaches web by name, and removes it with the scope without an error' {
+        $file = Join-Path $TestDrive 'web-client.yml'
+        Set-Content -LiteralPath $file -Value @"
+services:
+  web:
+    image: e2e-busybox:test
+    command: ["sh", "-c", "mkdir -p /www && echo served-by-web > /www/index.html && httpd -f -p 8080 -h /www"]
+    ports: ["8080"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 200ms
+      retries: 50
+  client:
+    image: e2e-busybox:test
+    command: ["sh", "-c", "wget -q -O - http://web:8080/ && sleep 600"]
+    depends_on:
+      web: { condition: service_healthy }
+"@
+        $shellScope = New-E2EScope -Name 'shell-stack'
+        $shells = Start-E2EStack -Path $file -Runtime Docker -ProjectName 'shells' -StopGraceSec 1
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        while (-not (Get-E2EServiceLog -Stack $shells -Service client | Select-String 'served-by-web') -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        Get-E2EServiceLog -Stack $shells -Service client | Should -Be 'served-by-web'
+        # Both PID-1 shells ignore SIGTERM: Docker kills them after the grace, the ordinary stop, and no error.
+        { Remove-E2EScope -Scope $shellScope -ErrorAction Stop } | Should -Not -Throw
+        Get-ContainerName 'com.docker.compose.project=shells' | Should -BeNullOrEmpty
     }
 }
 

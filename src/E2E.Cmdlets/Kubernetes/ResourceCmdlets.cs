@@ -318,7 +318,7 @@ public sealed class GetE2EDiagnosticCommand : ClusterCmdletBase
 
 /// <summary>Lists what earlier test runs left behind, without removing anything.</summary>
 /// <remarks>
-/// <para>Finds what Remove-E2EOrphan would remove: Computes, PersistentVolumeClaims and Namespaces carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed, kind clusters whose marker has expired, temp roots of runs that are dead (their markers' pid and start time; Unfinished lists the cleanups their ledger says never ran or failed), and processes the module started for a session that is gone (every such process carries its session's pid and start time in E2E_OWNER). -IncludeUnexpired lists objects whose time has not come too; -NoCluster looks only at local leftovers and kind markers.</para>
+/// <para>Finds what Remove-E2EOrphan would remove: Computes, PersistentVolumeClaims and Namespaces carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed, kind clusters whose marker has expired, temp roots of runs that are dead (their markers' pid and start time; Unfinished lists the cleanups their ledger says never ran or failed), and processes the module started for a session that is gone (every such process carries its session's pid and start time in E2E_OWNER). Where a Docker engine is configured ($DOCKER_HOST or the local socket), containers, networks and images carrying a run label are listed too (a dead session's at once). -IncludeUnexpired lists objects whose time has not come too; -NoCluster, or no cluster in the session, looks only at local leftovers, kind markers and the Docker engine.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2EOrphan -NoCluster | Format-Table Kind, Name, RunId, ExpiresAt</code>
@@ -353,16 +353,24 @@ public abstract class OrphanCmdletBase : ClusterCmdletBase
     [Parameter]
     public SwitchParameter NoCluster { get; set; }
 
+    private bool _withoutCluster;
+
     protected override void PrepareRecord()
     {
-        if (!NoCluster)
+        // No cluster given and none in this session: the local and Docker leftovers are still worth a sweep.
+        _withoutCluster = NoCluster || (Cluster is null && SessionClusters.ForCurrentRunspace().Current is null);
+        if (!_withoutCluster)
         {
             base.PrepareRecord();
         }
+        else if (!NoCluster)
+        {
+            WriteVerbose("No cluster in this session: looking at local leftovers, kind markers and the Docker engine only.");
+        }
     }
 
-    /// <summary>The cluster's client, or null with -NoCluster.</summary>
-    protected KubeClient? Client => NoCluster ? null : TargetCluster.Client;
+    /// <summary>The cluster's client, or null with -NoCluster or without a cluster in the session.</summary>
+    protected KubeClient? Client => _withoutCluster ? null : TargetCluster.Client;
 
     /// <summary>The leftovers found now: expired ones, or all with -IncludeUnexpired.</summary>
     protected async Task<IReadOnlyList<Orphan>> FindAsync()
@@ -374,7 +382,7 @@ public abstract class OrphanCmdletBase : ClusterCmdletBase
 
 /// <summary>Removes what earlier test runs left behind, found by their run labels.</summary>
 /// <remarks>
-/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too, and processes the module started for a session that is gone are killed (found by the E2E_OWNER tag in their environment, set before they start and inherited by their children); a live session's never are. Where a Docker engine is configured ($DOCKER_HOST or the local socket), containers and networks carrying a run label (Petals nodes and stacks on the Docker runtime) are removed when expired, and at once when the session that made them is gone. Cleanups that a dead run's ledger says never ran or failed are written as warnings. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
+/// <para>Every Compute, PersistentVolumeClaim and Namespace carrying the e2e.dev/run-id label whose e2e.dev/expires time has passed is removed (the labels every scope stamps on what it creates), and every kind cluster whose marker file has expired is deleted. Temp roots that runs now dead left behind (kill -9, an OOM kill; found by their markers' pid and start time) are removed too, and processes the module started for a session that is gone are killed (found by the E2E_OWNER tag in their environment, set before they start and inherited by their children); a live session's never are. Where a Docker engine is configured ($DOCKER_HOST or the local socket), containers, networks and images carrying a run label (Petals nodes, stacks and the images they built on the Docker runtime) are removed when expired, and at once when the session that made them is gone; without a cluster in the session (or with -NoCluster) only these and the local leftovers are swept. Cleanups that a dead run's ledger says never ran or failed are written as warnings. -RunId limits the sweep to one run; -IncludeUnexpired also takes objects whose time has not come (use with -RunId). Each removal asks for confirmation (ConfirmImpact High); -Force skips the prompt, -WhatIf lists what would go.</para>
 /// </remarks>
 /// <example>
 /// <code>Remove-E2EOrphan -WhatIf</code>

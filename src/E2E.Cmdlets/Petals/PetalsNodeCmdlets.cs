@@ -168,7 +168,7 @@ public sealed class StartPetalsNodeCommand : KeyCmdletBase
         node = await WithProgressAsync(Activities.Petals, $"Petals node '{name}' blocks {start}-{end - 1}", () => "starting, waiting for /health", () =>
             Runtime == PetalsRuntime.Process
                 ? PetalsNode.StartProcessAsync(launch, started => process = started, CancelToken)
-                : PetalsContainers.StartNodeAsync(launch, Image, DockerHost is null ? null : new Uri(DockerHost), _scope.ResourceLabels, stop => stopContainer = stop, CancelToken)).ConfigureAwait(false);
+                : PetalsContainers.StartNodeAsync(launch, Image, DockerHost is null ? null : new Uri(DockerHost), _scope.ResourceLabels, stop => stopContainer = stop, CancelToken, Verbose)).ConfigureAwait(false);
         Verbose($"{node} as agent {node.Agent ?? "(none)"}; log {node.LogPath}");
         Output(node);
     }

@@ -93,17 +93,16 @@ public sealed class StartE2EStackCommand : AsyncE2ECmdlet
 
     private static void StopAndReport(ServiceStack stack)
     {
-        var killed = stack.Stop();
-        if (killed.Count > 0)
+        if (StackCmdlets.StopProblem(stack, stack.Stop()) is { } problem)
         {
-            throw new InvalidOperationException($"Stack {stack.Name}: {string.Join(", ", killed)} did not end after SIGTERM and had to be killed.");
+            throw new InvalidOperationException(problem);
         }
     }
 }
 
 /// <summary>Stops a stack started by Start-E2EStack.</summary>
 /// <remarks>
-/// <para>Stops the services last started first: SIGTERM, then after -GraceSec a kill of the service's whole process tree (or the container), then removes what the runtime made for the stack (its network). Stopping a stopped stack does nothing; the scope that started it would also stop it.</para>
+/// <para>Stops the services last started first: SIGTERM, then after -GraceSec a kill of the service's whole process tree (or the container), then removes what the runtime made for the stack (its network). On the Docker runtime a kill after the grace is the ordinary stop, as docker compose down has it, and is told in verbose output only; on the Process runtime it is a warning. A service that had exited with a non-zero code on its own before the stop is a warning on either. Stopping a stopped stack does nothing; the scope that started it would also stop it.</para>
 /// </remarks>
 /// <example>
 /// <code>Get-E2EStack plumise | Stop-E2EStack -GraceSec 2</code>
@@ -136,9 +135,14 @@ public sealed class StopE2EStackCommand : E2ECmdlet
         {
             return;
         }
-        foreach (var service in stack.Stop(GraceSec is { } grace ? TimeSpan.FromSeconds(grace) : null))
+        var killed = stack.Stop(GraceSec is { } grace ? TimeSpan.FromSeconds(grace) : null);
+        if (stack.Runtime == StackRuntime.Docker && killed.Count > 0)
         {
-            WriteWarning($"Stack {stack.Name}: {service} did not end after SIGTERM and was killed.");
+            WriteVerbose($"Stack {stack.Name}: {string.Join(", ", killed)} did not end within the grace after SIGTERM and {(killed.Count == 1 ? "was" : "were")} killed, as docker compose stops them.");
+        }
+        if (StackCmdlets.StopProblem(stack, killed) is { } problem)
+        {
+            WriteWarning(problem);
         }
     }
 }
@@ -235,6 +239,25 @@ public sealed class GetE2EServiceLogCommand : AsyncE2ECmdlet
 
 internal static class StackCmdlets
 {
+    /// <summary>
+    /// What went wrong in a stop, or null: a service that had failed on its own before it, whatever the runtime; and
+    /// on the Process runtime a service that ignored SIGTERM. On Docker, SIGTERM, grace, SIGKILL is the ordinary stop
+    /// (docker compose down says nothing of it; a shell as PID 1 ignores SIGTERM).
+    /// </summary>
+    public static string? StopProblem(ServiceStack stack, IReadOnlyList<string> killed)
+    {
+        var problems = new List<string>();
+        if (stack.FailedBeforeStop.Count > 0)
+        {
+            problems.Add($"{string.Join(", ", stack.FailedBeforeStop)} had already failed");
+        }
+        if (stack.Runtime == StackRuntime.Process && killed.Count > 0)
+        {
+            problems.Add($"{string.Join(", ", killed)} did not end after SIGTERM and had to be killed");
+        }
+        return problems.Count == 0 ? null : $"Stack {stack.Name}: {string.Join("; ", problems)}.";
+    }
+
     public static ServiceStack Find(string name) => ServiceStack.Find(name)
         ?? throw new E2EException(ErrorCatalog.StackNotFound, $"No stack named '{name}' runs in this session (Get-E2EStack lists them).", name);
 }

@@ -28,6 +28,9 @@ public sealed record ContainerSpec
 
     public IReadOnlyList<string> NetworkAliases { get; init; } = Array.Empty<string>();
 
+    /// <summary>Entries added to the container's /etc/hosts ("name:address", or "name:host-gateway"), as --add-host.</summary>
+    public IReadOnlyList<string> ExtraHosts { get; init; } = Array.Empty<string>();
+
     /// <summary>Docker's own healthcheck: Test as compose writes it (["CMD", ...] or ["CMD-SHELL", line]).</summary>
     public (IReadOnlyList<string> Test, TimeSpan Interval, TimeSpan Timeout, int Retries, TimeSpan StartPeriod)? Healthcheck { get; init; }
 }
@@ -116,6 +119,7 @@ public sealed class DockerEngine : IDisposable
                 ExposedPorts = spec.Ports.ToDictionary(p => $"{p.ContainerPort}/{p.Protocol}", _ => default(EmptyStruct)),
                 HostConfig = new HostConfig
                 {
+                    ExtraHosts = spec.ExtraHosts.Count == 0 ? null! : spec.ExtraHosts.ToList(),
                     PortBindings = spec.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(
                         g => g.Key,
                         g => (IList<PortBinding>)g.Select(p => new PortBinding { HostIP = "127.0.0.1", HostPort = p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture) }).ToList()),
@@ -233,6 +237,45 @@ public sealed class DockerEngine : IDisposable
                 (IReadOnlyDictionary<string, string>?)n.Labels?.ToDictionary(p => p.Key, p => p.Value) ?? new Dictionary<string, string>())).ToArray();
         });
 
+    /// <summary>The gateway address of <paramref name="network"/> (the host's end of its bridge): where a container reaches the host.</summary>
+    public Task<System.Net.IPAddress> NetworkGatewayAsync(string network, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var inspected = await _client.Networks.InspectNetworkAsync(network, cancellation).ConfigureAwait(false);
+            foreach (var config in inspected.IPAM?.Config ?? new List<IPAMConfig>())
+            {
+                if (System.Net.IPAddress.TryParse(config.Gateway, out var gateway) && gateway.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                {
+                    return gateway;
+                }
+            }
+            throw new E2EException(ErrorCatalog.DockerApiFailed, $"The Docker network {network} has no IPv4 gateway, so containers on it cannot reach this host.", network);
+        });
+
+    /// <summary>Images carrying every one of <paramref name="labels"/> (a key alone matches any value): id, first tag, labels.</summary>
+    public Task<IReadOnlyList<ContainerSummary>> ListImagesAsync(IReadOnlyDictionary<string, string?> labels, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var found = await _client.Images.ListImagesAsync(new ImagesListParameters { Filters = LabelFilter(labels) }, cancellation).ConfigureAwait(false);
+            return (IReadOnlyList<ContainerSummary>)found.Select(i => new ContainerSummary(i.ID, i.RepoTags?.FirstOrDefault(t => t != "<none>:<none>") ?? i.ID, i.ID, "image",
+                (IReadOnlyDictionary<string, string>?)i.Labels?.ToDictionary(p => p.Key, p => p.Value) ?? new Dictionary<string, string>())).ToArray();
+        });
+
+    /// <summary>Removes one image (forcibly: every tag); false when it was already gone.</summary>
+    public Task<bool> RemoveImageAsync(string image, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _client.Images.DeleteImageAsync(image, new ImageDeleteParameters { Force = true }, cancellation).ConfigureAwait(false);
+                return true;
+            }
+            catch (DockerImageNotFoundException)
+            {
+                return false;
+            }
+        });
+
     /// <summary>Removes one container (forcibly, with its anonymous volumes); false when it was already gone.</summary>
     public Task<bool> RemoveContainerAsync(string id, CancellationToken cancellation) =>
         Call(async () =>
@@ -281,15 +324,18 @@ public sealed class DockerEngine : IDisposable
             }
         });
 
-    /// <summary>Builds <paramref name="contextDirectory"/> (its Dockerfile) as <paramref name="tag"/>: the folder goes to the engine as a tar stream.</summary>
-    public Task BuildAsync(string contextDirectory, string tag, CancellationToken cancellation) =>
+    /// <summary>
+    /// Builds <paramref name="contextDirectory"/> (its Dockerfile) as <paramref name="tag"/>: the folder goes to the engine as
+    /// a tar stream; <paramref name="labels"/> go on the image (the run's, so a sweep finds what a dead session built).
+    /// </summary>
+    public Task BuildAsync(string contextDirectory, string tag, CancellationToken cancellation, IReadOnlyDictionary<string, string>? labels = null) =>
         Call(async () =>
         {
             using var context = new MemoryStream();
             await System.Formats.Tar.TarFile.CreateFromDirectoryAsync(contextDirectory, context, includeBaseDirectory: false, cancellation).ConfigureAwait(false);
             context.Position = 0;
             string? failure = null;
-            await _client.Images.BuildImageFromDockerfileAsync(new ImageBuildParameters { Tags = new List<string> { tag }, Remove = true }, context, Array.Empty<AuthConfig>(), new Dictionary<string, string>(),
+            await _client.Images.BuildImageFromDockerfileAsync(new ImageBuildParameters { Tags = new List<string> { tag }, Remove = true, Labels = labels?.ToDictionary(p => p.Key, p => p.Value) }, context, Array.Empty<AuthConfig>(), new Dictionary<string, string>(),
                 new Progress<JSONMessage>(m => failure ??= m.Error?.Message), cancellation).ConfigureAwait(false);
             if (failure is not null)
             {

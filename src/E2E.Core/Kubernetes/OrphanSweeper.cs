@@ -12,6 +12,9 @@ public sealed record Orphan(string Kind, string? Namespace, string Name, string 
     /// <summary>What the dead run's ledger says never ran or failed (its cleanup blocks above all), for a person to act on.</summary>
     public IReadOnlyList<string> Unfinished { get; init; } = Array.Empty<string>();
 
+    /// <summary>The engine's id of a Docker container, network or image (a tag can move to a newer image; the id cannot).</summary>
+    public string? EngineId { get; init; }
+
     public bool IsExpired(DateTimeOffset now) => Expires <= now;
 
     public override string ToString() => $"{Kind} {(Namespace is null ? string.Empty : Namespace + "/")}{Name} (run {RunId}, expired {Expires:u})";
@@ -33,6 +36,7 @@ public static class OrphanSweeper
     /// <summary>Kinds on a Docker engine (found by their run labels, like cluster objects; see <see cref="Containers.DockerEngine.OwnedLabels"/>).</summary>
     public const string ContainerKind = "Container";
     public const string NetworkKind = "DockerNetwork";
+    public const string ImageKind = "DockerImage";
 
     /// <summary>The kind of a kind cluster this machine created (found by its marker, see <see cref="WriteKindMarker"/>).</summary>
     public const string KindClusterKind = "KindCluster";
@@ -154,14 +158,18 @@ public static class OrphanSweeper
                 ? await engine.ListAsync(new Dictionary<string, string>(), cancellation).ConfigureAwait(false)
                 : await engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = runId }, cancellation).ConfigureAwait(false);
             var networks = await engine.ListNetworksAsync(selector, cancellation).ConfigureAwait(false);
+            var images = await engine.ListImagesAsync(selector, cancellation).ConfigureAwait(false);
             Orphan Found(string kind, Containers.ContainerSummary item)
             {
                 var dead = OwnedProcesses.IsSessionAlive(item.Labels.GetValueOrDefault(Containers.DockerEngine.HostLabel), item.Labels.GetValueOrDefault(Containers.DockerEngine.SessionLabel)) == false;
+                var shortId = item.Id.Replace("sha256:", string.Empty, StringComparison.Ordinal);
                 return new Orphan(kind, null, item.Name, item.Labels[E2EScope.RunIdLabel], dead ? DateTimeOffset.MinValue : Expiry(item.Labels.GetValueOrDefault(E2EScope.ExpiresLabel)),
-                    $"{engine.Endpoint} ({item.Id[..Math.Min(12, item.Id.Length)]}{(dead ? ", its session is gone" : string.Empty)})");
+                    $"{engine.Endpoint} ({shortId[..Math.Min(12, shortId.Length)]}{(dead ? ", its session is gone" : string.Empty)})") { EngineId = item.Id };
             }
+            // Containers first, then the networks they were on and the images they ran: the order removal needs.
             return containers.Where(c => c.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(c => Found(ContainerKind, c))
-                .Concat(networks.Where(n => n.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(n => Found(NetworkKind, n))).ToArray();
+                .Concat(networks.Where(n => n.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(n => Found(NetworkKind, n)))
+                .Concat(images.Where(i => i.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(i => Found(ImageKind, i))).ToArray();
         }
         catch (E2EException ex) when (ex.Error == ErrorCatalog.DockerEngineUnreachable)
         {
@@ -169,18 +177,59 @@ public static class OrphanSweeper
         }
     }
 
+    /// <summary>
+    /// What New-E2EScope sweeps on the Docker engine: containers, networks and images of sessions that are gone (whatever
+    /// their expiry), removed in that order. Nothing when no engine is configured or it does not answer within
+    /// <paramref name="budget"/>; a leftover that cannot go is reported, and the rest still go.
+    /// </summary>
+    public static async Task<IReadOnlyList<(Orphan Orphan, string? Error)>> SweepDeadSessionsOnDockerAsync(TimeSpan budget, CancellationToken cancellation, Uri? docker = null)
+    {
+        if (docker is null && !Containers.DockerEngine.IsConfigured())
+        {
+            return Array.Empty<(Orphan, string?)>();
+        }
+        using var within = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        within.CancelAfter(budget);
+        var swept = new List<(Orphan, string?)>();
+        try
+        {
+            foreach (var orphan in (await DockerOrphansAsync(docker, null, within.Token).ConfigureAwait(false)).Where(o => o.Expires == DateTimeOffset.MinValue))
+            {
+                try
+                {
+                    await RemoveAsync(null, orphan, within.Token, docker).ConfigureAwait(false);
+                    swept.Add((orphan, null));
+                }
+                catch (E2EException ex)
+                {
+                    swept.Add((orphan, ex.Message));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            // The engine is slow to answer: the next sweep, or Remove-E2EOrphan, takes the rest.
+        }
+        return swept;
+    }
+
     /// <summary>Deletes one orphan; false when it was already gone.</summary>
     public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation, Uri? docker = null)
     {
-        if (orphan.Kind is ContainerKind or NetworkKind)
+        if (orphan.Kind is ContainerKind or NetworkKind or ImageKind)
         {
             using var engine = Containers.DockerEngine.Connect(docker);
-            if (orphan.Kind == ContainerKind)
+            var id = orphan.EngineId ?? orphan.Name;
+            switch (orphan.Kind)
             {
-                return await engine.RemoveContainerAsync(orphan.Name, cancellation).ConfigureAwait(false);
+                case ContainerKind:
+                    return await engine.RemoveContainerAsync(id, cancellation).ConfigureAwait(false);
+                case NetworkKind:
+                    await engine.RemoveNetworkAsync(id, cancellation).ConfigureAwait(false);
+                    return true;
+                default:
+                    return await engine.RemoveImageAsync(id, cancellation).ConfigureAwait(false);
             }
-            await engine.RemoveNetworkAsync(orphan.Name, cancellation).ConfigureAwait(false);
-            return true;
         }
         if (orphan.Kind == TempDirectoryKind)
         {

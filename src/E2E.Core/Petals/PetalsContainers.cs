@@ -7,8 +7,10 @@ namespace E2E.Core.Petals;
 /// <summary>
 /// The Docker runtime of a node: the node image run through the Docker Engine API with the environment of
 /// upstream's compose file (PETALS_PORT 31330 for the swarm, API_PORT 31331 for /health and /metrics), both
-/// published on 127.0.0.1, the run's labels on the container (so a sweep finds it after a crash), and the
-/// container's log copied to the node's log file when it stops.
+/// published on 127.0.0.1, the node listening on every address inside its own network namespace (PETALS_HOST=0.0.0.0),
+/// the run's labels on the container (so a sweep finds it after a crash), and the container's log copied to the
+/// node's log file when it stops. An Oracle or chain URL naming this host's loopback is unreachable from a container
+/// as given; it is rewritten to the host through a relay (<see cref="HostLoopbackRelay"/>), and each rewrite is told.
 /// </summary>
 public static class PetalsContainers
 {
@@ -19,9 +21,10 @@ public static class PetalsContainers
     public const int ApiPort = 31331;
 
     /// <remarks>The track callback gets the container's stop before the wait, so the caller records it for cleanup first.</remarks>
-    public static async Task<PetalsNode> StartNodeAsync(PetalsNodeLaunch launch, string image, Uri? endpoint, IReadOnlyDictionary<string, string> labels, Action<Func<TimeSpan, bool>> track, CancellationToken cancellation)
+    public static async Task<PetalsNode> StartNodeAsync(PetalsNodeLaunch launch, string image, Uri? endpoint, IReadOnlyDictionary<string, string> labels, Action<Func<TimeSpan, bool>> track, CancellationToken cancellation, Action<string>? told = null)
     {
         var engine = DockerEngine.Connect(endpoint);
+        HostLoopbackRelay? relay = null;
         var apiPort = launch.Port == 0 ? Loopback.FreePort() : launch.Port;
         var swarmPort = Loopback.FreePort();
         var environment = launch.Environment(SwarmPort);
@@ -29,6 +32,23 @@ public static class PetalsContainers
         environment["API_PORT"] = ApiPort.ToString(CultureInfo.InvariantCulture);
         // Inside the container the spool is the container's own folder.
         environment.Remove("E2E_PETALS_SPOOL");
+        var extraHosts = new List<string>();
+        if (new[] { launch.OracleUrl, launch.ChainRpcUrl }.Any(url => url is not null && Uri.TryCreate(url, UriKind.Absolute, out var uri) && HostLoopbackRelay.NamesHostLoopback(uri)))
+        {
+            relay = await HostLoopbackRelay.ForNetworkAsync(engine, null, cancellation).ConfigureAwait(false);
+            foreach (var name in new[] { "ORACLE_API_URL", "PLUMISE_RPC_URL" })
+            {
+                if (environment.TryGetValue(name, out var url) && url is not null)
+                {
+                    environment[name] = relay.Rewrite(name, url);
+                }
+            }
+            extraHosts.Add(relay.ExtraHost);
+            foreach (var rewrite in relay.Rewrites)
+            {
+                told?.Invoke($"Petals node '{launch.Name}': {rewrite}: a container cannot reach this host's 127.0.0.1.");
+            }
+        }
         var containerLabels = DockerEngine.OwnedLabels(labels);
         containerLabels["e2e.dev/petals-node"] = launch.Name;
         Directory.CreateDirectory(launch.WorkDirectory);
@@ -56,6 +76,7 @@ public static class PetalsContainers
             }
             finally
             {
+                relay?.Dispose();
                 engine.Dispose();
             }
         }
@@ -67,10 +88,14 @@ public static class PetalsContainers
             Labels = containerLabels,
             Environment = environment,
             Ports = new[] { (SwarmPort, swarmPort, "tcp"), (ApiPort, apiPort, "tcp") },
+            ExtraHosts = extraHosts,
         }, cancellation).ConfigureAwait(false);
         var containerId = id;
+        string Log(int lines) => string.Join('\n', engine.LogsAsync(containerId, lines, CancellationToken.None).GetAwaiter().GetResult());
+        // Probed once the node has logged that it serves, as a process node is: Docker's proxy accepts on the published
+        // port at once and connects through while the node's HttpListener may still be binding.
         return await PetalsNode.AttachContainerAsync(launch, apiPort, containerId, logPath, Stop,
             () => !engine.InspectAsync(containerId, CancellationToken.None).GetAwaiter().GetResult().Running,
-            () => string.Join('\n', engine.LogsAsync(containerId, 40, CancellationToken.None).GetAwaiter().GetResult()), cancellation).ConfigureAwait(false);
+            () => Log(40), () => Log(-1).Contains(PetalsNodeHost.ServingLogLine, StringComparison.Ordinal), cancellation).ConfigureAwait(false);
     }
 }

@@ -170,10 +170,10 @@ public sealed class PetalsNode : IDisposable
     }
 
     /// <summary>A node whose container was started elsewhere (the Docker runtime): registered here so it is listed and stopped like the others.</summary>
-    public static async Task<PetalsNode> AttachContainerAsync(PetalsNodeLaunch launch, int hostPort, string containerId, string logPath, Func<TimeSpan, bool> stop, Func<bool> exited, Func<string> log, CancellationToken cancellation)
+    public static async Task<PetalsNode> AttachContainerAsync(PetalsNodeLaunch launch, int hostPort, string containerId, string logPath, Func<TimeSpan, bool> stop, Func<bool> exited, Func<string> log, Func<bool> serving, CancellationToken cancellation)
     {
         CheckName(launch.Name);
-        var info = await WaitHealthyAsync(hostPort, launch, () => exited() ? "the container exited" : null, log, cancellation).ConfigureAwait(false);
+        var info = await WaitHealthyAsync(hostPort, launch, () => exited() ? "the container exited" : null, log, cancellation, serving).ConfigureAwait(false);
         return Register(new PetalsNode(launch, hostPort, info.Agent, PetalsRuntime.Docker, null, containerId, stop, logPath));
     }
 

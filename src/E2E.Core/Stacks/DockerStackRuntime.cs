@@ -30,7 +30,8 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
         var image = service.Image ?? $"{project.Name}-{service.Name}";
         if (service.BuildContext is not null && !await _engine.HasImageAsync(image, cancellation).ConfigureAwait(false))
         {
-            await _engine.BuildAsync(Path.GetFullPath(service.BuildContext, project.Directory), image, cancellation).ConfigureAwait(false);
+            // Labelled as the containers are, so that a sweep removes what a dead session built.
+            await _engine.BuildAsync(Path.GetFullPath(service.BuildContext, project.Directory), image, cancellation, DockerEngine.OwnedLabels(options.Labels)).ConfigureAwait(false);
         }
         var environment = service.Environment.ToDictionary(p => p.Key, p => p.Value ?? Environment.GetEnvironmentVariable(p.Key));
         var ports = service.Ports.Select(p => (p.ContainerPort, p.HostPort == 0 ? Loopback.FreePort() : p.HostPort, p.Protocol)).ToArray();

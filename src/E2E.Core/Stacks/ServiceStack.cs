@@ -255,6 +255,12 @@ public sealed class ServiceStack : IDisposable
         return new E2EException(ErrorCatalog.StackServiceFailed, $"Stack {Name}: service {service.Definition.Name} {what}. Logs:{SecretText.Redact(logs.ToString())}", service.Definition.Name);
     }
 
+    /// <summary>
+    /// Services that had exited on their own with a non-zero code when the stack was stopped ("name (exit code N)"):
+    /// a failure whatever the runtime, unlike a kill after the grace.
+    /// </summary>
+    public IReadOnlyList<string> FailedBeforeStop { get; private set; } = Array.Empty<string>();
+
     /// <summary>Stops every service, last started first, then the runtime's own resources. Returns the services that had to be killed.</summary>
     public IReadOnlyList<string> Stop(TimeSpan? grace = null)
     {
@@ -263,15 +269,21 @@ public sealed class ServiceStack : IDisposable
             return Array.Empty<string>();
         }
         var killed = new List<string>();
+        var failed = new List<string>();
         try
         {
             foreach (var service in Services.Reverse())
             {
+                if (service.State == "Exited" && service.ExitCode is { } code and not 0)
+                {
+                    failed.Add($"{service.Definition.Name} (exit code {code})");
+                }
                 if (!service.Stop(grace ?? _options.StopGrace))
                 {
                     killed.Add(service.Definition.Name);
                 }
             }
+            FailedBeforeStop = failed;
             _runtime.Teardown();
         }
         finally
