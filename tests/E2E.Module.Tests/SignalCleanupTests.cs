@@ -117,6 +117,52 @@ public sealed class SignalCleanupTests : IDisposable
         Assert.Contains("Script 'drop test database': cleanup never ran", next.Output);
     }
 
+    /// <summary>The names of containers on the real engine ($DOCKER_HOST) that carry <paramref name="label"/>, through the docker CLI.</summary>
+    private static string[] ContainersLabelled(string label)
+    {
+        var start = new ProcessStartInfo("docker") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in new[] { "ps", "-a", "--filter", $"label={label}", "--format", "{{.Names}}" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var docker = Process.Start(start)!;
+        var output = docker.StandardOutput.ReadToEnd();
+        docker.WaitForExit();
+        Assert.Equal(0, docker.ExitCode);
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    [Theory]
+    [InlineData("New-E2EScope")]
+    [InlineData("Remove-E2EOrphan")]
+    public void After_kill_9_a_dead_sessions_containers_are_removed_by_the_next_sweep(string sweep)
+    {
+        Assert.False(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")), "needs a real Docker engine at $DOCKER_HOST (tools/docker/dockerd.sh start)");
+        var project = "doomed-" + Guid.NewGuid().ToString("N")[..8];
+        var file = Path.Combine(_root, "stack.yml");
+        File.WriteAllText(file, """
+            services:
+              web: { image: e2e-busybox:test, command: ["sleep", "600"] }
+              client: { image: e2e-busybox:test, command: ["sleep", "600"] }
+            """);
+        var tmp = Directory.CreateDirectory(Path.Combine(_root, "tmp")).FullName;
+        using var session = StartSession($$"""
+            $scope = New-E2EScope -Name doomed
+            $null = Start-E2EStack -Path '{{file}}' -Runtime Docker -ProjectName '{{project}}'
+            """, Path.Combine(_root, "ready"), tmp);
+        Assert.Equal(2, ContainersLabelled($"com.docker.compose.project={project}").Length);
+        RealPwsh.Signal(session, "KILL");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(10)));
+        Assert.Equal(2, ContainersLabelled($"com.docker.compose.project={project}").Length); // kill -9 runs no cleanup
+
+        var script = sweep == "New-E2EScope"
+            ? $"Import-Module '{Repo.Manifest}'; $null = New-E2EScope -Name next -Verbose 4>&1 | ForEach-Object Message"
+            : $"Import-Module '{Repo.Manifest}'; Remove-E2EOrphan -Force -PassThru -Verbose 4>&1 | ForEach-Object {{ \"$_\" }}";
+        var next = RealPwsh.Run(script, new Dictionary<string, string> { ["TMPDIR"] = tmp, ["E2E_SWEEP_ON_NEW_SCOPE"] = sweep == "New-E2EScope" ? "1" : "0" }).ShouldSucceed();
+        Assert.Empty(ContainersLabelled($"com.docker.compose.project={project}"));
+        Assert.DoesNotContain("No cluster in this session", next.Error);
+    }
+
     [Fact]
     public void A_cleanup_block_that_fails_after_SIGTERM_is_reported_by_the_next_sessions_sweep()
     {

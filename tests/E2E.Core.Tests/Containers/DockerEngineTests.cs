@@ -1,80 +1,87 @@
-using System.Net.Sockets;
-using System.Text;
+using System.Net;
 using E2E.Core.Containers;
 using E2E.Core.Errors;
-using E2E.Core.StandIns;
+using E2E.Core.Kubernetes;
+using E2E.Core.Scopes;
 
 namespace E2E.Core.Tests.Containers;
 
-/// <summary>Docker.DotNet.Enhanced against the fake Engine API on a unix socket (no Docker engine runs here).</summary>
+/// <summary>Docker.DotNet.Enhanced against the real engine (see <see cref="RealDocker"/>), with the busybox test image.</summary>
 public sealed class DockerEngineTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-docker-").FullName;
-    private readonly FakeDockerEngine _fake;
-    private readonly DockerEngine _engine;
-
-    public DockerEngineTests()
-    {
-        _fake = new FakeDockerEngine(Path.Combine(_root, "docker.sock"));
-        _engine = DockerEngine.Connect(_fake.Endpoint);
-    }
+    private readonly DockerEngine _engine = RealDocker.Connect();
+    private readonly string _run = "e2e-" + Guid.NewGuid().ToString("N")[..10];
 
     public void Dispose()
     {
+        // Whatever a failed test left: everything of this run, by label.
+        _engine.RemoveAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, CancellationToken.None).GetAwaiter().GetResult();
         _engine.Dispose();
-        _fake.Dispose();
         Directory.Delete(_root, recursive: true);
     }
 
-    private static CancellationToken Soon => new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token;
+    private static CancellationToken Soon => new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
+
+    private Dictionary<string, string> RunLabels(string? session = null)
+    {
+        var labels = DockerEngine.OwnedLabels(new Dictionary<string, string>
+        {
+            [E2EScope.RunIdLabel] = _run,
+            [E2EScope.ExpiresLabel] = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        if (session is not null)
+        {
+            labels[DockerEngine.SessionLabel] = session;
+        }
+        return labels;
+    }
+
+    private async Task<string> SleeperAsync(string name, IReadOnlyDictionary<string, string> labels, string script = "sleep 600") =>
+        await _engine.StartAsync(new ContainerSpec { Image = RealDocker.Busybox, Name = name, Labels = labels, Command = new[] { "sh", "-c", script } }, Soon);
 
     [Fact]
     public async Task Containers_are_created_with_labels_found_by_label_and_removed_by_label()
     {
         var version = await _engine.VersionAsync(Soon);
-        Assert.Equal("1.52", version.APIVersion);
+        Assert.False(string.IsNullOrEmpty(version.APIVersion));
+        var labels = RunLabels();
+        labels["suite"] = "petals";
+        var first = RealDocker.UniqueName("node-a");
+        var second = RealDocker.UniqueName("node-b");
+        await SleeperAsync(first, labels);
+        await SleeperAsync(second, labels);
 
-        var run = new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-0123456789", ["suite"] = "petals" };
-        await _engine.RunAsync("petals-node:test", "node-a", run, new[] { "serve", "--blocks", "0:12" }, Soon);
-        await _engine.RunAsync("petals-node:test", "node-b", run, null, Soon);
-        await _engine.RunAsync("redis:7", "someone-elses", new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-other" }, null, Soon);
-
-        var ours = await _engine.ListAsync(new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-0123456789" }, Soon);
-        Assert.Equal(new[] { "node-b", "node-a" }, ours.Select(c => c.Name)); // newest first, as the engine lists them
+        var ours = await _engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon);
+        Assert.Equal(new[] { first, second }.Order(), ours.Select(c => c.Name).Order());
         Assert.All(ours, c => Assert.Equal("running", c.State));
         Assert.All(ours, c => Assert.Equal("petals", c.Labels["suite"]));
+        Assert.All(ours, c => Assert.Equal(E2E.Core.Processes.OwnedProcesses.SessionTag, c.Labels[DockerEngine.SessionLabel]));
 
-        var removed = await _engine.RemoveAsync(new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-0123456789" }, Soon);
+        var removed = await _engine.RemoveAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon);
         Assert.Equal(2, removed.Count);
-        Assert.Empty(await _engine.ListAsync(new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-0123456789" }, Soon));
-        Assert.Single(await _engine.ListAsync(new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-other" }, Soon));
-
-        // Every request the library sent was well framed (CRLF line ends), and went to the calls we expect.
-        Assert.Equal(0, _fake.MalformedRequests);
-        Assert.Contains("POST /containers/create", _fake.Requests);
-        Assert.Equal(2, _fake.Requests.Count(r => r.StartsWith("DELETE /containers/", StringComparison.Ordinal)));
+        Assert.Empty(await _engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon));
     }
 
     [Fact]
     public async Task A_name_in_use_is_DockerApiFailed_with_the_engines_message()
     {
-        await _engine.RunAsync("img", "taken", new Dictionary<string, string>(), null, Soon);
-        var ex = await Assert.ThrowsAsync<E2EException>(() => _engine.RunAsync("img", "taken", new Dictionary<string, string>(), null, Soon));
+        var name = RealDocker.UniqueName("taken");
+        await SleeperAsync(name, RunLabels());
+        var ex = await Assert.ThrowsAsync<E2EException>(() => SleeperAsync(name, RunLabels()));
         Assert.Same(ErrorCatalog.DockerApiFailed, ex.Error);
         Assert.Contains("409", ex.Message);
         Assert.Contains("already in use", ex.Message);
     }
 
     [Fact]
-    public async Task The_fake_refuses_header_lines_ended_by_a_bare_LF()
+    public async Task An_image_the_engine_lacks_is_DockerApiFailed_naming_it()
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(_fake.SocketPath));
-        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /_ping HTTP/1.1\nHost: docker\n\n"));
-        var buffer = new byte[512];
-        var read = await socket.ReceiveAsync(buffer);
-        Assert.StartsWith("HTTP/1.1 400", Encoding.ASCII.GetString(buffer, 0, read));
-        Assert.Equal(1, _fake.MalformedRequests);
+        var ex = await Assert.ThrowsAsync<E2EException>(() => _engine.StartAsync(new ContainerSpec { Image = "e2e-no-such-image:none", Name = RealDocker.UniqueName("x"), Labels = RunLabels() }, Soon));
+        Assert.Same(ErrorCatalog.DockerApiFailed, ex.Error);
+        Assert.Contains("e2e-no-such-image", ex.Message);
+        Assert.False(await _engine.HasImageAsync("e2e-no-such-image:none", Soon));
+        Assert.True(await _engine.HasImageAsync(RealDocker.Busybox, Soon));
     }
 
     [Fact]
@@ -89,30 +96,81 @@ public sealed class DockerEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task The_sweep_removes_a_dead_sessions_containers_and_networks_at_once_and_leaves_a_live_ones()
+    public async Task Stop_is_SIGTERM_then_SIGKILL_after_the_grace_and_says_which_it_took()
+    {
+        // A shell as PID 1 has no handler for SIGTERM, so the kernel ignores it: the engine kills after the grace.
+        var deaf = await SleeperAsync(RealDocker.UniqueName("deaf"), RunLabels());
+        // One that traps SIGTERM ends at once.
+        var polite = await SleeperAsync(RealDocker.UniqueName("polite"), RunLabels(), "trap 'exit 0' TERM; while true; do sleep 0.1; done");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(await _engine.StopAndRemoveAsync(deaf, TimeSpan.FromSeconds(1), Soon));
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1), $"killed after {clock.Elapsed}, before the grace");
+        Assert.True(await _engine.StopAndRemoveAsync(polite, TimeSpan.FromSeconds(30), Soon));
+        Assert.Empty(await _engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon));
+        // Stopping what is gone is no error.
+        Assert.True(await _engine.StopAndRemoveAsync(deaf, TimeSpan.FromSeconds(1), Soon));
+    }
+
+    [Fact]
+    public async Task A_container_reaches_a_server_on_this_hosts_loopback_through_the_relay()
+    {
+        // A server that answers only its loopback names, as HttpListener does (400 for any other Host).
+        using var server = new E2E.Core.Oracle.MockOracleServer();
+        using var relay = await HostLoopbackRelay.ForNetworkAsync(_engine, null, Soon);
+        var url = relay.Rewrite("ORACLE_API_URL", server.Url + "/health");
+        Assert.StartsWith($"http://{HostLoopbackRelay.HostName}:", url);
+        Assert.Contains($"to 127.0.0.1:{server.Port}", Assert.Single(relay.Rewrites));
+        Assert.Equal("http://example.org:80/", relay.Rewrite("OTHER", "http://example.org:80/")); // not the host's loopback: as given
+        var name = RealDocker.UniqueName("reach-host");
+        var id = await _engine.StartAsync(new ContainerSpec
+        {
+            Image = RealDocker.Busybox,
+            Name = name,
+            Labels = RunLabels(),
+            Command = new[] { "sh", "-c", $"wget -q -O - '{url}'; status=$?; echo; echo exit=$status" },
+            ExtraHosts = new[] { relay.ExtraHost },
+        }, Soon);
+        var state = await E2E.Core.Waiting.ConditionWaiter.UntilAsync(async token =>
+        {
+            var s = await _engine.InspectAsync(id, token);
+            return s.Running ? E2E.Core.Waiting.Observation.NotYet("running") : E2E.Core.Waiting.Observation.Met(s);
+        }, new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(100) }, "the container's exit", Soon);
+        var log = string.Join('\n', await _engine.LogsAsync(id, -1, Soon));
+        Assert.Contains("\"status\":\"ok\"", log);
+        Assert.Contains("exit=0", log);
+        Assert.Equal(1, server.RequestCount);
+    }
+
+    [Fact]
+    public async Task The_sweep_removes_a_dead_sessions_containers_networks_and_images_at_once_and_leaves_a_live_ones()
     {
         using var dead = System.Diagnostics.Process.Start("true")!;
         dead.WaitForExit();
-        var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var deadRun = new Dictionary<string, string> { [E2E.Core.Scopes.E2EScope.RunIdLabel] = "e2e-deadrun", [E2E.Core.Scopes.E2EScope.ExpiresLabel] = future,
-            [DockerEngine.HostLabel] = Environment.MachineName, [DockerEngine.SessionLabel] = $"{dead.Id}:1" };
-        var liveRun = DockerEngine.OwnedLabels(new Dictionary<string, string> { [E2E.Core.Scopes.E2EScope.RunIdLabel] = "e2e-liverun", [E2E.Core.Scopes.E2EScope.ExpiresLabel] = future });
-        await _engine.StartAsync(new ContainerSpec { Image = "x", Name = "left-by-dead", Labels = deadRun }, Soon);
-        await _engine.CreateNetworkAsync("dead_default", deadRun, Soon);
-        await _engine.StartAsync(new ContainerSpec { Image = "x", Name = "still-in-use", Labels = liveRun }, Soon);
-        await _engine.RunAsync("x", "not-ours", new Dictionary<string, string>(), null, Soon);
+        var deadRun = RunLabels(session: $"{dead.Id}:1");
+        var liveRun = RunLabels();
+        var leftByDead = RealDocker.UniqueName("left-by-dead");
+        var stillInUse = RealDocker.UniqueName("still-in-use");
+        var network = RealDocker.UniqueName("dead") + "_default";
+        var image = RealDocker.UniqueName("e2e-dead-build") + ":test";
+        await SleeperAsync(leftByDead, deadRun);
+        await _engine.CreateNetworkAsync(network, deadRun, Soon);
+        var context = Directory.CreateDirectory(Path.Combine(_root, "build")).FullName;
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), $"FROM {RealDocker.Busybox}\nCMD [\"true\"]\n");
+        await _engine.BuildAsync(context, image, Soon, deadRun);
+        await SleeperAsync(stillInUse, liveRun);
 
-        var now = DateTimeOffset.UtcNow;
-        var found = await E2E.Core.Kubernetes.OrphanSweeper.FindAsync(null, null, Soon, tempBase: _root, docker: _fake.Endpoint);
-        var docker = found.Where(o => o.Kind is E2E.Core.Kubernetes.OrphanSweeper.ContainerKind or E2E.Core.Kubernetes.OrphanSweeper.NetworkKind).ToArray();
-        Assert.Equal(new[] { "left-by-dead", "still-in-use", "dead_default" }.Order(), docker.Select(o => o.Name).Order());
-        var expired = docker.Where(o => o.IsExpired(now)).ToArray();
-        Assert.Equal(new[] { "dead_default", "left-by-dead" }, expired.Select(o => o.Name).Order());
-        foreach (var orphan in expired)
-        {
-            Assert.True(await E2E.Core.Kubernetes.OrphanSweeper.RemoveAsync(null, orphan, Soon, _fake.Endpoint));
-        }
-        Assert.Equal(new[] { "not-ours", "still-in-use" }, _fake.ContainerNames.Order());
-        Assert.Empty(_fake.Networks);
+        var found = (await OrphanSweeper.FindAsync(null, _run, Soon, tempBase: _root, docker: RealDocker.Endpoint))
+            .Where(o => o.Kind is OrphanSweeper.ContainerKind or OrphanSweeper.NetworkKind or OrphanSweeper.ImageKind).ToArray();
+        Assert.Equal(new[] { leftByDead, stillInUse, network, image }.Order(), found.Select(o => o.Name).Order());
+        Assert.Equal(new[] { OrphanSweeper.ContainerKind, OrphanSweeper.ContainerKind, OrphanSweeper.NetworkKind, OrphanSweeper.ImageKind }, found.Select(o => o.Kind));
+        var expired = found.Where(o => o.IsExpired(DateTimeOffset.UtcNow)).Select(o => o.Name).Order().ToArray();
+        Assert.Equal(new[] { leftByDead, network, image }.Order(), expired);
+
+        var swept = await OrphanSweeper.SweepDeadSessionsOnDockerAsync(TimeSpan.FromSeconds(30), Soon, RealDocker.Endpoint);
+        Assert.All(swept, s => Assert.Null(s.Error));
+        Assert.Superset(expired.ToHashSet(), swept.Select(s => s.Orphan.Name).ToHashSet());
+        Assert.Equal(new[] { stillInUse }, (await _engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon)).Select(c => c.Name));
+        Assert.Empty(await _engine.ListNetworksAsync(new Dictionary<string, string?> { [E2EScope.RunIdLabel] = _run }, Soon));
+        Assert.False(await _engine.HasImageAsync(image, Soon));
     }
 }

@@ -2,12 +2,12 @@ using System.Net.Sockets;
 using E2E.Core.Errors;
 using E2E.Core.Petals;
 using E2E.Core.Processes;
-using E2E.Core.StandIns;
 using E2E.Core.Stacks;
+using E2E.Core.Tests.Containers;
 
 namespace E2E.Core.Tests.Stacks;
 
-/// <summary>Stacks on the Process runtime (real local processes) and the Docker runtime (the fake Engine API running processes for containers).</summary>
+/// <summary>Stacks on the Process runtime (real local processes) and the Docker runtime (the real engine, see <see cref="RealDocker"/>).</summary>
 public sealed class ServiceStackTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("e2e-stack-").FullName;
@@ -155,72 +155,78 @@ public sealed class ServiceStackTests : IDisposable
     [Fact]
     public async Task The_Docker_runtime_builds_networks_publishes_on_loopback_waits_healthy_and_removes_everything()
     {
-        using var engine = new FakeDockerEngine(Path.Combine(_dir, "docker.sock"));
-        var program = new[] { DotnetHost.Find(), PetalsNode.NodeProgram };
-        engine.RunImage("e2e/mock-oracle:test", _ => program.Append("mock-oracle").ToArray());
-        var context = Directory.CreateDirectory(Path.Combine(_dir, "node")).FullName;
-        File.WriteAllText(Path.Combine(context, "Dockerfile"), "FROM scratch\n");
-        engine.RunImage("dockerstack-node", _ => program);
-        var oraclePort = E2E.Core.Net.Loopback.FreePort();
-        var nodePort = E2E.Core.Net.Loopback.FreePort();
+        var project = RealDocker.UniqueName("dockerstack");
+        var run = "e2e-" + Guid.NewGuid().ToString("N")[..10];
+        var context = Directory.CreateDirectory(Path.Combine(_dir, "client")).FullName;
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), $"FROM {RealDocker.Busybox}\nCMD [\"sh\", \"-c\", \"wget -q -O - http://web:8080/ && sleep 600\"]\n");
+        var webPort = E2E.Core.Net.Loopback.FreePort();
         var file = Path.Combine(_dir, "docker.yml");
         File.WriteAllText(file, $$"""
             services:
-              oracle:
-                image: e2e/mock-oracle:test
-                environment: { E2E_ORACLE_PORT: "3100" }
-                ports: ["{{oraclePort}}:3100"]
+              web:
+                image: {{RealDocker.Busybox}}
+                command: ["sh", "-c", "mkdir -p /www && echo served-by-web > /www/index.html && httpd -f -p 8080 -h /www"]
+                ports: ["{{webPort}}:8080"]
                 healthcheck:
-                  test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:3100/health')"]
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
                   interval: 200ms
                   retries: 50
-              node:
-                build: ./node
-                environment:
-                  PLUMISE_PRIVATE_KEY: "0x{{new string('a', 64)}}"
-                  ORACLE_API_URL: "http://oracle:3100"
-                  PETALS_PORT: "31330"
-                ports: ["{{nodePort}}:31330"]
-                depends_on: { oracle: { condition: service_healthy } }
+              client:
+                build: ./client
+                depends_on: { web: { condition: service_healthy } }
             """);
-        var options = Options(StackRuntime.Docker, engine.Endpoint) with { Labels = new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-test" } };
-        using (var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "dockerstack", _ => null), options, _ => { }, null, Soon))
+        var options = Options(StackRuntime.Docker, RealDocker.Endpoint) with { Labels = new Dictionary<string, string> { ["e2e.dev/run-id"] = run }, StopGrace = TimeSpan.FromSeconds(1) };
+        using var inspector = RealDocker.Inspector();
+        IReadOnlyList<string> killed;
+        using (var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, project, _ => null), options, _ => { }, null, Soon))
         {
-            Assert.Equal(new[] { "dockerstack-node" }, engine.BuiltImages);
-            Assert.Equal(new[] { "dockerstack_default" }, engine.Networks);
-            Assert.Equal("Healthy", stack.ServiceStates.Single(s => s.Service == "oracle").State);
-            var spec = engine.ContainerSpec("dockerstack-node-1")!;
-            Assert.Equal("127.0.0.1", (string?)spec["HostConfig"]!["PortBindings"]!["31330/tcp"]![0]!["HostIp"]);
-            Assert.Equal("node", (string?)spec["NetworkingConfig"]!["EndpointsConfig"]!["dockerstack_default"]!["Aliases"]![0]);
-            Assert.Equal("dockerstack", (string?)spec["Labels"]!["com.docker.compose.project"]);
-            Assert.Equal("e2e-test", (string?)spec["Labels"]!["e2e.dev/run-id"]);
-            // The node has no healthcheck, so the stack is up once it has started; it answers a moment later.
+            Assert.Equal("Healthy", stack.ServiceStates.Single(s => s.Service == "web").State);
+            var web = await inspector.Containers.InspectContainerAsync($"{project}-web-1", Soon);
+            Assert.Equal("127.0.0.1", web.HostConfig!.PortBindings!["8080/tcp"][0].HostIP);
+            Assert.Contains("web", web.NetworkSettings!.Networks![$"{project}_default"].Aliases!);
+            Assert.Equal(project, web.Config!.Labels!["com.docker.compose.project"]);
+            Assert.Equal(run, web.Config.Labels["e2e.dev/run-id"]);
+            // Built from build: when missing, labelled with the run so that a sweep finds it.
+            var built = await inspector.Images.InspectImageAsync($"{project}-client", Soon);
+            Assert.Equal(run, built.Config!.Labels!["e2e.dev/run-id"]);
             using var http = new HttpClient();
-            var health = await E2E.Core.Waiting.ConditionWaiter.UntilAsync(async token =>
-            {
-                try
-                {
-                    return E2E.Core.Waiting.Observation.Met(await http.GetStringAsync($"http://127.0.0.1:{nodePort}/health", token));
-                }
-                catch (HttpRequestException ex)
-                {
-                    return E2E.Core.Waiting.Observation.NotYet(ex.Message);
-                }
-            }, new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(50) }, "the node's /health", Soon);
-            Assert.Contains("\"blocks\":[0,24]", (string)health.LastValue!);
-            Assert.Contains("mock Oracle listening", await stack.Service("oracle").TailAsync(10, Soon));
+            Assert.Equal("served-by-web\n", await http.GetStringAsync($"http://127.0.0.1:{webPort}/", Soon));
+            // The client found web by its service name on the project's network.
+            await E2E.Core.Waiting.ConditionWaiter.UntilAsync(async token =>
+                (await stack.Service("client").TailAsync(5, token)).Contains("served-by-web", StringComparison.Ordinal) ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("no body yet"),
+                new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(100) }, "the client's log", Soon);
+            // Both are shells as PID 1, which ignore SIGTERM: killed after the grace, the ordinary stop, and nothing failed.
+            killed = stack.Stop();
+            Assert.Empty(stack.FailedBeforeStop);
         }
-        Assert.Empty(engine.ContainerNames);
-        Assert.Empty(engine.Networks);
-        Assert.False(Listening(oraclePort));
-        Assert.False(Listening(nodePort));
+        Assert.Equal(new[] { "client", "web" }, killed.Order());
+        Assert.Empty(await inspector.Containers.ListContainersAsync(new Docker.DotNet.Models.ContainersListParameters { All = true, Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"com.docker.compose.project={project}"] = true } } }, Soon));
+        Assert.DoesNotContain((await inspector.Networks.ListNetworksAsync(cancellationToken: Soon)), n => n.Name == $"{project}_default");
+        Assert.False(Listening(webPort));
+        await inspector.Images.DeleteImageAsync($"{project}-client", new Docker.DotNet.Models.ImageDeleteParameters { Force = true }, Soon);
     }
 
     [Fact]
-    public async Task A_Petals_node_on_the_Docker_runtime_gets_upstreams_environment_and_its_container_goes_with_it()
+    public async Task A_service_that_exits_with_an_error_on_its_own_is_reported_when_the_stack_stops()
     {
-        using var engine = new FakeDockerEngine(Path.Combine(_dir, "docker.sock"));
-        engine.RunImage(PetalsContainers.DefaultImage, _ => new[] { DotnetHost.Find(), PetalsNode.NodeProgram });
+        var file = Path.Combine(_dir, "failing.yml");
+        File.WriteAllText(file, $$"""
+            services:
+              steady: { image: {{RealDocker.Busybox}}, command: ["sleep", "600"] }
+              flaky: { image: {{RealDocker.Busybox}}, command: ["sh", "-c", "sleep 1; exit 3"] }
+            """);
+        using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, RealDocker.UniqueName("failing"), _ => null), Options(StackRuntime.Docker, RealDocker.Endpoint), _ => { }, null, Soon);
+        await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(stack.Service("flaky").State == "Exited" ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("running")),
+            new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(100) }, "flaky's exit", Soon);
+        stack.Stop(TimeSpan.FromSeconds(1));
+        Assert.Equal(new[] { "flaky (exit code 3)" }, stack.FailedBeforeStop);
+    }
+
+    [Fact]
+    public async Task A_Petals_node_on_the_Docker_runtime_gets_upstreams_environment_reports_to_this_host_and_its_container_goes_with_it()
+    {
+        using var oracle = new E2E.Core.Oracle.MockOracleServer();
+        var told = new List<string>();
         Func<TimeSpan, bool>? stop = null;
         var node = await PetalsContainers.StartNodeAsync(new PetalsNodeLaunch
         {
@@ -228,19 +234,27 @@ public sealed class ServiceStackTests : IDisposable
             BlockStart = 12,
             BlockEnd = 24,
             Key = new E2E.Core.Chain.EthKeyMaterial("0x" + new string('b', 64)),
+            OracleUrl = oracle.Url,
+            ReportInterval = TimeSpan.FromSeconds(1),
             WorkDirectory = Path.Combine(_dir, "docker-node"),
-        }, PetalsContainers.DefaultImage, engine.Endpoint, new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-test" }, s => stop = s, Soon);
+        }, PetalsContainers.DefaultImage, RealDocker.Endpoint, new Dictionary<string, string> { ["e2e.dev/run-id"] = "e2e-test" }, s => stop = s, Soon, told.Add);
         Assert.NotNull(stop);
         Assert.Equal(PetalsRuntime.Docker, node.Runtime);
         Assert.Equal("0x88f9B82462f6C4bf4a0Fb15e5c3971559a316e7f", node.Agent);
-        var name = Assert.Single(engine.ContainerNames);
-        var env = engine.ContainerSpec(name)!["Env"]!.AsArray().Select(e => (string)e!).ToArray();
+        using var inspector = RealDocker.Inspector();
+        var container = await inspector.Containers.InspectContainerAsync(node.ContainerId!, Soon);
+        var env = container.Config!.Env!;
         Assert.Contains("NUM_BLOCKS=12", env);
         Assert.Contains("PETALS_PORT=31330", env);
         Assert.Contains("API_PORT=31331", env);
+        Assert.Contains("PETALS_HOST=0.0.0.0", env);
         Assert.Contains("E2E_PETALS_BLOCK_START=12", env);
+        Assert.Contains(env, e => e.StartsWith($"ORACLE_API_URL=http://{E2E.Core.Containers.HostLoopbackRelay.HostName}:", StringComparison.Ordinal));
+        Assert.Contains(told, t => t.Contains("ORACLE_API_URL", StringComparison.Ordinal) && t.Contains(oracle.Url, StringComparison.Ordinal));
+        await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(oracle.Reports(node.Agent, accepted: true).Count > 0 ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("no accepted report yet")),
+            new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(100) }, "a report from the node in its container", Soon);
         node.Stop(TimeSpan.FromSeconds(5));
-        Assert.Empty(engine.ContainerNames);
+        await Assert.ThrowsAsync<Docker.DotNet.DockerContainerNotFoundException>(() => inspector.Containers.InspectContainerAsync(node.ContainerId!, Soon));
         Assert.Contains("serving e2e/tiny-bloom-24 blocks 12-23", File.ReadAllText(node.LogPath));
         Assert.False(Listening(node.Port));
     }
