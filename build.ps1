@@ -10,6 +10,8 @@
     Test:    Build, the xunit tests, the static check of every PowerShell file, the suites under every
              pinned Pester (OxfordPets on both engines: Local, and Geneva against the stand-in module when
              geneva is not installed), and the README's PowerShell blocks; ends with one 'N passed, N failed' line.
+             The Docker paths are tested on a real engine: $env:DOCKER_HOST, else one started here with
+             tools/docker/dockerd.sh (root, Debian's docker.io), and the images tools/images/Build-TestImages.ps1 builds.
     Package: a Release build zipped as out/E2E-<version>.zip.
     On a machine without pwsh, './tools/pwsh ./build.ps1' runs this with the pinned PowerShell (and './test.sh'
     is './build.ps1 -Task Test').
@@ -34,7 +36,8 @@ param(
 
     [string[]] $Path = @(),
 
-    [string[]] $ExcludeTag = @('gpu', 'slow'),
+    # Tests left out; by default gpu and slow, and for Suites also docker unless $env:DOCKER_HOST names an engine.
+    [string[]] $ExcludeTag = @(),
 
     # The engines of suites that take -Engine (OxfordPets): Local for Suites, Local and Geneva for Test unless given.
     [string[]] $Engine = @()
@@ -61,6 +64,30 @@ function Invoke-Native {
 $solution = Join-Path $PSScriptRoot 'E2E.sln'
 Import-Module (Join-Path $PSScriptRoot 'tools' 'BuildTools.psm1') -Force
 $pinned = Get-PinnedPesterVersion
+
+if (-not $ExcludeTag) {
+    $ExcludeTag = @('gpu', 'slow')
+    # The embedded default needs no Docker engine; the test command brings one (Initialize-DockerEngine).
+    if ($Task -notcontains 'Test' -and -not $env:DOCKER_HOST) { $ExcludeTag += 'docker' }
+}
+
+# The docker-tagged tests and the xunit tests of the Docker paths run against a real engine: $env:DOCKER_HOST, else
+# the project's own dockerd (tools/docker/dockerd.sh, as root with Debian's docker.io), stopped again at the end. Then
+# the images they use, built offline and cached by content (tools/images/Build-TestImages.ps1).
+function Initialize-DockerEngine {
+    $started = $false
+    if (-not $env:DOCKER_HOST) {
+        if (-not (Get-Command dockerd -ErrorAction SilentlyContinue)) {
+            throw 'The tests need a Docker engine: set DOCKER_HOST, or install Debian''s docker.io, debootstrap and busybox-static (as .ci/run does) so that tools/docker/dockerd.sh can start one.'
+        }
+        $env:DOCKER_HOST = (& (Join-Path $PSScriptRoot 'tools' 'docker' 'dockerd.sh') start | Select-Object -Last 1)
+        if ($LASTEXITCODE -ne 0) { throw 'tools/docker/dockerd.sh could not start a Docker engine.' }
+        $started = $true
+    }
+    Write-Host "Docker engine: $env:DOCKER_HOST"
+    & (Join-Path $PSScriptRoot 'tools' 'images' 'Build-TestImages.ps1')
+    $started
+}
 
 function Install-Ganache {
     # The PlumisePetals chain scenarios start a real local chain; use the repository's ganache unless one is configured.
@@ -97,50 +124,57 @@ if ($Task -contains 'Test') {
     $passed = 0; $failed = 0
     $lines = [System.Collections.Generic.List[string]]::new()
 
-    # xunit: Core, cmdlet contracts, the module in a hosted engine, real-pwsh meta-tests of the Pester hooks.
-    Install-Ganache
-    $xunitLog = [IO.Path]::GetTempFileName()
-    Remove-Item -Recurse -Force (Join-Path $PSScriptRoot 'out' 'test-summaries') -ErrorAction SilentlyContinue
-    # One test project at a time (-m:1): orphan sweeps are machine-wide, and the module tests' New-E2EScope sweep
-    # killed the Core tests' deliberately orphaned processes between their listing and their own sweep.
-    & dotnet test $solution -c $Configuration --no-build -nologo -m:1 2>&1 | Tee-Object -FilePath $xunitLog | Out-Host
-    $xunitStatus = $LASTEXITCODE
-    $xunitText = Get-Content -Raw $xunitLog; Remove-Item $xunitLog
-    $xunitPassed = ([regex]::Matches($xunitText, 'Passed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
-    $xunitFailed = ([regex]::Matches($xunitText, 'Failed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
-    if ($xunitStatus -ne 0 -and $xunitFailed -eq 0) { $xunitFailed = 1 }
-    $passed += $xunitPassed; $failed += $xunitFailed
-    $lines.Add("xunit: $xunitPassed passed, $xunitFailed failed")
-    # The names and first error line of failed tests, so the closing summary says what failed.
-    foreach ($failure in [regex]::Matches($xunitText, '(?m)^\s+Failed (.+?) \[[^\]]*\]\s*\r?\n\s*Error Message:\s*\r?\n\s*(.*)$')) {
-        $lines.Add("  xunit FAILED $($failure.Groups[1].Value): $($failure.Groups[2].Value.Trim())")
-    }
-    # Conformance counts written by the tests (toml-test, Ethereum vectors, ...).
-    Get-ChildItem (Join-Path $PSScriptRoot 'out' 'test-summaries') -Filter '*.txt' -ErrorAction SilentlyContinue | ForEach-Object { Get-Content $_ } | ForEach-Object { $lines.Add($_) }
+    $ownEngine = Initialize-DockerEngine
+    try {
+        # xunit: Core, cmdlet contracts, the module in a hosted engine, real-pwsh meta-tests of the Pester hooks.
+        Install-Ganache
+        $xunitLog = [IO.Path]::GetTempFileName()
+        Remove-Item -Recurse -Force (Join-Path $PSScriptRoot 'out' 'test-summaries') -ErrorAction SilentlyContinue
+        # One test project at a time (-m:1): orphan sweeps are machine-wide, and the module tests' New-E2EScope sweep
+        # killed the Core tests' deliberately orphaned processes between their listing and their own sweep.
+        & dotnet test $solution -c $Configuration --no-build -nologo -m:1 2>&1 | Tee-Object -FilePath $xunitLog | Out-Host
+        $xunitStatus = $LASTEXITCODE
+        $xunitText = Get-Content -Raw $xunitLog; Remove-Item $xunitLog
+        $xunitPassed = ([regex]::Matches($xunitText, 'Passed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
+        $xunitFailed = ([regex]::Matches($xunitText, 'Failed: +(\d+)') | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Sum).Sum
+        if ($xunitStatus -ne 0 -and $xunitFailed -eq 0) { $xunitFailed = 1 }
+        $passed += $xunitPassed; $failed += $xunitFailed
+        $lines.Add("xunit: $xunitPassed passed, $xunitFailed failed")
+        # The names and first error line of failed tests, so the closing summary says what failed.
+        foreach ($failure in [regex]::Matches($xunitText, '(?m)^\s+Failed (.+?) \[[^\]]*\]\s*\r?\n\s*Error Message:\s*\r?\n\s*(.*)$')) {
+            $lines.Add("  xunit FAILED $($failure.Groups[1].Value): $($failure.Groups[2].Value.Trim())")
+        }
+        # Conformance counts written by the tests (toml-test, Ethereum vectors, ...).
+        Get-ChildItem (Join-Path $PSScriptRoot 'out' 'test-summaries') -Filter '*.txt' -ErrorAction SilentlyContinue | ForEach-Object { Get-Content $_ } | ForEach-Object { $lines.Add($_) }
 
-    # The static check of every PowerShell file, with PowerShell's own parser and binder.
-    $checkStatus = Invoke-FreshPwsh @('-File', (Join-Path $PSScriptRoot 'tools' 'scriptcheck' 'Test-E2EScript.ps1'), '-SelfTest')
-    if ($checkStatus -eq 0) { $passed++; $lines.Add('static check: passed') } else { $failed++; $lines.Add('static check: FAILED') }
+        # The static check of every PowerShell file, with PowerShell's own parser and binder.
+        $checkStatus = Invoke-FreshPwsh @('-File', (Join-Path $PSScriptRoot 'tools' 'scriptcheck' 'Test-E2EScript.ps1'), '-SelfTest')
+        if ($checkStatus -eq 0) { $passed++; $lines.Add('static check: passed') } else { $failed++; $lines.Add('static check: FAILED') }
 
-    # Every suite under every pinned Pester.
-    foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned }) $(if ($Engine) { $Engine } else { @('Local', 'Geneva') })) {
-        $run.Summary | ForEach-Object { $lines.Add($_) }
-        $count = Get-PassFailCount $run.Summary[-1]
+        # Every suite under every pinned Pester.
+        foreach ($run in Invoke-Suites $(if ($PesterVersion) { $PesterVersion } else { $pinned }) $(if ($Engine) { $Engine } else { @('Local', 'Geneva') })) {
+            $run.Summary | ForEach-Object { $lines.Add($_) }
+            $count = Get-PassFailCount $run.Summary[-1]
+            $passed += $count.Passed; $failed += $count.Failed
+            if ($run.ExitCode -ne 0 -and $count.Failed -eq 0) { $failed++ }
+        }
+
+        # The README's PowerShell blocks, as a newcomer pastes them.
+        $readme = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ',')) 'README blocks'
+        $lines.Add($readme.Summary[-1])
+        $count = Get-PassFailCount $readme.Summary[-1]
         $passed += $count.Passed; $failed += $count.Failed
-        if ($run.ExitCode -ne 0 -and $count.Failed -eq 0) { $failed++ }
+
+        Write-Host ''
+        $lines | Write-Host
+        # The one closing line CI reads.
+        Write-Host "$passed passed, $failed failed"
+        if ($failed -gt 0) { exit 1 }
     }
-
-    # The README's PowerShell blocks, as a newcomer pastes them.
-    $readme = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ',')) 'README blocks'
-    $lines.Add($readme.Summary[-1])
-    $count = Get-PassFailCount $readme.Summary[-1]
-    $passed += $count.Passed; $failed += $count.Failed
-
-    Write-Host ''
-    $lines | Write-Host
-    # The one closing line CI reads.
-    Write-Host "$passed passed, $failed failed"
-    if ($failed -gt 0) { exit 1 }
+    finally {
+        # An engine this run started goes with it (one given by DOCKER_HOST is left alone).
+        if ($ownEngine) { & (Join-Path $PSScriptRoot 'tools' 'docker' 'dockerd.sh') stop | Out-Null }
+    }
 }
 
 if ($Task -contains 'Package') {

@@ -7,7 +7,8 @@
     tools/PesterPackages pins (restoring it first when that version is missing). One Pester major per pwsh
     process: run this script once per version.
 
-    By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow'. -Engine
+    By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow' (and 'docker'
+    unless $env:DOCKER_HOST names a Docker engine; tools/docker/dockerd.sh starts one). -Engine
     Local,Geneva runs each suite that takes an -Engine parameter (OxfordPets) once per engine; its summary line
     names an engine other than Local ('OxfordPets[Geneva]'). Results go
     to out/pester/<major>/results.xml as NUnit XML. Prints one line per suite ('Pester 5.7.1 SkyTorch: 16
@@ -23,7 +24,8 @@
 param(
     [string[]] $Path = @($PSScriptRoot),
     [string[]] $Tag = @(),
-    [string[]] $ExcludeTag = @('gpu', 'slow'),
+    # By default gpu and slow, and docker unless $env:DOCKER_HOST names an engine (the embedded default needs none).
+    [string[]] $ExcludeTag = @('gpu', 'slow') + @(if (-not $env:DOCKER_HOST) { 'docker' }),
     [string] $PesterVersion = '5.7.1',
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $ResultDirectory = '',
