@@ -101,18 +101,12 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
         {
             result = await WithProgressAsync(Activities.Workflow, $"Workflow {Workflow} on {backend.Name} (timeout {TimeoutSec:0} s)", () => "running",
                 () => TrainingWorkflowRunner.RunAsync(Workflow!, _commandLine!, backend, workingDirectory, environment, TimeSpan.FromSeconds(TimeoutSec),
-                    process => _scope!.Register("Process", $"workflow {Workflow} (pid {process.Id})", _ =>
+                    group => _scope!.Register("Process", $"workflow {Workflow} (pid {group.Leader.Id})", _ =>
                     {
-                        // A workflow still running when its scope goes (a crash or a signal of the shell) is killed with its children.
+                        // A workflow still running when its scope goes (a crash or a signal of the shell) is killed with its group.
                         if (!finished)
                         {
-                            try
-                            {
-                                process.Kill(entireProcessTree: true);
-                            }
-                            catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
-                            {
-                            }
+                            group.Terminate(TimeSpan.Zero);
                         }
                     }),
                     CancelToken)).ConfigureAwait(false);

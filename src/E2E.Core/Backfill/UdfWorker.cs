@@ -55,6 +55,7 @@ public sealed class UdfWorker : IAsyncDisposable
     public const int MaxFrameBytes = 1 << 30;
 
     private readonly Process _process;
+    private readonly ProcessGroup _group;
     private readonly Stream _input;
     private readonly Stream _output;
     private readonly StderrTail _stderr;
@@ -62,11 +63,12 @@ public sealed class UdfWorker : IAsyncDisposable
     private int _inFlight;
     private bool _broken;
 
-    private UdfWorker(Process process, StderrTail stderr, string poolKey)
+    private UdfWorker(ProcessGroup group, StderrTail stderr, string poolKey)
     {
-        _process = process;
-        _input = process.StandardInput.BaseStream;
-        _output = process.StandardOutput.BaseStream;
+        _group = group;
+        _process = group.Leader;
+        _input = _process.StandardInput.BaseStream;
+        _output = _process.StandardOutput.BaseStream;
         _stderr = stderr;
         _poolKey = poolKey;
     }
@@ -170,19 +172,19 @@ public sealed class UdfWorker : IAsyncDisposable
         start.ArgumentList.Add(environment.Script);
         start.ArgumentList.Add(config);
         start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
-        Process process;
+        ProcessGroup group;
         try
         {
-            process = Process.Start(start.Own())!;
+            group = ProcessGroup.Start(start.Own());
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new E2EException(ErrorCatalog.ToolNotFound, $"'{python}' is not installed or not on PATH; UDF workers need Python 3.", python, ex);
         }
         var stderr = new StderrTail();
-        process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
-        process.BeginErrorReadLine();
-        return new UdfWorker(process, stderr, key);
+        group.Leader.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
+        group.Leader.BeginErrorReadLine();
+        return new UdfWorker(group, stderr, key);
     }
 
     /// <summary>Binds the worker to a pass's UDFs and rows (a new process gets this request as it imports the UDFs); a UDF it lacks is UdfNotFound.</summary>
@@ -217,7 +219,7 @@ public sealed class UdfWorker : IAsyncDisposable
             {
                 _broken = true;
                 var failure = new E2EException(ErrorCatalog.WorkerFailed, $"The UDF worker did not start: {_stderr.Text(_process) ?? "(no output)"}", udfs.Count > 0 ? udfs[0].Name : null);
-                Kill(_process);
+                _group.Terminate(TimeSpan.Zero);
                 throw failure;
             }
             var missing = ready.RootElement.GetProperty("missing").EnumerateArray().Select(m => m.GetString()!).ToArray();
@@ -444,20 +446,6 @@ public sealed class UdfWorker : IAsyncDisposable
         }
     }
 
-    private static void Kill(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-    }
 
     /// <summary>Gives a sound idle worker to the pool for the next pass of its environment; ends any other (<see cref="CloseAsync"/>).</summary>
     public ValueTask DisposeAsync() => Reusable && UdfWorkerPool.Return(_poolKey, this) ? ValueTask.CompletedTask : CloseAsync();
@@ -484,13 +472,8 @@ public sealed class UdfWorker : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                try
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-                catch (InvalidOperationException)
-                {
-                }
+                // The worker and whatever its UDFs started (data loaders, a model server), as one group.
+                _group.Terminate(TimeSpan.Zero);
                 using var killed = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 try
                 {

@@ -17,10 +17,12 @@ namespace E2E.Core.Chain;
 public sealed class LocalChain : IDisposable
 {
     private readonly Process _process;
+    private readonly ProcessGroup _group;
 
-    private LocalChain(Process process, int port, BigInteger chainId)
+    private LocalChain(ProcessGroup group, int port, BigInteger chainId)
     {
-        _process = process;
+        _group = group;
+        _process = group.Leader;
         Port = port;
         ChainId = chainId;
         RpcUrl = $"http://127.0.0.1:{port}";
@@ -71,12 +73,13 @@ public sealed class LocalChain : IDisposable
         }
         start.Environment["E2E_GANACHE_PACKAGE"] = package;
         start.Environment["E2E_GANACHE_ACCOUNTS"] = System.Text.Json.JsonSerializer.Serialize(fundedKeys.Select(k => k.Hex).ToArray());
-        var process = Process.Start(start.Own()) ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {program}.", program);
+        var group = ProcessGroup.Start(start.Own());
+        var process = group.Leader;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var chain = new LocalChain(process, port, chainId);
+        var chain = new LocalChain(group, port, chainId);
         try
         {
             using var rpc = new ChainRpcClient(chain.RpcUrl, TimeSpan.FromSeconds(2));
@@ -141,18 +144,8 @@ public sealed class LocalChain : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // already gone
-        }
+        // ganache and whatever node started for it, as one group.
+        _group.Terminate(TimeSpan.Zero);
         _process.Dispose();
     }
 }

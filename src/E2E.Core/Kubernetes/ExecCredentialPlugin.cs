@@ -51,15 +51,16 @@ public static class ExecCredentialPlugin
             }
             start.Environment[name] = value;
         }
-        Process process;
+        ProcessGroup group;
         try
         {
-            process = Process.Start(start.Own()) ?? throw Failed(exec, context, "it could not be started");
+            group = ProcessGroup.Start(start.Own());
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw Failed(exec, context, $"it could not be started: {ex.Message}");
         }
+        var process = group.Leader;
         using (process)
         {
             process.StandardInput.Close(); // not interactive: a plugin that prompts reads end of file
@@ -69,14 +70,7 @@ public static class ExecCredentialPlugin
             var readErr = Pump(process.StandardError, stderr);
             if (!process.WaitForExit(Timeout))
             {
-                try
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-                catch (InvalidOperationException)
-                {
-                    // Exited just now.
-                }
+                group.Terminate(TimeSpan.Zero);
                 throw Failed(exec, context, $"it did not finish within {Timeout.TotalSeconds:0} s");
             }
             // Exited: take what it wrote, waiting briefly for the pipes only, never for children that hold them.

@@ -44,28 +44,20 @@ public static class ExternalTool
         {
             start.Environment[name] = value;
         }
-        Process process;
+        ProcessGroup group;
         try
         {
-            process = Process.Start(start.Own())!;
+            group = ProcessGroup.Start(start.Own());
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new E2EException(ErrorCatalog.ToolNotFound, $"'{program}' is not installed or not on PATH.", program, ex);
         }
+        var process = group.Leader;
         using (process)
         {
-            using var registration = cancellation.Register(() =>
-            {
-                try
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-                catch (InvalidOperationException)
-                {
-                    // Already exited.
-                }
-            });
+            // Killed as a group, so that nothing it started holds the pipes open after it.
+            using var registration = cancellation.Register(() => group.Terminate(TimeSpan.Zero));
             var stderr = process.StandardError.ReadToEndAsync(cancellation);
             var input = writeInput is null ? Task.CompletedTask : WriteAndCloseAsync(process.StandardInput, writeInput);
             await readOutput(process.StandardOutput).ConfigureAwait(false);

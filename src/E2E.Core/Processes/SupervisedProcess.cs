@@ -9,17 +9,19 @@ namespace E2E.Core.Processes;
 /// <summary>
 /// A long-running child (a Petals node, a stack service) whose output goes straight to a log file: the shell
 /// that starts it redirects its stdout and stderr and then becomes it (exec), so the log survives the session
-/// and no pipe of ours can fill or break. Tagged as owned before it starts. Stop asks it to end with SIGTERM,
-/// waits a grace period, then kills what is left of its process tree, including children that outlived it.
+/// and no pipe of ours can fill or break. Tagged as owned before it starts, and the leader of a process group of
+/// its own: Stop sends SIGTERM to the group, waits a grace period, then kills the group and every process that
+/// carries its tag, including children that forked meanwhile or outlived it (<see cref="ProcessGroup"/>).
 /// </summary>
 public sealed class SupervisedProcess : IDisposable
 {
-    private const int SigTerm = 15;
     private readonly Process _process;
+    private readonly ProcessGroup _group;
 
-    private SupervisedProcess(Process process, string logPath, string description)
+    private SupervisedProcess(ProcessGroup group, string logPath, string description)
     {
-        _process = process;
+        _group = group;
+        _process = group.Leader;
         LogPath = logPath;
         Description = description;
     }
@@ -60,16 +62,16 @@ public sealed class SupervisedProcess : IDisposable
             start.Environment[name] = value;
         }
         start.Environment["E2E_SERVICE_LOG"] = Path.GetFullPath(logPath);
-        Process process;
+        ProcessGroup group;
         try
         {
-            process = Process.Start(start.Own()) ?? throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {description}.", command[0]);
+            group = ProcessGroup.Start(start.Own());
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new E2EException(ErrorCatalog.ToolNotFound, $"Could not start {description}: {ex.Message}", command[0], ex);
         }
-        return new SupervisedProcess(process, Path.GetFullPath(logPath), description);
+        return new SupervisedProcess(group, Path.GetFullPath(logPath), description);
     }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the process to exit; true if it did.</summary>
@@ -78,58 +80,18 @@ public sealed class SupervisedProcess : IDisposable
     public Task WaitForExitAsync(CancellationToken cancellation) => _process.WaitForExitAsync(cancellation);
 
     /// <summary>
-    /// SIGTERM, then after <paramref name="grace"/> SIGKILL to every process of its tree still there; a zero grace is
-    /// SIGKILL at once (a crash, with no chance to react). Returns true when it ended within the grace.
+    /// SIGTERM to its group, then after <paramref name="grace"/> SIGKILL to whatever of the group is still there; a zero
+    /// grace is SIGKILL at once (a crash, with no chance to react). Returns true when it ended within the grace.
     /// </summary>
     public bool Stop(TimeSpan grace)
     {
-        if (_process.HasExited)
-        {
-            KillAll(Descendants(_process.Id));
-            return true;
-        }
-        // Children are listed first: once the root exits they are re-parented and no longer findable as its tree.
-        var tree = Descendants(_process.Id);
-        var graceful = false;
-        if (grace > TimeSpan.Zero)
-        {
-            _ = Kill(_process.Id, SigTerm);
-            graceful = _process.WaitForExit(grace);
-        }
-        if (!graceful)
-        {
-            try
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-                // Exited in between.
-            }
-            _process.WaitForExit(TimeSpan.FromSeconds(10));
-        }
-        KillAll(tree.Concat(Descendants(_process.Id)).Distinct().ToArray());
+        var graceful = _group.Terminate(grace);
+        _process.WaitForExit(TimeSpan.FromSeconds(10));
         return graceful;
     }
 
     /// <summary>The last <paramref name="lines"/> lines of the log.</summary>
     public string Tail(int lines) => LogFile.Tail(LogPath, lines);
-
-    private static void KillAll(IReadOnlyList<int> pids)
-    {
-        foreach (var pid in pids)
-        {
-            try
-            {
-                using var child = Process.GetProcessById(pid);
-                child.Kill(entireProcessTree: true);
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                // Already gone.
-            }
-        }
-    }
 
     /// <summary>Every live descendant of <paramref name="root"/>, from /proc (empty where there is no /proc).</summary>
     internal static IReadOnlyList<int> Descendants(int root)
@@ -159,9 +121,6 @@ public sealed class SupervisedProcess : IDisposable
         }
         return found;
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 
     public override string ToString() => $"{Description} (pid {Id})";
 

@@ -62,7 +62,7 @@ public static class TrainingWorkflowRunner
         string workingDirectory,
         IReadOnlyDictionary<string, string>? extraEnvironment,
         TimeSpan timeout,
-        Action<Process>? started,
+        Action<ProcessGroup>? started,
         CancellationToken cancellation)
     {
         if (backend.IsStopped)
@@ -94,18 +94,19 @@ public static class TrainingWorkflowRunner
         }
         var startedAt = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
-        Process process;
+        ProcessGroup group;
         try
         {
-            process = Process.Start(start.Own())!;
+            group = ProcessGroup.Start(start.Own());
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new E2EException(ErrorCatalog.ToolNotFound, $"'{commandLine[0]}' could not be started: {ex.Message}", commandLine[0], ex);
         }
+        var process = group.Leader;
         using (process)
         {
-            started?.Invoke(process);
+            started?.Invoke(group);
             // Pipe reads block a thread on Unix: they get threads of their own, not the pool's.
             var output = Task.Factory.StartNew(() => process.StandardOutput.ReadToEnd(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             var errors = Task.Factory.StartNew(() => process.StandardError.ReadToEnd(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -122,13 +123,15 @@ public static class TrainingWorkflowRunner
                 }
                 catch (OperationCanceledException)
                 {
-                    KillTree(process);
+                    group.Terminate(TimeSpan.Zero);
                     await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                     cancellation.ThrowIfCancellationRequested();
                     timedOut = true;
                 }
             }
             clock.Stop();
+            // What the workflow started and left running (a data loader, a tracking daemon) goes with it.
+            group.Terminate(TimeSpan.FromSeconds(5));
             stopMeter.Cancel();
             await metering.ConfigureAwait(false);
             var standardOutput = await output.ConfigureAwait(false);
@@ -158,15 +161,4 @@ public static class TrainingWorkflowRunner
         }
     }
 
-    private static void KillTree(Process process)
-    {
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-    }
 }

@@ -124,14 +124,54 @@ public sealed class ServiceStackTests : IDisposable
                 x-e2e: { command: ["sh", "-c", "trap '' TERM; sleep 302 & wait"] }
             """);
         using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "tree", _ => null), Options() with { StopGrace = TimeSpan.FromMilliseconds(500) }, _ => { }, null, Soon);
-        await Task.Delay(300);
-        var all = stack.Services.SelectMany(s => new[] { int.Parse(s.Id) }.Concat(SupervisedProcess.Descendants(int.Parse(s.Id)))).ToArray();
-        Assert.True(all.Length >= 5, $"two shells and three sleeps, got {all.Length}");
+        int[] Tree() => stack.Services.SelectMany(s => new[] { int.Parse(s.Id) }.Concat(SupervisedProcess.Descendants(int.Parse(s.Id)))).ToArray();
+        // Waits on the thing: two shells and three sleeps running (bounded).
+        var all = (await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(Tree() is { Length: >= 5 } tree ? E2E.Core.Waiting.Observation.Met(tree) : E2E.Core.Waiting.Observation.NotYet("not all started")),
+            new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(20) }, "the services' children", Soon)).LastValue as int[];
         var killed = stack.Stop();
         Assert.Equal(new[] { "stubborn" }, killed);
-        await Task.Delay(200);
-        Assert.All(all, pid => Assert.False(Alive(pid), $"pid {pid} outlived the stack"));
+        // Stop returns once no member of either group is left.
+        Assert.All(all!, pid => Assert.False(Alive(pid), $"pid {pid} outlived the stack"));
     }
+
+    [Fact]
+    public async Task A_service_whose_children_fork_while_it_is_stopped_leaves_no_process()
+    {
+        var file = Path.Combine(_dir, "forker.yml");
+        var ready = Path.Combine(_dir, "forker.ready");
+        // $$ is compose's escape of a literal $.
+        File.WriteAllText(file, $$"""
+            services:
+              forker:
+                x-e2e:
+                  command: ["sh", "-c", "trap '' TERM; i=0; while true; do ( sleep 300 & ); sh -c 'sleep 300' & i=$$((i+1)); [ $$i -eq 20 ] && echo up > '{{ready}}'; sleep 0.005; done"]
+            """);
+        using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "forker", _ => null), Options() with { StopGrace = TimeSpan.FromMilliseconds(300) }, _ => { }, null, Soon);
+        await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(File.Exists(ready) ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("forking not started")),
+            new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(20) }, "the forker", Soon);
+        // Every process of the service carries its group's tag; after the stop none is left, forked mid-stop or re-parented.
+        var tag = ReadTag(int.Parse(stack.Services.Single().Id));
+        Assert.Equal(new[] { "forker" }, stack.Stop());
+        Assert.Empty(Tagged(tag));
+    }
+
+    private static string ReadTag(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").Split('\0').Single(e => e.StartsWith(ProcessGroup.TagVariable + "=", StringComparison.Ordinal));
+
+    private static int[] Tagged(string tagEntry) => OwnedProcessesIds().Where(pid =>
+    {
+        try
+        {
+            return Alive(pid) && File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(tagEntry);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }).ToArray();
+
+    private static IEnumerable<int> OwnedProcessesIds() =>
+        Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0).Where(pid => pid > 0);
 
     [Fact]
     public async Task Logs_can_be_tailed_and_followed()

@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace E2E.Core.Processes;
+
+/// <summary>
+/// A process the module starts that may have children (a training workflow, a UDF worker, a Petals node, a stack
+/// service, ganache, an exec plugin, a tool), run as the leader of a session and process group of its own, and ended
+/// as one: SIGTERM to the group, the grace, SIGKILL to the group, then a check that no member is left. Listing a
+/// tree and killing it pid by pid (Process.Kill(entireProcessTree)) misses a child forked in between, or one
+/// re-parented when its parent died first; a signal to the group reaches every member at once, whatever forks. A
+/// member that left the group (its own setsid) still carries the group's tag (<see cref="TagVariable"/>) in its
+/// environment and is killed by that. Linux only; elsewhere, and where setsid(1) is missing, the process runs in
+/// its parent's group and is ended as a tree.
+/// </summary>
+public sealed class ProcessGroup
+{
+    /// <summary>The environment variable that marks every member of one group, inherited by everything it starts.</summary>
+    public const string TagVariable = "E2E_PROCESS_GROUP";
+
+    private const int SigTerm = 15;
+    private const int SigKill = 9;
+
+    /// <summary>util-linux setsid: makes the program a new session's leader (so its group's too) and execs it, same pid.</summary>
+    private static readonly string? Setsid = OperatingSystem.IsLinux() ? new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists) : null;
+
+    private readonly string _tag;
+    private readonly bool _ownGroup;
+
+    private ProcessGroup(string tag, bool ownGroup)
+    {
+        _tag = tag;
+        _ownGroup = ownGroup;
+    }
+
+    /// <summary>The tag of this group's members (in <see cref="TagVariable"/>).</summary>
+    public string Tag => _tag;
+
+    /// <summary>The group's leader, once <see cref="Start"/> has started it.</summary>
+    public Process Leader { get; private set; } = null!;
+
+    /// <summary>Starts <paramref name="start"/> as the leader of a new group (see <see cref="Prepare"/>); throws as Process.Start does.</summary>
+    public static ProcessGroup Start(ProcessStartInfo start)
+    {
+        var group = Prepare(start);
+        group.Leader = Process.Start(start) ?? throw new InvalidOperationException($"'{start.FileName}' did not start.");
+        return group;
+    }
+
+    /// <summary>Ends the group (see <see cref="Terminate(Process, TimeSpan)"/>) led by the process <see cref="Start"/> started.</summary>
+    public bool Terminate(TimeSpan grace) => Terminate(Leader, grace);
+
+    /// <summary>
+    /// Prepares <paramref name="start"/> to run as the leader of a new group: through setsid, with the group's tag in
+    /// its environment. A program that cannot be found is left as it is, so that Process.Start reports it as before.
+    /// </summary>
+    public static ProcessGroup Prepare(ProcessStartInfo start)
+    {
+        var group = new ProcessGroup(Guid.NewGuid().ToString("N"), Setsid is not null && Resolvable(start));
+        start.Environment[TagVariable] = group._tag;
+        if (group._ownGroup)
+        {
+            var arguments = start.ArgumentList.ToArray();
+            start.ArgumentList.Clear();
+            start.ArgumentList.Add(start.FileName);
+            foreach (var argument in arguments)
+            {
+                start.ArgumentList.Add(argument);
+            }
+            start.FileName = Setsid!;
+        }
+        return group;
+    }
+
+    // setsid execs through PATH as Process.Start would: wrap only what it will find, so a missing program fails as before.
+    private static bool Resolvable(ProcessStartInfo start)
+    {
+        if (!string.IsNullOrEmpty(start.Arguments))
+        {
+            return false; // a single argument string is parsed by Process.Start; keep that
+        }
+        var program = start.FileName;
+        if (program.Contains('/', StringComparison.Ordinal))
+        {
+            return File.Exists(Path.IsPathRooted(program) ? program : Path.GetFullPath(program, string.IsNullOrEmpty(start.WorkingDirectory) ? Environment.CurrentDirectory : start.WorkingDirectory));
+        }
+        var path = start.Environment.TryGetValue("PATH", out var p) ? p : Environment.GetEnvironmentVariable("PATH");
+        return (path ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program)));
+    }
+
+    /// <summary>
+    /// Ends the group led by <paramref name="leader"/>: SIGTERM to every member, up to <paramref name="grace"/> for all of
+    /// them to end, then SIGKILL to the group and to every process still carrying its tag, until none is left (10 s at
+    /// most). A zero grace kills at once, as a crash would. True when all had ended within the grace.
+    /// </summary>
+    public bool Terminate(Process leader, TimeSpan grace)
+    {
+        int pid;
+        try
+        {
+            pid = leader.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return true; // never started
+        }
+        var graceful = false;
+        if (grace > TimeSpan.Zero)
+        {
+            Signal(pid, SigTerm);
+            var deadline = Stopwatch.StartNew();
+            while (!(graceful = Exited(leader) && Members().Count == 0) && deadline.Elapsed < grace)
+            {
+                Thread.Sleep(Math.Min(50, (int)Math.Max(1, (grace - deadline.Elapsed).TotalMilliseconds)));
+            }
+        }
+        if (!graceful)
+        {
+            var deadline = Stopwatch.StartNew();
+            do
+            {
+                Signal(pid, SigKill);
+                foreach (var member in Members())
+                {
+                    _ = Kill(member, SigKill);
+                }
+                Thread.Sleep(10);
+            }
+            while ((!Exited(leader) || Members().Count > 0) && deadline.Elapsed < TimeSpan.FromSeconds(10));
+        }
+        return graceful;
+    }
+
+    private static bool Exited(Process leader)
+    {
+        try
+        {
+            return leader.HasExited;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
+
+    // The group's signal where it has one (checked: a member carrying the tag still has that group id, so a reused id
+    // is never signalled), else the leader alone.
+    private void Signal(int leader, int signal)
+    {
+        if (_ownGroup && Members().Any(m => GroupOf(m) == leader))
+        {
+            _ = Kill(-leader, signal);
+        }
+        else
+        {
+            _ = Kill(leader, signal);
+        }
+    }
+
+    /// <summary>Live processes (not zombies) that carry this group's tag.</summary>
+    public IReadOnlyList<int> Members()
+    {
+        var members = new List<int>();
+        if (!OperatingSystem.IsLinux())
+        {
+            return members;
+        }
+        var needle = Encoding.ASCII.GetBytes($"{TagVariable}={_tag}\0");
+        foreach (var pid in OwnedProcesses.ProcessIds())
+        {
+            if (OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && fields[0] != "Z" && EnvironmentContains(pid, needle))
+            {
+                members.Add(pid);
+            }
+        }
+        return members;
+    }
+
+    private static int GroupOf(int pid) =>
+        OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && int.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var group) ? group : -1;
+
+    private static bool EnvironmentContains(int pid, byte[] entry)
+    {
+        try
+        {
+            var environment = File.ReadAllBytes($"/proc/{pid}/environ");
+            // Entries are NUL-terminated; the tag's entry matches at the start or after a NUL.
+            ReadOnlySpan<byte> span = environment;
+            for (var from = 0; ;)
+            {
+                var at = span[from..].IndexOf(entry);
+                if (at < 0)
+                {
+                    return false;
+                }
+                at += from;
+                if (at == 0 || span[at - 1] == 0)
+                {
+                    return true;
+                }
+                from = at + 1;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // ended meanwhile, or another user's
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
