@@ -58,6 +58,16 @@ BeforeAll {
         try { $probe.LocalEndpoint.Port } finally { $probe.Stop() }
     }
 
+    # The mock Oracle's log once it names both swarm agents (run_e2e.sh step 7 greps it), or at the timeout.
+    function Wait-ReportsOfBothSwarmNodes($Stack, [int] $TimeoutSec) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+        do {
+            Start-Sleep -Milliseconds 250
+            $log = Get-E2EServiceLog -Stack $Stack -Service mock-oracle
+        } while (-not (($log -match [regex]::Escape($swarmA)) -and ($log -match [regex]::Escape($swarmB))) -and [DateTime]::UtcNow -lt $deadline)
+        $log
+    }
+
     function Add-NodeForLeakCheck([Parameter(ValueFromPipeline)] $Node) {
         process {
             if ($Node.ProcessId) { $script:nodePids.Add($Node.ProcessId) }
@@ -379,11 +389,7 @@ Describe 'Compose stack (mock Oracle and two nodes)' -Tag 'local' {
     }
 
     It 'has reports from both nodes in the mock Oracle log (run_e2e.sh step 7)' {
-        $deadline = [DateTime]::UtcNow.AddSeconds(20)
-        do {
-            Start-Sleep -Milliseconds 250
-            $log = Get-E2EServiceLog -Stack $stack -Service mock-oracle
-        } while (-not (($log -match [regex]::Escape($swarmA)) -and ($log -match [regex]::Escape($swarmB))) -and [DateTime]::UtcNow -lt $deadline)
+        $log = Wait-ReportsOfBothSwarmNodes -Stack $stack -TimeoutSec 20
         @($log | Select-String "Received report from agent: $swarmA").Count | Should -BeGreaterOrEqual 1
         @($log | Select-String "Received report from agent: $swarmB").Count | Should -BeGreaterOrEqual 1
         $log | Select-String 'Rejected' | Should -BeNullOrEmpty
@@ -434,11 +440,7 @@ Describe 'The seed stack and nodes on a real Docker engine' -Tag 'docker' {
     }
 
     It "has each node's signed reports accepted by the mock Oracle (run_e2e.sh step 7)" {
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        do {
-            Start-Sleep -Milliseconds 500
-            $log = Get-E2EServiceLog -Stack $stack -Service mock-oracle
-        } while (-not (($log -match [regex]::Escape($swarmA)) -and ($log -match [regex]::Escape($swarmB))) -and [DateTime]::UtcNow -lt $deadline)
+        $log = Wait-ReportsOfBothSwarmNodes -Stack $stack -TimeoutSec 60
         @($log | Select-String "Received report from agent: $swarmA").Count | Should -BeGreaterOrEqual 1
         @($log | Select-String "Received report from agent: $swarmB").Count | Should -BeGreaterOrEqual 1
         $log | Select-String 'Rejected' | Should -BeNullOrEmpty

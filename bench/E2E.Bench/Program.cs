@@ -13,6 +13,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["grpc"] = GrpcLatency.Run,
     ["tracking-readers"] = TrackingReaders.Run,
     ["petals"] = PetalsThroughput.Run,
+    ["docker-stack"] = DockerStack.Run,
 };
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
 {
