@@ -42,6 +42,17 @@ public sealed class PetalsCmdletTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("Invoke-DistributedInference -Prompt x -Node $null, $null")]
+    [InlineData("Invoke-DistributedInference -Prompt x -Url $null")]
+    [InlineData("Get-PetalsRoute -Node $null")]
+    public void Null_nodes_or_urls_are_refused_with_an_error_id_not_a_NullReferenceException(string command)
+    {
+        var result = _pwsh.Run(command);
+        Assert.StartsWith("ParameterArgumentValidationError,", result.ErrorId);
+        Assert.DoesNotContain("NullReference", result.Error!.ToString());
+    }
+
     [Fact]
     public void Bad_keys_are_InvalidKey_without_quoting_the_key()
     {

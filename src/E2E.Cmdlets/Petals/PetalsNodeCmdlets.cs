@@ -314,10 +314,12 @@ public sealed class GetPetalsRouteCommand : AsyncE2ECmdlet
 {
     /// <summary>The nodes to route through (from Start-PetalsNode or Get-PetalsNode).</summary>
     [Parameter(ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
     public PetalsNode[]? Node { get; set; }
 
     /// <summary>Node URLs to route through, instead of -Node (nodes this session did not start).</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty]
     public string[]? Url { get; set; }
 
     private readonly List<string> _urls = new();
@@ -363,10 +365,12 @@ public sealed class InvokeDistributedInferenceCommand : AsyncE2ECmdlet
 
     /// <summary>The nodes to route through; the nodes this session started by default.</summary>
     [Parameter(ParameterSetName = "Swarm")]
+    [ValidateNotNullOrEmpty]
     public PetalsNode[]? Node { get; set; }
 
     /// <summary>Node URLs to route through, instead of -Node.</summary>
     [Parameter(ParameterSetName = "Swarm")]
+    [ValidateNotNullOrEmpty]
     public string[]? Url { get; set; }
 
     /// <summary>Compute every block in this process: the reference the swarm must agree with.</summary>
