@@ -61,7 +61,7 @@ $results = foreach ($run in 1..$Runs) {
     & git -C $clone checkout --quiet $sha
     if (Test-Path $shared) { Copy-Item -Recurse $shared (Join-Path $root 'shared') }
     $log = Join-Path $LogDirectory "run-$run.log"
-    $load = Start-Load $Load
+    $busy = Start-Load $Load
     $clock = [Diagnostics.Stopwatch]::StartNew()
     try {
         $env:CI = 'true'
@@ -71,7 +71,7 @@ $results = foreach ($run in 1..$Runs) {
     }
     finally {
         $clock.Stop()
-        Stop-Load $load
+        Stop-Load $busy
         Remove-Item Env:CI -ErrorAction SilentlyContinue
     }
     $closing = @(Select-String -Path $log -Pattern '^(\w+: )?\d+ passed, \d+ failed' | Select-Object -Last 1 | ForEach-Object { $_.Line })
