@@ -28,6 +28,11 @@ public sealed record ContainerSpec
 
     public IReadOnlyList<string> NetworkAliases { get; init; } = Array.Empty<string>();
 
+    /// <summary>Host paths and named volumes mounted ("source:target[:ro]", as -v), and targets of anonymous volumes.</summary>
+    public IReadOnlyList<string> Binds { get; init; } = Array.Empty<string>();
+
+    public IReadOnlyList<string> AnonymousVolumes { get; init; } = Array.Empty<string>();
+
     /// <summary>Entries added to the container's /etc/hosts ("name:address", or "name:host-gateway"), as --add-host.</summary>
     public IReadOnlyList<string> ExtraHosts { get; init; } = Array.Empty<string>();
 
@@ -117,9 +122,11 @@ public sealed class DockerEngine : IDisposable
                 Cmd = spec.Command?.ToList()!,
                 Entrypoint = spec.Entrypoint?.ToList()!,
                 ExposedPorts = spec.Ports.ToDictionary(p => $"{p.ContainerPort}/{p.Protocol}", _ => default(EmptyStruct)),
+                Volumes = spec.AnonymousVolumes.Count == 0 ? null! : spec.AnonymousVolumes.ToDictionary(v => v, _ => default(EmptyStruct)),
                 HostConfig = new HostConfig
                 {
                     ExtraHosts = spec.ExtraHosts.Count == 0 ? null! : spec.ExtraHosts.ToList(),
+                    Binds = spec.Binds.Count == 0 ? null! : spec.Binds.ToList(),
                     PortBindings = spec.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(
                         g => g.Key,
                         g => (IList<PortBinding>)g.Select(p => new PortBinding { HostIP = "127.0.0.1", HostPort = p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture) }).ToList()),
@@ -250,6 +257,34 @@ public sealed class DockerEngine : IDisposable
                 }
             }
             throw new E2EException(ErrorCatalog.DockerApiFailed, $"The Docker network {network} has no IPv4 gateway, so containers on it cannot reach this host.", network);
+        });
+
+    /// <summary>Creates a named volume with <paramref name="labels"/>; an existing one of that name is used as it is.</summary>
+    public Task<string> CreateVolumeAsync(string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellation) =>
+        Call(async () => (await _client.Volumes.CreateAsync(new VolumesCreateParameters { Name = name, Labels = labels.ToDictionary(p => p.Key, p => p.Value) }, cancellation).ConfigureAwait(false)).Name);
+
+    /// <summary>Removes a named volume; false when it was already gone.</summary>
+    public Task<bool> RemoveVolumeAsync(string name, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            try
+            {
+                await _client.Volumes.RemoveAsync(name, force: true, cancellation).ConfigureAwait(false);
+                return true;
+            }
+            catch (DockerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return false;
+            }
+        });
+
+    /// <summary>Volumes carrying every one of <paramref name="labels"/> (a key alone matches any value).</summary>
+    public Task<IReadOnlyList<ContainerSummary>> ListVolumesAsync(IReadOnlyDictionary<string, string?> labels, CancellationToken cancellation) =>
+        Call(async () =>
+        {
+            var found = await _client.Volumes.ListAsync(new VolumesListParameters { Filters = LabelFilter(labels) }, cancellation).ConfigureAwait(false);
+            return (IReadOnlyList<ContainerSummary>)(found.Volumes ?? new List<VolumeResponse>()).Select(v => new ContainerSummary(v.Name, v.Name, string.Empty, "volume",
+                (IReadOnlyDictionary<string, string>?)v.Labels?.ToDictionary(p => p.Key, p => p.Value) ?? new Dictionary<string, string>())).ToArray();
         });
 
     /// <summary>Images carrying every one of <paramref name="labels"/> (a key alone matches any value): id, first tag, labels.</summary>

@@ -37,6 +37,7 @@ public static class OrphanSweeper
     public const string ContainerKind = "Container";
     public const string NetworkKind = "DockerNetwork";
     public const string ImageKind = "DockerImage";
+    public const string VolumeKind = "DockerVolume";
 
     /// <summary>The kind of a kind cluster this machine created (found by its marker, see <see cref="WriteKindMarker"/>).</summary>
     public const string KindClusterKind = "KindCluster";
@@ -159,6 +160,7 @@ public static class OrphanSweeper
                 : await engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = runId }, cancellation).ConfigureAwait(false);
             var networks = await engine.ListNetworksAsync(selector, cancellation).ConfigureAwait(false);
             var images = await engine.ListImagesAsync(selector, cancellation).ConfigureAwait(false);
+            var volumes = await engine.ListVolumesAsync(selector, cancellation).ConfigureAwait(false);
             Orphan Found(string kind, Containers.ContainerSummary item)
             {
                 var dead = OwnedProcesses.IsSessionAlive(item.Labels.GetValueOrDefault(Containers.DockerEngine.HostLabel), item.Labels.GetValueOrDefault(Containers.DockerEngine.SessionLabel)) == false;
@@ -169,6 +171,7 @@ public static class OrphanSweeper
             // Containers first, then the networks they were on and the images they ran: the order removal needs.
             return containers.Where(c => c.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(c => Found(ContainerKind, c))
                 .Concat(networks.Where(n => n.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(n => Found(NetworkKind, n)))
+                .Concat(volumes.Where(v => v.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(v => Found(VolumeKind, v)))
                 .Concat(images.Where(i => i.Labels.ContainsKey(E2EScope.RunIdLabel)).Select(i => Found(ImageKind, i))).ToArray();
         }
         catch (E2EException ex) when (ex.Error == ErrorCatalog.DockerEngineUnreachable)
@@ -216,7 +219,7 @@ public static class OrphanSweeper
     /// <summary>Deletes one orphan; false when it was already gone.</summary>
     public static async Task<bool> RemoveAsync(KubeClient? client, Orphan orphan, CancellationToken cancellation, Uri? docker = null)
     {
-        if (orphan.Kind is ContainerKind or NetworkKind or ImageKind)
+        if (orphan.Kind is ContainerKind or NetworkKind or VolumeKind or ImageKind)
         {
             using var engine = Containers.DockerEngine.Connect(docker);
             var id = orphan.EngineId ?? orphan.Name;
@@ -227,6 +230,8 @@ public static class OrphanSweeper
                 case NetworkKind:
                     await engine.RemoveNetworkAsync(id, cancellation).ConfigureAwait(false);
                     return true;
+                case VolumeKind:
+                    return await engine.RemoveVolumeAsync(id, cancellation).ConfigureAwait(false);
                 default:
                     return await engine.RemoveImageAsync(id, cancellation).ConfigureAwait(false);
             }

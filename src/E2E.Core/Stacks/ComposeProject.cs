@@ -13,6 +13,19 @@ public sealed record PortMapping(string? HostIp, int HostPort, int ContainerPort
     public override string ToString() => $"{(HostIp is null ? string.Empty : HostIp + ":")}{HostPort}:{ContainerPort}/{Protocol}";
 }
 
+/// <summary>
+/// A mount of a service: a bind of a host path (Source absolute, resolved against the project's folder), a named
+/// volume (Source the volume's name in the file), or an anonymous volume (Source null), at Target.
+/// </summary>
+public sealed record VolumeMount(string Type, string? Source, string Target, bool ReadOnly)
+{
+    public const string Bind = "bind";
+    public const string Volume = "volume";
+}
+
+/// <summary>A named volume the file declares: the engine's name for it (its name: field, else &lt;project&gt;_&lt;name&gt;), and whether it is external (used, never created or removed).</summary>
+public sealed record NamedVolume(string Name, string EngineName, bool External);
+
 /// <summary>A dependency: the service must have started, be healthy, or have exited with 0 first.</summary>
 public sealed record ServiceDependency(string Service, string Condition)
 {
@@ -50,6 +63,9 @@ public sealed record ComposeService(
 {
     /// <summary>The healthcheck the Process runtime runs: the x-e2e one if given, else the compose one.</summary>
     public ServiceHealthcheck? ProcessHealthcheck => LocalHealthcheck ?? Healthcheck;
+
+    /// <summary>Its mounts (volumes:), in the file's order; the Docker runtime mounts them, the Process runtime has none.</summary>
+    public IReadOnlyList<VolumeMount> Volumes { get; init; } = Array.Empty<VolumeMount>();
 }
 
 /// <summary>
@@ -60,12 +76,16 @@ public sealed record ComposeService(
 /// </summary>
 public sealed class ComposeProject
 {
-    private ComposeProject(string name, string directory, IReadOnlyList<ComposeService> services)
+    private ComposeProject(string name, string directory, IReadOnlyList<ComposeService> services, IReadOnlyDictionary<string, NamedVolume> volumes)
     {
         Name = name;
         Directory = directory;
         Services = services;
+        NamedVolumes = volumes;
     }
+
+    /// <summary>The named volumes the file declares (top-level volumes:), by their name in the file.</summary>
+    public IReadOnlyDictionary<string, NamedVolume> NamedVolumes { get; }
 
     public string Name { get; }
 
@@ -119,8 +139,86 @@ public sealed class ComposeProject
         {
             throw new E2EException(ErrorCatalog.StackInvalid, $"{paths[0]}: no services.", paths[0]);
         }
-        var parsed = services.Select(s => ParseService(s.Key, s.Value as JsonObject ?? throw Invalid(paths[0], s.Key, "is not a mapping"), paths[0])).ToArray();
-        return new ComposeProject(name, directory, Order(parsed, paths[0]));
+        var volumes = DeclaredVolumes(merged["volumes"], name, paths[0]);
+        var parsed = services.Select(s => ParseService(s.Key, s.Value as JsonObject ?? throw Invalid(paths[0], s.Key, "is not a mapping"), paths[0]) with
+        {
+            Volumes = Mounts((s.Value as JsonObject)?["volumes"], directory, volumes, paths[0], s.Key),
+        }).ToArray();
+        return new ComposeProject(name, directory, Order(parsed, paths[0]), volumes);
+    }
+
+    // Top-level volumes: each named <project>_<name> on the engine unless it says name:, external ones as they are.
+    private static IReadOnlyDictionary<string, NamedVolume> DeclaredVolumes(JsonNode? node, string project, string source)
+    {
+        var declared = new Dictionary<string, NamedVolume>(StringComparer.Ordinal);
+        if (node is null)
+        {
+            return declared;
+        }
+        foreach (var (name, value) in node as JsonObject ?? throw new E2EException(ErrorCatalog.StackInvalid, $"{source}: volumes is not a mapping.", source))
+        {
+            var spec = value as JsonObject;
+            var external = spec?["external"] switch
+            {
+                JsonValue v when v.TryGetValue<bool>(out var flag) => flag,
+                JsonObject => true,
+                _ => false,
+            };
+            declared[name] = new NamedVolume(name, Text(spec?["name"]) ?? (external ? name : $"{project}_{name}"), external);
+        }
+        return declared;
+    }
+
+    // A service's volumes: short "[source:]target[:mode]" or long {type, source, target, read_only}; a source that
+    // starts with '.', '/' or '~' is a host path (bind), any other the name of a declared volume.
+    private static IReadOnlyList<VolumeMount> Mounts(JsonNode? node, string directory, IReadOnlyDictionary<string, NamedVolume> declared, string source, string service)
+    {
+        if (node is null)
+        {
+            return Array.Empty<VolumeMount>();
+        }
+        var mounts = new List<VolumeMount>();
+        foreach (var item in node as JsonArray ?? throw Invalid(source, service, "has volumes that are not a list"))
+        {
+            string? from;
+            string target;
+            var readOnly = false;
+            string? type = null;
+            if (item is JsonObject longForm)
+            {
+                type = Text(longForm["type"]) ?? VolumeMount.Volume;
+                from = Text(longForm["source"]);
+                target = Text(longForm["target"]) ?? throw Invalid(source, service, "has a volume without a target");
+                readOnly = longForm["read_only"] is JsonValue r && r.TryGetValue<bool>(out var ro) && ro;
+            }
+            else
+            {
+                var parts = (Text(item) ?? string.Empty).Split(':');
+                (from, target) = parts.Length == 1 ? (null, parts[0]) : (parts[0], parts[1]);
+                readOnly = parts.Length == 3 && parts[2].Split(',').Contains("ro");
+                if (parts.Length > 3 || target.Length == 0)
+                {
+                    throw Invalid(source, service, $"has a volume '{Text(item)}' that is not [source:]target[:mode]");
+                }
+            }
+            if (from is null)
+            {
+                mounts.Add(new VolumeMount(VolumeMount.Volume, null, target, readOnly));
+                continue;
+            }
+            type ??= from[0] is '.' or '/' or '~' ? VolumeMount.Bind : VolumeMount.Volume;
+            if (type == VolumeMount.Bind)
+            {
+                var home = System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile);
+                from = from.StartsWith('~') ? home + from[1..] : Path.GetFullPath(from, directory);
+            }
+            else if (type == VolumeMount.Volume && !declared.ContainsKey(from))
+            {
+                throw Invalid(source, service, $"uses the named volume '{from}', which the top-level volumes section does not declare");
+            }
+            mounts.Add(new VolumeMount(type, from, target, readOnly));
+        }
+        return mounts;
     }
 
     private static ComposeService ParseService(string name, JsonObject service, string source)

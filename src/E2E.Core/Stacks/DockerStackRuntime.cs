@@ -16,6 +16,7 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
     private readonly DockerEngine _engine = DockerEngine.Connect(options.DockerEndpoint);
     private string? _network;
     private string? _networkName;
+    private readonly List<string> _createdVolumes = new();
 
     public async Task<IStackService> StartAsync(ComposeProject project, ComposeService service, CancellationToken cancellation)
     {
@@ -35,6 +36,24 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
         }
         var environment = service.Environment.ToDictionary(p => p.Key, p => p.Value ?? Environment.GetEnvironmentVariable(p.Key));
         var ports = service.Ports.Select(p => (p.ContainerPort, p.HostPort == 0 ? Loopback.FreePort() : p.HostPort, p.Protocol)).ToArray();
+        var binds = new List<string>();
+        foreach (var mount in service.Volumes.Where(m => m.Source is not null))
+        {
+            var source = mount.Source!;
+            if (mount.Type == VolumeMount.Volume)
+            {
+                var declared = project.NamedVolumes[source];
+                source = declared.EngineName;
+                if (!declared.External && !_createdVolumes.Contains(source))
+                {
+                    var volumeLabels = new Dictionary<string, string>(labels) { ["com.docker.compose.volume"] = declared.Name };
+                    volumeLabels.Remove("com.docker.compose.service");
+                    await _engine.CreateVolumeAsync(source, volumeLabels, cancellation).ConfigureAwait(false);
+                    _createdVolumes.Add(source);
+                }
+            }
+            binds.Add($"{source}:{mount.Target}{(mount.ReadOnly ? ":ro" : string.Empty)}");
+        }
         var check = service.Healthcheck is { Disabled: false } h ? (h.Test, h.Interval, h.Timeout, h.Retries, h.StartPeriod) : ((IReadOnlyList<string>, TimeSpan, TimeSpan, int, TimeSpan)?)null;
         var id = await _engine.StartAsync(new ContainerSpec
         {
@@ -48,10 +67,13 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
             Network = _networkName,
             NetworkAliases = new[] { service.Name },
             Healthcheck = check,
+            Binds = binds,
+            AnonymousVolumes = service.Volumes.Where(m => m.Source is null).Select(m => m.Target).ToArray(),
         }, cancellation).ConfigureAwait(false);
         return new ContainerService(_engine, service, id);
     }
 
+    /// <remarks>Named volumes the stack created go with it, as 'docker compose down -v' removes them: a test leaves nothing behind; external ones stay.</remarks>
     public void Teardown()
     {
         if (_network is not null)
@@ -59,6 +81,11 @@ internal sealed class DockerStackRuntime(StackOptions options) : IStackRuntime
             _engine.RemoveNetworkAsync(_network, CancellationToken.None).GetAwaiter().GetResult();
             _network = null;
         }
+        foreach (var volume in _createdVolumes)
+        {
+            _engine.RemoveVolumeAsync(volume, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        _createdVolumes.Clear();
     }
 
     public void Dispose() => _engine.Dispose();

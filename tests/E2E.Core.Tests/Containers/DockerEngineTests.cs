@@ -142,7 +142,7 @@ public sealed class DockerEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task The_sweep_removes_a_dead_sessions_containers_networks_and_images_at_once_and_leaves_a_live_ones()
+    public async Task The_sweep_removes_a_dead_sessions_containers_networks_volumes_and_images_at_once_and_leaves_a_live_ones()
     {
         using var dead = System.Diagnostics.Process.Start("true")!;
         dead.WaitForExit();
@@ -152,19 +152,22 @@ public sealed class DockerEngineTests : IDisposable
         var stillInUse = RealDocker.UniqueName("still-in-use");
         var network = RealDocker.UniqueName("dead") + "_default";
         var image = RealDocker.UniqueName("e2e-dead-build") + ":test";
+        var volume = RealDocker.UniqueName("dead") + "_data";
         await SleeperAsync(leftByDead, deadRun);
         await _engine.CreateNetworkAsync(network, deadRun, Soon);
+        await _engine.CreateVolumeAsync(volume, deadRun, Soon);
         var context = Directory.CreateDirectory(Path.Combine(_root, "build")).FullName;
         File.WriteAllText(Path.Combine(context, "Dockerfile"), $"FROM {RealDocker.Busybox}\nCMD [\"true\"]\n");
         await _engine.BuildAsync(context, image, Soon, deadRun);
         await SleeperAsync(stillInUse, liveRun);
 
         var found = (await OrphanSweeper.FindAsync(null, _run, Soon, tempBase: _root, docker: RealDocker.Endpoint))
-            .Where(o => o.Kind is OrphanSweeper.ContainerKind or OrphanSweeper.NetworkKind or OrphanSweeper.ImageKind).ToArray();
-        Assert.Equal(new[] { leftByDead, stillInUse, network, image }.Order(), found.Select(o => o.Name).Order());
-        Assert.Equal(new[] { OrphanSweeper.ContainerKind, OrphanSweeper.ContainerKind, OrphanSweeper.NetworkKind, OrphanSweeper.ImageKind }, found.Select(o => o.Kind));
+            .Where(o => o.Kind is OrphanSweeper.ContainerKind or OrphanSweeper.NetworkKind or OrphanSweeper.VolumeKind or OrphanSweeper.ImageKind).ToArray();
+        Assert.Equal(new[] { leftByDead, stillInUse, network, volume, image }.Order(), found.Select(o => o.Name).Order());
+        // In the order removal needs: containers, then what they used.
+        Assert.Equal(new[] { OrphanSweeper.ContainerKind, OrphanSweeper.ContainerKind, OrphanSweeper.NetworkKind, OrphanSweeper.VolumeKind, OrphanSweeper.ImageKind }, found.Select(o => o.Kind));
         var expired = found.Where(o => o.IsExpired(DateTimeOffset.UtcNow)).Select(o => o.Name).Order().ToArray();
-        Assert.Equal(new[] { leftByDead, network, image }.Order(), expired);
+        Assert.Equal(new[] { leftByDead, network, volume, image }.Order(), expired);
 
         var swept = await OrphanSweeper.SweepDeadSessionsOnDockerAsync(TimeSpan.FromSeconds(30), Soon, RealDocker.Endpoint);
         Assert.All(swept, s => Assert.Null(s.Error));
@@ -172,5 +175,6 @@ public sealed class DockerEngineTests : IDisposable
         Assert.Equal(new[] { stillInUse }, (await _engine.ListAsync(new Dictionary<string, string> { [E2EScope.RunIdLabel] = _run }, Soon)).Select(c => c.Name));
         Assert.Empty(await _engine.ListNetworksAsync(new Dictionary<string, string?> { [E2EScope.RunIdLabel] = _run }, Soon));
         Assert.False(await _engine.HasImageAsync(image, Soon));
+        Assert.Empty(await _engine.ListVolumesAsync(new Dictionary<string, string?> { [E2EScope.RunIdLabel] = _run }, Soon));
     }
 }

@@ -9,7 +9,7 @@ namespace E2E.Core.Tests.Stacks;
 /// <summary>
 /// docker-compose 1.29.2 (Debian's, the real peer) is the judge of what a compose file means: its 'config' output,
 /// normalized by compose_config.py as compose turns it into containers, must equal the module's ComposeProject field
-/// by field (image, container_name, command, entrypoint, environment, ports, depends_on, healthcheck) on the suites'
+/// by field (image, container_name, command, entrypoint, environment, ports, depends_on, healthcheck, volumes) on the suites'
 /// compose files, the compose project's own fixtures (tests/fixtures/compose/upstream) and our cases.
 /// Documented difference: a healthcheck with 'disable: true' is test ["NONE"] in compose's output; ComposeProject
 /// keeps the test it was given and marks it disabled, so a disabled check is compared as ["NONE"].
@@ -42,6 +42,7 @@ public sealed class ComposeConformanceTests
         "cases/interpolation.yml",
         "cases/healthchecks.yml",
         "cases/ports-and-environment.yml",
+        "cases/volumes.yml",
         "suite:Pester/TestData/plumise/docker-compose.test.yml",
         "suite:Pester/TestData/plumise/docker-compose.test.yml Pester/TestData/plumise/docker-compose.e2e.yml",
         "suite:Pester/TestData/plumise/docker-compose.test.yml Pester/TestData/plumise/docker-compose.docker.yml",
@@ -110,6 +111,7 @@ public sealed class ComposeConformanceTests
             ["ports"] = new JsonArray(service.Ports.OrderBy(p => p.ContainerPort).ThenBy(p => p.HostPort).ThenBy(p => p.Protocol, StringComparer.Ordinal).ThenBy(p => p.HostIp ?? string.Empty, StringComparer.Ordinal)
                 .Select(p => (JsonNode?)new JsonArray(p.HostIp, p.HostPort, p.ContainerPort, p.Protocol)).ToArray()),
             ["depends_on"] = new JsonObject(service.DependsOn.Select(d => KeyValuePair.Create(d.Service, (JsonNode?)d.Condition))),
+            ["volumes"] = new JsonArray(service.Volumes.Select(v => (JsonNode?)new JsonArray(v.Type, v.Source, v.Target, v.ReadOnly)).ToArray()),
             ["healthcheck"] = check is null ? null : new JsonObject
             {
                 ["test"] = check.Disabled ? new JsonArray("NONE") : List(check.Test),

@@ -247,6 +247,48 @@ public sealed class ServiceStackTests : IDisposable
     }
 
     [Fact]
+    public async Task Bind_mounts_and_named_volumes_are_mounted_as_compose_mounts_them_and_the_stacks_volumes_go_with_it()
+    {
+        var project = RealDocker.UniqueName("mounts");
+        var site = Directory.CreateDirectory(Path.Combine(_dir, "site")).FullName;
+        File.WriteAllText(Path.Combine(site, "index.html"), "from the host folder\n");
+        var webPort = E2E.Core.Net.Loopback.FreePort();
+        var file = Path.Combine(_dir, "mounts.yml");
+        File.WriteAllText(file, $$"""
+            services:
+              writer:
+                image: {{RealDocker.Busybox}}
+                command: ["sh", "-c", "echo written-by-writer > /data/note && sleep 600"]
+                volumes: ["data:/data"]
+              web:
+                image: {{RealDocker.Busybox}}
+                command: ["sh", "-c", "while [ ! -s /data/note ]; do sleep 0.05; done; mkdir -p /www && cp /site/index.html /www/ && cat /data/note >> /www/index.html && httpd -f -p 8080 -h /www"]
+                volumes: ["./site:/site:ro", "data:/data:ro"]
+                ports: ["{{webPort}}:8080"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+                  interval: 200ms
+                  retries: 100
+                depends_on: [writer]
+            volumes:
+              data:
+            """);
+        using var inspector = RealDocker.Inspector();
+        using (var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, project, _ => null), Options(StackRuntime.Docker, RealDocker.Endpoint) with { StopGrace = TimeSpan.FromSeconds(1) }, _ => { }, null, Soon))
+        {
+            using var http = new HttpClient();
+            Assert.Equal("from the host folder\nwritten-by-writer\n", await http.GetStringAsync($"http://127.0.0.1:{webPort}/", Soon));
+            var volume = await inspector.Volumes.InspectAsync($"{project}_data", Soon);
+            Assert.Equal(project, volume.Labels["com.docker.compose.project"]);
+            // Read-only as the file says: the web service cannot write to the host folder.
+            var web = await inspector.Containers.InspectContainerAsync($"{project}-web-1", Soon);
+            Assert.Contains($"{site}:/site:ro", web.HostConfig!.Binds!);
+        }
+        await Assert.ThrowsAsync<Docker.DotNet.DockerApiException>(() => inspector.Volumes.InspectAsync($"{project}_data", Soon));
+        Assert.Equal(new[] { "index.html" }, Directory.GetFiles(site).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task A_service_that_exits_with_an_error_on_its_own_is_reported_when_the_stack_stops()
     {
         var file = Path.Combine(_dir, "failing.yml");

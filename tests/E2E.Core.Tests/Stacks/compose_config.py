@@ -82,6 +82,23 @@ def ports(entries):
     return sorted(found, key=lambda p: (p[2], p[1], p[3], p[0] or ""))
 
 
+def volumes(entries):
+    found = []
+    for entry in entries or []:
+        if isinstance(entry, dict):
+            found.append([entry.get("type", "volume"), entry.get("source"), entry["target"], bool(entry.get("read_only"))])
+            continue
+        parts = str(entry).split(":")
+        if len(parts) == 1:
+            found.append(["volume", None, parts[0], False])
+            continue
+        source, target = parts[0], parts[1]
+        mode = parts[2].split(",") if len(parts) > 2 else []
+        kind = "bind" if source[:1] in (".", "/", "~") else "volume"
+        found.append([kind, source, target, "ro" in mode])
+    return found
+
+
 def depends_on(value):
     if value is None:
         return {}
@@ -110,6 +127,7 @@ def main(files):
             "ports": ports(service.get("ports")),
             "depends_on": depends_on(service.get("depends_on")),
             "healthcheck": healthcheck(service.get("healthcheck")),
+            "volumes": volumes(service.get("volumes")),
         }
     json.dump({"services": services}, sys.stdout, indent=1, sort_keys=True)
     return 0
