@@ -56,14 +56,17 @@ Write-Host "soak: $Runs run(s) of .ci/run at $($sha.Substring(0, 12)) with $Load
 $results = foreach ($run in 1..$Runs) {
     $root = Join-Path ([IO.Path]::GetTempPath()) "e2e-soak-$PID-$run"
     $clone = Join-Path $root 'main'
-    New-Item -ItemType Directory -Force -Path $root | Out-Null
-    & git clone --quiet --no-local $repository $clone
-    & git -C $clone checkout --quiet $sha
-    if (Test-Path $shared) { Copy-Item -Recurse $shared (Join-Path $root 'shared') }
     $log = Join-Path $LogDirectory "run-$run.log"
-    $busy = Start-Load $Load
+    $busy = @()
     $clock = [Diagnostics.Stopwatch]::StartNew()
+    $status = -1
     try {
+        New-Item -ItemType Directory -Force -Path $root | Out-Null
+        & git clone --quiet --no-local $repository $clone
+        & git -C $clone checkout --quiet $sha
+        if (Test-Path $shared) { Copy-Item -Recurse $shared (Join-Path $root 'shared') }
+        $busy = Start-Load $Load
+        $clock.Restart()
         $env:CI = 'true'
         # No standard input, as CI runs it.
         & bash -c 'exec bash "$0" </dev/null' (Join-Path $clone '.ci' 'run') *> $log
@@ -73,8 +76,10 @@ $results = foreach ($run in 1..$Runs) {
         $clock.Stop()
         Stop-Load $busy
         Remove-Item Env:CI -ErrorAction SilentlyContinue
+        # The clone goes whatever happened; the log stays in -LogDirectory.
+        Remove-Item -Recurse -Force $root -ErrorAction SilentlyContinue
     }
-    $closing = @(Select-String -Path $log -Pattern '^(\w+: )?\d+ passed, \d+ failed' | Select-Object -Last 1 | ForEach-Object { $_.Line })
+    $closing = @(Select-String -Path $log -Pattern '^(\w+: )?\d+ passed, \d+ failed' -ErrorAction SilentlyContinue | Select-Object -Last 1 | ForEach-Object { $_.Line })
     $result = [pscustomobject]@{
         Run = $run
         ExitCode = $status
@@ -83,7 +88,6 @@ $results = foreach ($run in 1..$Runs) {
         Log = $log
     }
     Write-Host ("run {0}: exit {1}, '{2}', {3} min" -f $result.Run, $result.ExitCode, $result.Closing, $result.Minutes)
-    Remove-Item -Recurse -Force $root -ErrorAction SilentlyContinue
     $result
 }
 $failed = @($results | Where-Object ExitCode -ne 0)
