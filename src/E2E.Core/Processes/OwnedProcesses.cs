@@ -116,12 +116,15 @@ public static class OwnedProcesses
         }
     }
 
-    private static string? ReadOwner(int pid)
+    private static string? ReadOwner(int pid) => EnvironmentValue(pid, OwnerVariable);
+
+    /// <summary>The value of <paramref name="name"/> in the environment a process started with, or null (not set, gone, another user's).</summary>
+    internal static string? EnvironmentValue(int pid, string name)
     {
         try
         {
             var environment = File.ReadAllBytes($"/proc/{pid}/environ");
-            var prefix = Encoding.ASCII.GetBytes(OwnerVariable + "=");
+            var prefix = Encoding.ASCII.GetBytes(name + "=");
             ReadOnlySpan<byte> span = environment;
             while (span.Length > 0)
             {

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace E2E.Core.Processes;
 
@@ -109,7 +108,7 @@ public sealed class ProcessGroup
         var graceful = false;
         if (grace > TimeSpan.Zero)
         {
-            Signal(pid, SigTerm);
+            Signal(pid, SigTerm, Members());
             var deadline = Stopwatch.StartNew();
             while (!(graceful = Exited(leader) && Members().Count == 0) && deadline.Elapsed < grace)
             {
@@ -119,16 +118,16 @@ public sealed class ProcessGroup
         if (!graceful)
         {
             var deadline = Stopwatch.StartNew();
-            do
+            // One scan of /proc a round: the members it finds are signalled, and the next round's scan says whether any is left.
+            for (var members = Members(); (!Exited(leader) || members.Count > 0) && deadline.Elapsed < TimeSpan.FromSeconds(10); members = Members())
             {
-                Signal(pid, SigKill);
-                foreach (var member in Members())
+                Signal(pid, SigKill, members);
+                foreach (var member in members)
                 {
                     _ = Kill(member, SigKill);
                 }
                 Thread.Sleep(10);
             }
-            while ((!Exited(leader) || Members().Count > 0) && deadline.Elapsed < TimeSpan.FromSeconds(10));
         }
         return graceful;
     }
@@ -147,9 +146,9 @@ public sealed class ProcessGroup
 
     // The group's signal where it has one (checked: a member carrying the tag still has that group id, so a reused id
     // is never signalled), else the leader alone.
-    private void Signal(int leader, int signal)
+    private void Signal(int leader, int signal, IReadOnlyList<int> members)
     {
-        if (_ownGroup && Members().Any(m => GroupOf(m) == leader))
+        if (_ownGroup && members.Any(m => GroupOf(m) == leader))
         {
             _ = Kill(-leader, signal);
         }
@@ -167,10 +166,9 @@ public sealed class ProcessGroup
         {
             return members;
         }
-        var needle = Encoding.ASCII.GetBytes($"{TagVariable}={_tag}\0");
         foreach (var pid in OwnedProcesses.ProcessIds())
         {
-            if (OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && fields[0] != "Z" && EnvironmentContains(pid, needle))
+            if (OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && fields[0] != "Z" && OwnedProcesses.EnvironmentValue(pid, TagVariable) == _tag)
             {
                 members.Add(pid);
             }
@@ -180,34 +178,6 @@ public sealed class ProcessGroup
 
     private static int GroupOf(int pid) =>
         OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && int.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var group) ? group : -1;
-
-    private static bool EnvironmentContains(int pid, byte[] entry)
-    {
-        try
-        {
-            var environment = File.ReadAllBytes($"/proc/{pid}/environ");
-            // Entries are NUL-terminated; the tag's entry matches at the start or after a NUL.
-            ReadOnlySpan<byte> span = environment;
-            for (var from = 0; ;)
-            {
-                var at = span[from..].IndexOf(entry);
-                if (at < 0)
-                {
-                    return false;
-                }
-                at += from;
-                if (at == 0 || span[at - 1] == 0)
-                {
-                    return true;
-                }
-                from = at + 1;
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false; // ended meanwhile, or another user's
-        }
-    }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);

@@ -155,23 +155,10 @@ public sealed class ServiceStackTests : IDisposable
         Assert.Empty(Tagged(tag));
     }
 
-    private static string ReadTag(int pid) =>
-        File.ReadAllText($"/proc/{pid}/environ").Split('\0').Single(e => e.StartsWith(ProcessGroup.TagVariable + "=", StringComparison.Ordinal));
+    private static string ReadTag(int pid) => OwnedProcesses.EnvironmentValue(pid, ProcessGroup.TagVariable)!;
 
-    private static int[] Tagged(string tagEntry) => OwnedProcessesIds().Where(pid =>
-    {
-        try
-        {
-            return Alive(pid) && File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(tagEntry);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }).ToArray();
-
-    private static IEnumerable<int> OwnedProcessesIds() =>
-        Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0).Where(pid => pid > 0);
+    private static int[] Tagged(string tag) =>
+        OwnedProcesses.ProcessIds().Where(pid => Alive(pid) && OwnedProcesses.EnvironmentValue(pid, ProcessGroup.TagVariable) == tag).ToArray();
 
     [Fact]
     public async Task Logs_can_be_tailed_and_followed()
