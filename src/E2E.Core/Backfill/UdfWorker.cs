@@ -451,9 +451,10 @@ public sealed class UdfWorker : IAsyncDisposable
     public ValueTask DisposeAsync() => Reusable && UdfWorkerPool.Return(_poolKey, this) ? ValueTask.CompletedTask : CloseAsync();
 
     /// <summary>
-    /// Closes the worker's input and waits for it to exit (2 s), then kills it; asynchronously, so that ending
-    /// a backfill (a stop, a failure) never holds thread-pool threads, which a session's other cmdlets and
-    /// jobs need to start (a blocked pool delayed Invoke-Backfill -AsJob by a second in a stress run).
+    /// Closes the worker's input and waits for it to exit (2 s), then kills it with its group; asynchronously, so that
+    /// ending a backfill (a stop, a failure) never holds thread-pool threads, which a session's other cmdlets and
+    /// jobs need to start (a blocked pool delayed Invoke-Backfill -AsJob by a second in a stress run). What its UDFs
+    /// started and left running (a data loader, a model server) ends with it either way.
     /// </summary>
     internal async ValueTask CloseAsync()
     {
@@ -484,6 +485,10 @@ public sealed class UdfWorker : IAsyncDisposable
                     // It will not die: nothing more to do but let go of it.
                 }
             }
+        }
+        if (HasExited())
+        {
+            _group.Terminate(TimeSpan.FromSeconds(1)); // what it left behind; one scan of /proc when nothing was
         }
         _process.Dispose();
     }

@@ -75,6 +75,7 @@ public static class ExecCredentialPlugin
             }
             // Exited: take what it wrote, waiting briefly for the pipes only, never for children that hold them.
             Task.WaitAll(new[] { readOut, readErr }, DrainGrace);
+            group.Terminate(TimeSpan.FromSeconds(1)); // what it left running
             string output, errors;
             lock (stdout)
             {

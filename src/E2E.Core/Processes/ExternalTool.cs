@@ -63,6 +63,7 @@ public static class ExternalTool
             await readOutput(process.StandardOutput).ConfigureAwait(false);
             await input.ConfigureAwait(false);
             await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
+            group.Terminate(TimeSpan.FromSeconds(1)); // what it left running
             return (process.ExitCode, await stderr.ConfigureAwait(false));
         }
     }

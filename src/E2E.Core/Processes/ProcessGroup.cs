@@ -92,7 +92,9 @@ public sealed class ProcessGroup
     /// <summary>
     /// Ends the group led by <paramref name="leader"/>: SIGTERM to every member, up to <paramref name="grace"/> for all of
     /// them to end, then SIGKILL to the group and to every process still carrying its tag, until none is left (10 s at
-    /// most). A zero grace kills at once, as a crash would. True when all had ended within the grace.
+    /// most). A zero grace kills at once, as a crash would. True when all had ended within the grace. After a leader
+    /// that exited on its own, it ends what the leader left running (a daemon it started, a child holding its pipes);
+    /// when nothing was left, that is one scan of /proc.
     /// </summary>
     public bool Terminate(Process leader, TimeSpan grace)
     {
@@ -108,7 +110,7 @@ public sealed class ProcessGroup
         var graceful = false;
         if (grace > TimeSpan.Zero)
         {
-            Signal(pid, SigTerm, Members());
+            Signal(leader, pid, SigTerm, Members());
             var deadline = Stopwatch.StartNew();
             while (!(graceful = Exited(leader) && Members().Count == 0) && deadline.Elapsed < grace)
             {
@@ -121,11 +123,7 @@ public sealed class ProcessGroup
             // One scan of /proc a round: the members it finds are signalled, and the next round's scan says whether any is left.
             for (var members = Members(); (!Exited(leader) || members.Count > 0) && deadline.Elapsed < TimeSpan.FromSeconds(10); members = Members())
             {
-                Signal(pid, SigKill, members);
-                foreach (var member in members)
-                {
-                    _ = Kill(member, SigKill);
-                }
+                Signal(leader, pid, SigKill, members);
                 Thread.Sleep(10);
             }
         }
@@ -145,21 +143,34 @@ public sealed class ProcessGroup
     }
 
     // The group's signal where it has one (checked: a member carrying the tag still has that group id, so a reused id
-    // is never signalled), else the leader alone.
-    private void Signal(int leader, int signal, IReadOnlyList<int> members)
+    // is never signalled), else the leader alone while it runs (once reaped, its pid may be another's); and each member
+    // found by its tag outside the group (one that called setsid itself).
+    private void Signal(Process leader, int pid, int signal, IReadOnlyList<int> members)
     {
-        if (_ownGroup && members.Any(m => GroupOf(m) == leader))
+        var grouped = false;
+        if (_ownGroup && members.Any(m => GroupOf(m) == pid))
         {
-            _ = Kill(-leader, signal);
+            _ = Kill(-pid, signal);
+            grouped = true;
         }
-        else
+        else if (!Exited(leader))
         {
-            _ = Kill(leader, signal);
+            _ = Kill(pid, signal);
+        }
+        foreach (var member in members)
+        {
+            if (!grouped || GroupOf(member) != pid)
+            {
+                _ = Kill(member, signal);
+            }
         }
     }
 
     /// <summary>Live processes (not zombies) that carry this group's tag.</summary>
-    public IReadOnlyList<int> Members()
+    public IReadOnlyList<int> Members() => MembersOf(_tag);
+
+    /// <summary>Live processes (not zombies) that carry <paramref name="tag"/> in <see cref="TagVariable"/>.</summary>
+    public static IReadOnlyList<int> MembersOf(string tag)
     {
         var members = new List<int>();
         if (!OperatingSystem.IsLinux())
@@ -168,7 +179,7 @@ public sealed class ProcessGroup
         }
         foreach (var pid in OwnedProcesses.ProcessIds())
         {
-            if (OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && fields[0] != "Z" && OwnedProcesses.EnvironmentValue(pid, TagVariable) == _tag)
+            if (OwnedProcesses.StatFields(pid) is { Length: > 2 } fields && fields[0] != "Z" && OwnedProcesses.EnvironmentValue(pid, TagVariable) == tag)
             {
                 members.Add(pid);
             }

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using E2E.Core.Backfill;
 using E2E.Core.Errors;
+using E2E.Core.Processes;
 using E2E.Core.Tables;
+using E2E.Core.Tests.Processes;
 using E2E.Core.Tests.Udf;
 using E2E.Core.Udf;
 using Microsoft.Data.Sqlite;
@@ -239,6 +241,26 @@ public sealed class BackfillTests : IDisposable
                 return 1
 
             @udf(data_type="int64")
+            def forks_until_stopped(label):
+                # Starts a shell that keeps forking (children ignoring SIGTERM, some re-parented, one in a session of
+                # its own) and never returns; FORKER_READY gets the worker's group tag once the loop is going.
+                import subprocess, time
+                subprocess.Popen(["setsid", "sleep", "300"])
+                subprocess.Popen(["sh", os.environ["FORKER_SCRIPT"]])
+                time.sleep(300)
+                return label
+
+            @udf(data_type="int64")
+            def leaves_a_daemon(label):
+                # Returns at once, leaving a child that ignores SIGTERM and one in a session of its own, both
+                # detached from the worker's pipes as daemons are (so nothing holds the worker's stderr open).
+                import subprocess
+                quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep 300"], **quiet)
+                subprocess.Popen(["setsid", "sleep", "300"], **quiet)
+                return label
+
+            @udf(data_type="int64")
             def flaky(label, filename):
                 # Fails the first time it sees a row, succeeds after: exercises the Retry policy.
                 marker = os.path.join(os.environ.get("FLAKY_DIR", "/tmp"), filename + ".seen")
@@ -291,6 +313,42 @@ public sealed class BackfillTests : IDisposable
         command.CommandText = "SELECT SUM(rows) FROM _e2e_batches WHERE job_id = $id";
         command.Parameters.AddWithValue("$id", job.Id);
         Assert.Equal(30L, (long)command.ExecuteScalar()!); // the lost batches were computed once, by the new worker
+    }
+
+    [Fact]
+    public async Task A_udf_whose_children_fork_while_its_backfill_is_stopped_or_that_leaves_a_daemon_leaves_no_process()
+    {
+        PublishFaulty();
+        var ready = Path.Combine(_root, "forker.ready");
+        var script = Path.Combine(_root, "forker.sh");
+        File.WriteAllText(script, $"echo \"$E2E_PROCESS_GROUP\" > '{ready}.tag'\n" + Procs.ForkingLoop(ready));
+        Environment.SetEnvironmentVariable("FORKER_SCRIPT", script);
+        try
+        {
+            _store.AddUdfColumn("pets", "forked", ColumnType.Parse("int64"), "forks_until_stopped", "faulty", _bucket, new[] { "label" });
+            using var stop = new CancellationTokenSource();
+            var run = BackfillEngine.RunAsync(_store, "pets", "forked", Options(batchSize: 1, concurrency: 1), stop.Token);
+            await Task.Run(() => Procs.WaitForFile(ready, () => run.IsCompleted));
+            var tag = File.ReadAllText(ready + ".tag").Trim();
+            Assert.NotEmpty(ProcessGroup.MembersOf(tag));
+            stop.Cancel();
+            Assert.Equal(BackfillStatus.Cancelled, (await run).Status);
+            Assert.Empty(ProcessGroup.MembersOf(tag)); // forked mid-stop, re-parented or in a session of its own
+
+            // A UDF that returned, leaving processes behind: they end when its idle worker does.
+            _store.AddUdfColumn("pets", "daemon", ColumnType.Parse("int64"), "leaves_a_daemon", "faulty", _bucket, new[] { "label" });
+            var job = await BackfillEngine.RunAsync(_store, "pets", "daemon", Options(batchSize: 10, concurrency: 1) with { Where = "_rowid < 3" }, CancellationToken.None);
+            Assert.Equal(BackfillStatus.Done, job.Status);
+            var worker = Assert.Single(IdleWorkers());
+            var daemonTag = Procs.TagOf(worker);
+            Assert.True(ProcessGroup.MembersOf(daemonTag).Count >= 3, "the daemons were not started");
+            await UdfWorkerPool.DrainAsync();
+            Assert.Empty(ProcessGroup.MembersOf(daemonTag));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("FORKER_SCRIPT", null);
+        }
     }
 
     /// <summary>This test's idle workers (their config names its cache folder), whatever other tests keep idle meanwhile.</summary>

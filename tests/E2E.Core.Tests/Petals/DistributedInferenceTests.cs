@@ -3,6 +3,7 @@ using E2E.Core.Errors;
 using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
 using E2E.Core.Petals;
+using E2E.Core.Tests.Processes;
 
 namespace E2E.Core.Tests.Petals;
 
@@ -158,6 +159,46 @@ public sealed class DistributedInferenceTests : IAsyncDisposable
         finally
         {
             node.Stop(TimeSpan.Zero);
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_node_whose_children_fork_while_it_is_stopped_leaves_no_process()
+    {
+        // A node command of the user's (as a real petals server with its helper processes would be): a shell that
+        // starts a forking loop and a child in a session of its own, then becomes the node program.
+        var work = Directory.CreateTempSubdirectory("e2e-petals-forker-").FullName;
+        try
+        {
+            var ready = Path.Combine(work, "forker.ready");
+            var loop = Path.Combine(work, "forker.sh");
+            File.WriteAllText(loop, Procs.ForkingLoop(ready));
+            SupervisedProcessHolder holder = new();
+            var node = await PetalsNode.StartProcessAsync(new PetalsNodeLaunch
+            {
+                Name = "forker-" + Guid.NewGuid().ToString("N")[..6],
+                BlockStart = 0,
+                BlockEnd = 24,
+                WorkDirectory = work,
+                Command = new[] { "/bin/sh", "-c", $"sh '{loop}' & setsid sleep 300 & exec '{DotnetHost.Find()}' '{PetalsNode.NodeProgram}'" },
+            }, p => holder.Process = p, Soon);
+            try
+            {
+                Procs.WaitForFile(ready, () => node.State != "Running");
+                var tag = Procs.TagOf(node.ProcessId!.Value);
+                Assert.True(E2E.Core.Processes.ProcessGroup.MembersOf(tag).Count >= 20);
+                Assert.Equal(PetalsModel.Default.Generate("forks", 4), (await _client.GenerateAsync("forks", 4, new[] { node.Info }, Soon)).Tokens);
+                Assert.False(node.Stop(TimeSpan.FromMilliseconds(500)), "the loop ignores SIGTERM: the stop ends in SIGKILL");
+                Assert.Empty(E2E.Core.Processes.ProcessGroup.MembersOf(tag));
+            }
+            finally
+            {
+                node.Stop(TimeSpan.Zero);
+            }
+        }
+        finally
+        {
             Directory.Delete(work, recursive: true);
         }
     }

@@ -22,21 +22,6 @@ public sealed class ProcessGroupTests : IDisposable
         return start;
     }
 
-    private static bool Alive(int pid) =>
-        OwnedProcesses.StatFields(pid) is { Length: > 0 } fields && fields[0] != "Z";
-
-    // Waits on the thing: the file the tree writes once it is set up (bounded).
-    private static void WaitForFile(string path, Process leader)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!File.Exists(path) || new FileInfo(path).Length == 0)
-        {
-            Assert.False(leader.HasExited, "the tree ended before it was set up");
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"{path} was not written within 30 s");
-            Thread.Sleep(20);
-        }
-    }
-
     [Fact]
     public void The_leader_has_a_group_and_session_of_its_own_and_its_tag()
     {
@@ -72,18 +57,8 @@ public sealed class ProcessGroupTests : IDisposable
         var ready = Path.Combine(_dir, "ready");
         // A loop that starts a child every few milliseconds, each of which starts a grandchild and exits (so the
         // grandchildren are re-parented), and ignores SIGTERM: only the group's SIGKILL ends it.
-        var group = ProcessGroup.Start(Shell($$"""
-            trap '' TERM
-            i=0
-            while true; do
-              ( sleep 300 & ) 
-              sh -c 'trap "" TERM; sleep 300' &
-              i=$((i+1))
-              [ $i -eq 20 ] && echo $$ > '{{ready}}'
-              sleep 0.005
-            done
-            """));
-        WaitForFile(ready, group.Leader);
+        var group = ProcessGroup.Start(Shell(Procs.ForkingLoop(ready)));
+        Procs.WaitForFile(ready, () => group.Leader.HasExited);
         Assert.True(group.Members().Count >= 20, $"only {group.Members().Count} members");
         Assert.False(group.Terminate(TimeSpan.FromSeconds(graceSeconds)));
         Assert.Empty(group.Members());
@@ -95,12 +70,28 @@ public sealed class ProcessGroupTests : IDisposable
     {
         var pidFile = Path.Combine(_dir, "escaped.pid");
         var group = ProcessGroup.Start(Shell($"setsid sh -c 'echo $$ > {pidFile}; exec sleep 300' & wait"));
-        WaitForFile(pidFile, group.Leader);
+        Procs.WaitForFile(pidFile, () => group.Leader.HasExited);
         var escaped = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.NotEqual(group.Leader.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), OwnedProcesses.StatFields(escaped)![2]);
         Assert.Contains(escaped, group.Members());
         group.Terminate(TimeSpan.FromMilliseconds(200));
-        Assert.False(Alive(escaped), $"pid {escaped} left the group and survived");
+        Assert.False(Procs.Alive(escaped), $"pid {escaped} left the group and survived");
+    }
+
+    [Fact]
+    public void What_a_leader_left_running_when_it_exited_is_ended_with_its_group()
+    {
+        var pidFile = Path.Combine(_dir, "left.pid");
+        var group = ProcessGroup.Start(Shell($"sh -c 'trap \"\" TERM; echo $$ > {pidFile}; exec sleep 300' & setsid sleep 300 & exit 0"));
+        Procs.WaitForFile(pidFile);
+        Assert.True(group.Leader.WaitForExit(TimeSpan.FromSeconds(30)));
+        var left = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Procs.Alive(left));
+        Assert.False(group.Terminate(TimeSpan.FromMilliseconds(200)), "the child ignores SIGTERM: it needed SIGKILL");
+        Assert.Empty(group.Members());
+        Assert.False(Procs.Alive(left));
+        // Nothing left: true at once.
+        Assert.True(group.Terminate(TimeSpan.FromSeconds(5)));
     }
 
     [Fact]
@@ -108,7 +99,7 @@ public sealed class ProcessGroupTests : IDisposable
     {
         var ready = Path.Combine(_dir, "ready");
         var group = ProcessGroup.Start(Shell($"sleep 300 & child=$!; trap 'kill $child; exit 0' TERM; echo up > '{ready}'; wait"));
-        WaitForFile(ready, group.Leader);
+        Procs.WaitForFile(ready, () => group.Leader.HasExited);
         var clock = Stopwatch.StartNew();
         Assert.True(group.Terminate(TimeSpan.FromSeconds(30)));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");

@@ -4,6 +4,7 @@ using E2E.Core.Petals;
 using E2E.Core.Processes;
 using E2E.Core.Stacks;
 using E2E.Core.Tests.Containers;
+using E2E.Core.Tests.Processes;
 
 namespace E2E.Core.Tests.Stacks;
 
@@ -28,21 +29,6 @@ public sealed class ServiceStackTests : IDisposable
             return true;
         }
         catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Running, not a zombie waiting for its new parent to reap it.</summary>
-    private static bool Alive(int pid)
-    {
-        var stat = $"/proc/{pid}/stat";
-        try
-        {
-            var text = File.ReadAllText(stat);
-            return text[(text.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (IOException)
         {
             return false;
         }
@@ -83,7 +69,7 @@ public sealed class ServiceStackTests : IDisposable
 
         var pids = stack.Services.Select(s => int.Parse(s.Id)).ToArray();
         Assert.Empty(stack.Stop());
-        Assert.All(pids, pid => Assert.False(Alive(pid)));
+        Assert.All(pids, pid => Assert.False(Procs.Alive(pid)));
         Assert.All(ports.Values, port => Assert.False(Listening(int.Parse(port))));
         Assert.Null(ServiceStack.Find(project.Name));
     }
@@ -109,7 +95,7 @@ public sealed class ServiceStackTests : IDisposable
         Assert.Contains("--- sleeper", error.Message);
         Assert.NotNull(tracked);
         Assert.True(tracked!.IsStopped);
-        Assert.All(tracked.Services, s => Assert.False(Alive(int.Parse(s.Id))));
+        Assert.All(tracked.Services, s => Assert.False(Procs.Alive(int.Parse(s.Id))));
     }
 
     [Fact]
@@ -131,7 +117,7 @@ public sealed class ServiceStackTests : IDisposable
         var killed = stack.Stop();
         Assert.Equal(new[] { "stubborn" }, killed);
         // Stop returns once no member of either group is left.
-        Assert.All(all!, pid => Assert.False(Alive(pid), $"pid {pid} outlived the stack"));
+        Assert.All(all!, pid => Assert.False(Procs.Alive(pid), $"pid {pid} outlived the stack"));
     }
 
     [Fact]
@@ -139,26 +125,16 @@ public sealed class ServiceStackTests : IDisposable
     {
         var file = Path.Combine(_dir, "forker.yml");
         var ready = Path.Combine(_dir, "forker.ready");
-        // $$ is compose's escape of a literal $.
-        File.WriteAllText(file, $$"""
-            services:
-              forker:
-                x-e2e:
-                  command: ["sh", "-c", "trap '' TERM; i=0; while true; do ( sleep 300 & ); sh -c 'sleep 300' & i=$$((i+1)); [ $$i -eq 20 ] && echo up > '{{ready}}'; sleep 0.005; done"]
-            """);
+        var script = Path.Combine(_dir, "forker.sh");
+        File.WriteAllText(script, Procs.ForkingLoop(ready));
+        File.WriteAllText(file, $"services:\n  forker:\n    x-e2e:\n      command: [\"sh\", \"{script}\"]\n");
         using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, "forker", _ => null), Options() with { StopGrace = TimeSpan.FromMilliseconds(300) }, _ => { }, null, Soon);
-        await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(File.Exists(ready) ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("forking not started")),
-            new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(20) }, "the forker", Soon);
+        Procs.WaitForFile(ready);
         // Every process of the service carries its group's tag; after the stop none is left, forked mid-stop or re-parented.
-        var tag = ReadTag(int.Parse(stack.Services.Single().Id));
+        var tag = Procs.TagOf(int.Parse(stack.Services.Single().Id));
         Assert.Equal(new[] { "forker" }, stack.Stop());
-        Assert.Empty(Tagged(tag));
+        Assert.Empty(ProcessGroup.MembersOf(tag));
     }
-
-    private static string ReadTag(int pid) => OwnedProcesses.EnvironmentValue(pid, ProcessGroup.TagVariable)!;
-
-    private static int[] Tagged(string tag) =>
-        OwnedProcesses.ProcessIds().Where(pid => Alive(pid) && OwnedProcesses.EnvironmentValue(pid, ProcessGroup.TagVariable) == tag).ToArray();
 
     [Fact]
     public async Task Logs_can_be_tailed_and_followed()
