@@ -36,21 +36,7 @@ $shared = Join-Path (Split-Path $repository) 'shared'
 $sha = (& git -C $repository rev-parse $Commit).Trim()
 if ($LASTEXITCODE -ne 0) { throw "No commit '$Commit' in $repository." }
 New-Item -ItemType Directory -Force -Path $LogDirectory | Out-Null
-$stress = Get-Command stress-ng -ErrorAction SilentlyContinue
-
-function Start-Load([int] $Count) {
-    if ($Count -eq 0) { return @() }
-    # setsid: each load is a group of its own, ended as one below.
-    if ($stress) { return @(Start-Process -PassThru -FilePath setsid -ArgumentList @($stress.Source, '--cpu', $Count, '--quiet') -RedirectStandardOutput '/dev/null') }
-    @(1..$Count | ForEach-Object { Start-Process -PassThru -FilePath setsid -ArgumentList @('sh', '-c', 'while :; do :; done') -RedirectStandardOutput '/dev/null' })
-}
-
-function Stop-Load($Processes) {
-    foreach ($process in $Processes) {
-        & kill -KILL -- "-$($process.Id)" 2>$null
-        $process.WaitForExit(10000) | Out-Null
-    }
-}
+Import-Module (Join-Path $PSScriptRoot 'BuildTools.psm1') -Force
 
 Write-Host "soak: $Runs run(s) of .ci/run at $($sha.Substring(0, 12)) with $Load busy process(es) beside each; logs in $LogDirectory"
 $results = foreach ($run in 1..$Runs) {
@@ -65,7 +51,7 @@ $results = foreach ($run in 1..$Runs) {
         & git clone --quiet --no-local $repository $clone
         & git -C $clone checkout --quiet $sha
         if (Test-Path $shared) { Copy-Item -Recurse $shared (Join-Path $root 'shared') }
-        $busy = Start-Load $Load
+        $busy = Start-BusyLoad $Load
         $clock.Restart()
         $env:CI = 'true'
         # No standard input, as CI runs it.
@@ -74,7 +60,7 @@ $results = foreach ($run in 1..$Runs) {
     }
     finally {
         $clock.Stop()
-        Stop-Load $busy
+        Stop-BusyLoad $busy
         Remove-Item Env:CI -ErrorAction SilentlyContinue
         # The clone goes whatever happened; the log stays in -LogDirectory.
         Remove-Item -Recurse -Force $root -ErrorAction SilentlyContinue
