@@ -9,10 +9,14 @@
              (UDF workers) and node/npm (ganache for the chain scenarios, installed here).
     Test:    Build, the xunit tests, the static check of every PowerShell file, the suites under every
              pinned Pester (OxfordPets on both engines: Local, and Geneva against the stand-in module when
-             geneva is not installed), and the README's PowerShell blocks; ends with one 'N passed, N failed' line.
+             geneva is not installed), the package installed with Install-PSResource and a suite run against it
+             (tools/Test-InstalledPackage.ps1), and the PowerShell blocks and links of the README and docs/
+             (tools/Test-DocBlocks.ps1); ends with one 'N passed, N failed' line.
              The Docker paths are tested on a real engine: $env:DOCKER_HOST, else one started here with
              tools/docker/dockerd.sh (root, Debian's docker.io), and the images tools/images/Build-TestImages.ps1 builds.
-    Package: a Release build zipped as out/E2E-<version>.zip.
+    Package: a Release build packed as out/packages/E2E.<version>.nupkg (PSResourceGet's Compress-PSResource), which
+             Install-PSResource installs from a repository on that folder (tools/Test-InstalledPackage.ps1; Test does
+             the same with the build it tested).
     On a machine without pwsh, './tools/pwsh ./build.ps1' runs this with the pinned PowerShell (and './test.sh'
     is './build.ps1 -Task Test').
 .EXAMPLE
@@ -22,7 +26,7 @@
 .EXAMPLE
     ./tools/pwsh ./build.ps1 -Task Suites -Path ./Pester/OxfordPets.Tests.ps1 -Engine Geneva
 .EXAMPLE
-    ./build.ps1 -Task Package -Configuration Release
+    ./tools/pwsh ./build.ps1 -Task Package
 #>
 [CmdletBinding()]
 param(
@@ -100,6 +104,15 @@ function Install-Ganache {
     }
 }
 
+# The module folder out/E2E packed as out/packages/E2E.<version>.nupkg, the form Install-PSResource installs.
+function New-ModulePackage {
+    $packages = Join-Path $PSScriptRoot 'out' 'packages'
+    Remove-Item -Recurse -Force $packages -ErrorAction SilentlyContinue
+    $null = New-Item -ItemType Directory -Path $packages
+    Compress-PSResource -Path (Join-Path $PSScriptRoot 'out' 'E2E') -DestinationPath $packages
+    Get-ChildItem -LiteralPath $packages -Filter 'E2E.*.nupkg' | Select-Object -First 1
+}
+
 # Runs the suites under each version in its own pwsh; returns the summary lines Run.ps1 printed.
 function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
     Install-Ganache
@@ -159,10 +172,18 @@ if ($Task -contains 'Test') {
             if ($run.ExitCode -ne 0 -and $count.Failed -eq 0) { $failed++ }
         }
 
-        # The README's PowerShell blocks, as a newcomer pastes them.
-        $readme = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-ReadmeBlocks.ps1'), '-PesterVersion', ($pinned -join ',')) 'README blocks'
-        $lines.Add($readme.Summary[-1])
-        $count = Get-PassFailCount $readme.Summary[-1]
+        # The user's path: the package installed with Install-PSResource, imported by name, a suite run against it.
+        $package = New-ModulePackage
+        Write-Host "packed $($package.FullName) ($([math]::Round($package.Length / 1MB, 1)) MB)"
+        $install = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-InstalledPackage.ps1'), '-PesterVersion', $pinned[0]) 'installed package'
+        $lines.Add($install.Summary[-1])
+        $count = Get-PassFailCount $install.Summary[-1]
+        $passed += $count.Passed; $failed += $count.Failed
+
+        # The PowerShell blocks of the README and docs/, as a newcomer pastes them, and their links.
+        $docs = Invoke-FreshPwshWithSummary @('-File', (Join-Path $PSScriptRoot 'tools' 'Test-DocBlocks.ps1'), '-PesterVersion', ($pinned -join ',')) 'doc blocks'
+        $lines.Add($docs.Summary[-1])
+        $count = Get-PassFailCount $docs.Summary[-1]
         $passed += $count.Passed; $failed += $count.Failed
 
         Write-Host ''
@@ -178,9 +199,7 @@ if ($Task -contains 'Test') {
 }
 
 if ($Task -contains 'Package') {
-    Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', 'Release')
-    $manifest = Import-PowerShellDataFile -Path (Join-Path $PSScriptRoot 'out' 'E2E' 'E2E.psd1')
-    $archive = Join-Path $PSScriptRoot 'out' "E2E-$($manifest.ModuleVersion).zip"
-    Compress-Archive -Path (Join-Path $PSScriptRoot 'out' 'E2E') -DestinationPath $archive -Force
-    Write-Information "Packaged $archive" -InformationAction Continue
+    Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', 'Release', '-nologo', '-v', 'quiet', '-clp:ErrorsOnly')
+    $package = New-ModulePackage
+    Write-Information "Packaged $($package.FullName)" -InformationAction Continue
 }

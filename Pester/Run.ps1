@@ -46,8 +46,9 @@ $Path = @($Path | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $Engine = @($Engine | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $repo = Split-Path -Parent $PSScriptRoot
 
-if (-not (Test-Path -LiteralPath $ModulePath)) {
-    throw "No module at '$ModulePath'. Run 'dotnet build' first."
+# A path, or the name of an installed module (tools/Test-InstalledPackage.ps1 runs the suites against 'E2E').
+if (-not (Test-Path -LiteralPath $ModulePath) -and -not (Get-Module -ListAvailable -Name $ModulePath)) {
+    throw "No module at '$ModulePath' and none installed by that name. Run 'dotnet build' first."
 }
 
 Import-Module (Join-Path $repo 'tools' 'BuildTools.psm1') -Force

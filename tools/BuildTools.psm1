@@ -1,4 +1,4 @@
-# Helpers shared by build.ps1, Pester/Run.ps1 and tools/Test-ReadmeBlocks.ps1: one place that knows how to
+# Helpers shared by build.ps1, Pester/Run.ps1 and the tools' scripts: one place that knows how to
 # start a fresh pwsh and where the pinned Pester versions are.
 
 $repo = Split-Path -Parent $PSScriptRoot
@@ -50,4 +50,47 @@ function Get-PassFailCount([string] $Line) {
     else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
 }
 
-Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Get-PassFailCount
+# Runs $Action with a throwaway user home for the processes it starts: HOME, XDG_DATA_HOME, XDG_CONFIG_HOME and
+# XDG_CACHE_HOME in a new folder (PSResourceGet installs CurrentUser modules under HOME and keeps its list of
+# repositories under XDG_DATA_HOME; pwsh finds user modules under XDG_DATA_HOME), and no PSModulePath, so that pwsh
+# computes it from them. NuGet's packages folder stays the real one (NUGET_PACKAGES), where the pinned pwsh and Pester
+# are. Nothing of the real user's is read or changed; the folder goes afterwards.
+function Invoke-WithTemporaryUserHome([Parameter(Mandatory)] [scriptblock] $Action) {
+    $root = Join-Path ([IO.Path]::GetTempPath()) "e2e-home-$PID-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim() }
+    $variables = @{
+        HOME = $root; XDG_DATA_HOME = Join-Path $root '.local' 'share'; XDG_CONFIG_HOME = Join-Path $root '.config'; XDG_CACHE_HOME = Join-Path $root '.cache'
+        PSModulePath = $null; NUGET_PACKAGES = $packages
+    }
+    $saved = @{}
+    try {
+        foreach ($name in $variables.Keys) {
+            $saved[$name] = [Environment]::GetEnvironmentVariable($name)
+            if ($variables[$name]) { $null = New-Item -ItemType Directory -Force -Path $variables[$name] }
+            [Environment]::SetEnvironmentVariable($name, $variables[$name])
+        }
+        & $Action $root
+    }
+    finally {
+        foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+        Remove-Item -Recurse -Force -LiteralPath $root -ErrorAction SilentlyContinue
+    }
+}
+
+# Busy processes that load the machine for soaks: stress-ng --cpu, or plain shell loops where it is missing. Each is
+# started with setsid, a group of its own, so that Stop-BusyLoad ends all it started.
+function Start-BusyLoad([int] $Count) {
+    if ($Count -eq 0) { return @() }
+    $stress = Get-Command stress-ng -ErrorAction SilentlyContinue
+    if ($stress) { return @(Start-Process -PassThru -FilePath setsid -ArgumentList @($stress.Source, '--cpu', $Count, '--quiet') -RedirectStandardOutput '/dev/null') }
+    @(1..$Count | ForEach-Object { Start-Process -PassThru -FilePath setsid -ArgumentList @('sh', '-c', 'while :; do :; done') -RedirectStandardOutput '/dev/null' })
+}
+
+function Stop-BusyLoad($Processes) {
+    foreach ($process in $Processes) {
+        & kill -KILL -- "-$($process.Id)" 2>$null
+        $process.WaitForExit(10000) | Out-Null
+    }
+}
+
+Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
