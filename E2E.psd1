@@ -89,7 +89,7 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('E2E', 'Testing', 'Pester', 'Kubernetes', 'MLOps', 'PSEdition_Core', 'Linux', 'MacOS', 'Windows')
+            Tags       = @('E2E', 'Testing', 'Pester', 'Kubernetes', 'MLOps', 'PSEdition_Core', 'Linux')
         }
     }
 }

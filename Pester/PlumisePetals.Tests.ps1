@@ -331,6 +331,18 @@ Describe 'Node failure' -Tag 'local' {
         Remove-E2EScope -Scope $failScope
     }
 
+    It 'composes in pipelines: a route or the nodes piped into Invoke-DistributedInference' {
+        $reference = Invoke-DistributedInference -Prompt 'pipes' -MaxTokens 8 -SingleProcess
+        $viaRoute = Get-PetalsRoute -Node $first, $replica | Invoke-DistributedInference -Prompt 'pipes' -MaxTokens 8
+        $viaRoute.Tokens | Should -Be $reference.Tokens
+        $viaRoute.Route | Should -Be "0-11@$($first.Url) -> 12-23@$($replica.Url)"
+        $viaNodes = @($first, $replica | Invoke-DistributedInference -Prompt 'pipes' -MaxTokens 8)
+        $viaNodes | Should -HaveCount 1
+        $viaNodes[0].Tokens | Should -Be $reference.Tokens
+        { (Get-PetalsRoute -Node $first, $replica), (Get-PetalsRoute -Node $first, $replica) | Invoke-DistributedInference -Prompt 'pipes' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,*'
+    }
+
     It 'reroutes to the replica when a node is killed mid-generation, and the output is unchanged' {
         $urls = $first.Url, $doomed.Url, $replica.Url
         $job = Start-ThreadJob -ArgumentList $modulePath, $urls -ScriptBlock {
@@ -404,7 +416,7 @@ Describe 'Compose stack (mock Oracle and two nodes)' -Tag 'local' {
         $tail = Get-E2EServiceLog -Stack $stack -Service petals-node-a -Tail 20
         @($tail).Count | Should -BeLessOrEqual 20
         $tail | Select-String 'serving e2e/tiny-bloom-24 blocks 0-11' | Should -Not -BeNullOrEmpty
-        $stack | Stop-E2EStack
+        Get-E2EStack plumise-e2e | Stop-E2EStack
         $stack.ServiceStates.State | Should -Be 'Stopped', 'Stopped', 'Stopped'
         $ports.Values | ForEach-Object { Test-PortOpen $_ | Should -BeFalse }
         Get-E2EStack | Where-Object Name -eq 'plumise-e2e' | Should -BeNullOrEmpty

@@ -97,6 +97,56 @@ public class ContractTests
         }
     }
 
+    /// <summary>Pipelines across nouns that the suites and the docs use, checked beside the Get-X | Verb-X pairs.</summary>
+    private static readonly HashSet<(string Getter, string Taker)> CrossNounPipelines = new()
+    {
+        ("Get-PetalsRoute", "Invoke-DistributedInference"),
+        ("Get-PetalsNode", "Invoke-DistributedInference"),
+        ("Get-PetalsNode", "Get-PetalsRoute"),
+        ("Get-E2ECompute", "Get-E2EComputeEndpoint"),
+    };
+
+    /// <summary>
+    /// Every Get-X and each Verb-X (or a cross-noun pipeline above) with a parameter of a type Get-X returns (an E2E
+    /// type, or an array of one): Get-E2EStack | Stop-E2EStack, Get-PetalsRoute | Invoke-DistributedInference, ...
+    /// </summary>
+    public static TheoryData<string, string> GetterPairs()
+    {
+        var pairs = new TheoryData<string, string>();
+        foreach (var getter in Cmdlets.Where(c => c.Verb == "Get"))
+        {
+            var outputs = getter.OutputTypes.Where(t => t.Namespace?.StartsWith("E2E.", StringComparison.Ordinal) == true).ToArray();
+            foreach (var taker in Cmdlets.Where(c => c.Name != getter.Name && (c.Noun == getter.Noun || CrossNounPipelines.Contains((getter.Name, c.Name)))))
+            {
+                if (taker.Parameters.Any(p => outputs.Contains(p.Type.IsArray ? p.Type.GetElementType()! : p.Type)))
+                {
+                    pairs.Add(getter.Name, taker.Name);
+                }
+            }
+        }
+        return pairs;
+    }
+
+    [Fact]
+    public void The_pairs_include_the_pipelines_the_suites_use()
+    {
+        var pairs = GetterPairs().Select(row => $"{row[0]} | {row[1]}").ToArray();
+        foreach (var pipeline in CrossNounPipelines.Select(p => $"{p.Getter} | {p.Taker}").Append("Get-E2EStack | Stop-E2EStack").Append("Get-PetalsNode | Stop-PetalsNode"))
+        {
+            Assert.Contains(pipeline, pairs);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(GetterPairs))]
+    public void What_a_Get_cmdlet_returns_pipes_into_the_cmdlets_that_take_it(string getter, string taker)
+    {
+        var outputs = Cmdlet(getter).OutputTypes;
+        var takers = Cmdlet(taker).Parameters.Where(p => outputs.Contains(p.Type.IsArray ? p.Type.GetElementType()! : p.Type)).ToArray();
+        Assert.True(takers.Any(p => p.Sets.Any(s => s.FromPipeline || s.FromPipelineByPropertyName)),
+            $"{getter} | {taker}: -{string.Join(", -", takers.Select(p => p.Name))} take{(takers.Length == 1 ? "s" : string.Empty)} what {getter} returns, so one must bind it from the pipeline");
+    }
+
     [Theory]
     [MemberData(nameof(CmdletNames))]
     public void Derives_from_the_E2E_base(string name)
@@ -197,10 +247,41 @@ public class ContractTests
     }
 
     [Fact]
-    public void Readme_lists_every_cmdlet()
+    public void The_cmdlet_page_lists_every_cmdlet()
     {
+        var page = File.ReadAllText(Path.Combine(Repo.Root, "docs", "cmdlets.md"));
+        Assert.All(Cmdlets, c => Assert.Contains($"`{c.Name}`", page));
+    }
+
+    [Fact]
+    public void The_readme_is_read_in_ten_minutes_and_each_suite_has_a_page()
+    {
+        Assert.True(new FileInfo(Path.Combine(Repo.Root, "README.md")).Length < 15 * 1024, "README.md must stay under 15 KB; the rest belongs in docs/");
         var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        Assert.All(Cmdlets, c => Assert.Contains($"`{c.Name}`", readme));
+        var pages = new Dictionary<string, string>
+        {
+            ["OxfordPets"] = "docs/suites/oxfordpets.md",
+            ["SkyTorch"] = "docs/suites/skytorch.md",
+            ["Tracelet"] = "docs/suites/tracelet.md",
+            ["Venvstacks"] = "docs/suites/venvstacks.md",
+            ["PlumisePetals"] = "docs/suites/plumise-petals.md",
+        };
+        var suites = Directory.EnumerateFiles(Path.Combine(Repo.Root, "Pester"), "*.Tests.ps1").Select(f => Path.GetFileName(f)[..^".Tests.ps1".Length]);
+        Assert.Equal(pages.Keys.Order(), suites.Where(s => s is not "Foundation" and not "Maintenance").Order());
+        foreach (var page in pages.Values)
+        {
+            Assert.True(File.Exists(Path.Combine(Repo.Root, page)), $"no page {page}");
+            Assert.Contains($"]({page})", readme);
+        }
+    }
+
+    [Fact]
+    public void The_manifest_claims_only_the_platform_that_is_tested()
+    {
+        var tags = (object[])((System.Collections.Hashtable)((System.Collections.Hashtable)ReadManifest(Path.Combine(Repo.Root, "E2E.psd1"))["PrivateData"]!)["PSData"]!)["Tags"]!;
+        Assert.Contains("Linux", tags);
+        Assert.DoesNotContain("Windows", tags);
+        Assert.DoesNotContain("MacOS", tags);
     }
 
     [Fact]

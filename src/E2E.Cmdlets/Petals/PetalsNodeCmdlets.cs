@@ -342,7 +342,12 @@ public sealed class GetPetalsRouteCommand : AsyncE2ECmdlet
 /// <remarks>
 /// <para>For every new token the hidden state goes through the route's nodes in order (Get-PetalsRoute), each computing its blocks; greedy decoding over the deterministic 24-block model gives exactly the tokens a single-process run of all blocks gives (-SingleProcess computes that reference here). A node that fails mid-generation (killed, refusing, timing out) is dropped and its blocks go to a replica from the same state, so the output is unchanged and the failover is listed in the result; without a replica the call fails with PetalsBlocksUnavailable naming the blocks.</para>
 /// <para>Several prompts (an array, or from the pipeline) run concurrently, up to -ThrottleLimit at a time; results come in input order. Each result has the text and token ids, the route, per-hop latency (calls, mean and max ms per node), failovers, duration and tokens per second.</para>
+/// <para>The nodes come from -Node (or nodes piped in), -Url, a route piped from Get-PetalsRoute (-Route: exactly its nodes, so a failover can only use a replica that is part of it), or else every node this session runs.</para>
 /// </remarks>
+/// <example>
+/// <code>Get-PetalsRoute | Invoke-DistributedInference -Prompt 'The cat' -MaxTokens 8</code>
+/// <para>Generates along the route just planned.</para>
+/// </example>
 /// <example>
 /// <code>$swarm = Invoke-DistributedInference -Prompt 'The cat' -MaxTokens 16
 /// $reference = Invoke-DistributedInference -Prompt 'The cat' -MaxTokens 16 -SingleProcess
@@ -363,8 +368,8 @@ public sealed class InvokeDistributedInferenceCommand : AsyncE2ECmdlet
     [ValidateRange(1, 4096)]
     public int MaxTokens { get; set; } = 16;
 
-    /// <summary>The nodes to route through; the nodes this session started by default.</summary>
-    [Parameter(ParameterSetName = "Swarm")]
+    /// <summary>The nodes to route through (from Start-PetalsNode or Get-PetalsNode, or piped in); the nodes this session started by default.</summary>
+    [Parameter(ParameterSetName = "Swarm", ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public PetalsNode[]? Node { get; set; }
 
@@ -372,6 +377,11 @@ public sealed class InvokeDistributedInferenceCommand : AsyncE2ECmdlet
     [Parameter(ParameterSetName = "Swarm")]
     [ValidateNotNullOrEmpty]
     public string[]? Url { get; set; }
+
+    /// <summary>The route to generate along (from Get-PetalsRoute, usually piped in): exactly its nodes.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Route", ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public PetalsRoute? Route { get; set; }
 
     /// <summary>Compute every block in this process: the reference the swarm must agree with.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "SingleProcess")]
@@ -384,14 +394,37 @@ public sealed class InvokeDistributedInferenceCommand : AsyncE2ECmdlet
 
     /// <summary>Seconds one hop may take before its node counts as failed; 30 by default.</summary>
     [Parameter(ParameterSetName = "Swarm")]
+    [Parameter(ParameterSetName = "Route")]
     [ValidateRange(0.1, 3600)]
     public double HopTimeoutSec { get; set; } = 30;
 
     private readonly List<string> _prompts = new();
+    private readonly List<string> _nodeUrls = new();
+    private readonly List<PetalsRoute> _routes = new();
+    private bool _promptsGiven;
+
+    protected override Task BeginAsync()
+    {
+        // Prompts given as arguments are taken once, whatever else (nodes, a route) the pipeline brings record by record.
+        _promptsGiven = MyInvocation.BoundParameters.ContainsKey(nameof(Prompt));
+        if (_promptsGiven)
+        {
+            _prompts.AddRange(Prompt);
+        }
+        return Task.CompletedTask;
+    }
 
     protected override Task ProcessAsync()
     {
-        _prompts.AddRange(Prompt);
+        if (!_promptsGiven)
+        {
+            _prompts.AddRange(Prompt);
+        }
+        _nodeUrls.AddRange(Node?.Select(n => n.Url) ?? Enumerable.Empty<string>());
+        if (Route is not null && !_routes.Contains(Route))
+        {
+            _routes.Add(Route);
+        }
         return Task.CompletedTask;
     }
 
@@ -406,7 +439,19 @@ public sealed class InvokeDistributedInferenceCommand : AsyncE2ECmdlet
             }
             return;
         }
-        var nodes = await client.DiscoverAsync(PetalsCmdlets.Urls(Node?.Select(n => n.Url), Url), CancelToken).ConfigureAwait(false);
+        IReadOnlyList<PetalsNodeInfo> nodes;
+        if (ParameterSetName == "Route")
+        {
+            if (_routes.Count > 1)
+            {
+                throw new E2EException(ErrorCatalog.InvalidArgument, $"{_routes.Count} routes came in; generation follows one. Pipe one Get-PetalsRoute.", "Route");
+            }
+            nodes = _routes[0].Hops.Select(h => h.Node).Distinct().ToArray();
+        }
+        else
+        {
+            nodes = await client.DiscoverAsync(PetalsCmdlets.Urls(_nodeUrls, Url), CancelToken).ConfigureAwait(false);
+        }
         if (!await ShouldProcessAsync(string.Join(", ", nodes.Select(n => $"{n.Blocks}@{n.Url}")), $"Generate {MaxTokens} tokens for {_prompts.Count} prompt(s)").ConfigureAwait(false))
         {
             return;
