@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
+using E2E.Core.StandIns.Oracle;
 
 namespace E2E.Bench;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using E2E.Core.Grpc;
+using E2E.Core.StandIns.Grpc;
 
 namespace E2E.Bench;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using E2E.Core.Kubernetes;
+using E2E.Core.StandIns.Kubernetes;
 
 namespace E2E.Bench;
 

@@ -4,6 +4,8 @@ using E2E.Core.Errors;
 using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
 using E2E.Core.Petals;
+using E2E.Core.StandIns.Oracle;
+using E2E.Core.StandIns.Petals;
 
 // A Petals node (default), the mock Oracle ('mock-oracle') or a health probe ('probe URL': exit 0 when the URL
 // answers 2xx within 5 s, 1 otherwise; the images' healthchecks use it, as they have no curl), configured by environment variables: the

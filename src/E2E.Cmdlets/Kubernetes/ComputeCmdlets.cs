@@ -5,6 +5,7 @@ using E2E.Core.Errors;
 using E2E.Core.Grpc;
 using E2E.Core.Kubernetes;
 using E2E.Core.Scopes;
+using E2E.Core.StandIns.Kubernetes;
 
 namespace E2E.Cmdlets.Kubernetes;
 

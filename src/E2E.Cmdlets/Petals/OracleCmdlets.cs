@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Oracle;
+using E2E.Core.StandIns.Oracle;
 
 namespace E2E.Cmdlets.Petals;
 

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using E2E.Core.Errors;
 using E2E.Core.Naming;
 using E2E.Core.Processes;
+using E2E.Core.StandIns.Kubernetes;
 
 namespace E2E.Core.Kubernetes;
 

@@ -48,7 +48,7 @@ public sealed class DistributedInference : IDisposable
     /// <summary>Asks each URL's /health what it serves; one that does not answer as a node is PetalsNodeUnreachable.</summary>
     public async Task<IReadOnlyList<PetalsNodeInfo>> DiscoverAsync(IEnumerable<string> urls, CancellationToken cancellation)
     {
-        var found = await Task.WhenAll(urls.Select(async url => PetalsNodeHost.ParseInfo(url, await GetAsync(url, "/health", cancellation).ConfigureAwait(false)))).ConfigureAwait(false);
+        var found = await Task.WhenAll(urls.Select(async url => PetalsNodeInfo.Parse(url, await GetAsync(url, "/health", cancellation).ConfigureAwait(false)))).ConfigureAwait(false);
         return found;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using E2E.Core.Containers;
 using E2E.Core.Net;
+using E2E.Core.StandIns.Petals;
 
 namespace E2E.Core.Petals;
 

@@ -5,6 +5,7 @@ using E2E.Core.Errors;
 using E2E.Core.Net;
 using E2E.Core.Oracle;
 using E2E.Core.Processes;
+using E2E.Core.StandIns.Petals;
 using E2E.Core.Waiting;
 
 namespace E2E.Core.Petals;
@@ -213,7 +214,7 @@ public sealed class PetalsNode : IDisposable
                 }
                 try
                 {
-                    info = PetalsNodeHost.ParseInfo(url, await http.GetStringAsync(url + "/health", token).ConfigureAwait(false));
+                    info = PetalsNodeInfo.Parse(url, await http.GetStringAsync(url + "/health", token).ConfigureAwait(false));
                 }
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !token.IsCancellationRequested)
                 {

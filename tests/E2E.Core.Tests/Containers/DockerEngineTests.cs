@@ -115,7 +115,7 @@ public sealed class DockerEngineTests : IDisposable
     public async Task A_container_reaches_a_server_on_this_hosts_loopback_through_the_relay()
     {
         // A server that answers only its loopback names, as HttpListener does (400 for any other Host).
-        using var server = new E2E.Core.Oracle.MockOracleServer();
+        using var server = new E2E.Core.StandIns.Oracle.MockOracleServer();
         using var relay = await HostLoopbackRelay.ForNetworkAsync(_engine, null, Soon);
         var url = relay.Rewrite("ORACLE_API_URL", server.Url + "/health");
         Assert.StartsWith($"http://{HostLoopbackRelay.HostName}:", url);

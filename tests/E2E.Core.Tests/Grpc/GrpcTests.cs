@@ -1,5 +1,6 @@
 using E2E.Core.Errors;
 using E2E.Core.Grpc;
+using E2E.Core.StandIns.Grpc;
 
 namespace E2E.Core.Tests.Grpc;
 

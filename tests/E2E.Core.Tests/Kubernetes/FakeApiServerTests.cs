@@ -1,10 +1,11 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
-using System.Text;
+using System.Net;
 using System.Text.Json.Nodes;
+using System.Text;
 using E2E.Core.Errors;
 using E2E.Core.Kubernetes;
+using E2E.Core.StandIns.Kubernetes;
 
 namespace E2E.Core.Tests.Kubernetes;
 

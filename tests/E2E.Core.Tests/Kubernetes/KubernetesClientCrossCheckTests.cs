@@ -1,9 +1,10 @@
 using System.Net;
 using System.Text.Json;
 using E2E.Core.Kubernetes;
-using k8s;
+using E2E.Core.StandIns.Kubernetes;
 using k8s.Autorest;
 using k8s.Models;
+using k8s;
 
 namespace E2E.Core.Tests.Kubernetes;
 

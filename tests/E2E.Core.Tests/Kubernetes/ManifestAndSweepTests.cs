@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using E2E.Core.Errors;
 using E2E.Core.Kubernetes;
 using E2E.Core.Scopes;
+using E2E.Core.StandIns.Kubernetes;
 
 namespace E2E.Core.Tests.Kubernetes;
 

@@ -3,6 +3,7 @@ using System.Text;
 using E2E.Core.Errors;
 using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
+using E2E.Core.StandIns.Oracle;
 using E2E.Core.Tests.Ethereum;
 
 namespace E2E.Core.Tests.Oracle;

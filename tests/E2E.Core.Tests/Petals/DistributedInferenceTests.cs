@@ -3,6 +3,8 @@ using E2E.Core.Errors;
 using E2E.Core.Ethereum;
 using E2E.Core.Oracle;
 using E2E.Core.Petals;
+using E2E.Core.StandIns.Oracle;
+using E2E.Core.StandIns.Petals;
 using E2E.Core.Tests.Processes;
 
 namespace E2E.Core.Tests.Petals;

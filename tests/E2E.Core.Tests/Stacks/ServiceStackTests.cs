@@ -270,7 +270,7 @@ public sealed class ServiceStackTests : IDisposable
     [Fact]
     public async Task A_Petals_node_on_the_Docker_runtime_gets_upstreams_environment_reports_to_this_host_and_its_container_goes_with_it()
     {
-        using var oracle = new E2E.Core.Oracle.MockOracleServer();
+        using var oracle = new E2E.Core.StandIns.Oracle.MockOracleServer();
         var told = new List<string>();
         Func<TimeSpan, bool>? stop = null;
         var node = await PetalsContainers.StartNodeAsync(new PetalsNodeLaunch

@@ -1,4 +1,5 @@
 using E2E.Core.Errors;
+using E2E.Core.StandIns.Tracking;
 using E2E.Core.StandIns;
 using E2E.Core.Tracking;
 using Xunit;

@@ -1,8 +1,9 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using E2E.Core.Errors;
+using E2E.Core.Kubernetes;
 
-namespace E2E.Core.Kubernetes;
+namespace E2E.Core.StandIns.Kubernetes;
 
 /// <summary>
 /// A label selector in the API's string form: "a=b", "a==b", "a!=b", "a in (x,y)", "a notin (x)", "a", "!a",

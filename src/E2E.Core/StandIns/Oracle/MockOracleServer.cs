@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
 using E2E.Core.Errors;
 using E2E.Core.Net;
+using E2E.Core.Oracle;
 
-namespace E2E.Core.Oracle;
+namespace E2E.Core.StandIns.Oracle;
 
 public sealed record MockOracleOptions
 {

@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using E2E.Core.Grpc;
+using E2E.Core.Kubernetes;
+using E2E.Core.StandIns.Grpc;
 
-namespace E2E.Core.Kubernetes;
+namespace E2E.Core.StandIns.Kubernetes;
 
 /// <summary>
 /// Stands in for the SkyTorch operator, the kubelet and the Contour Gateway on a machine without a cluster.

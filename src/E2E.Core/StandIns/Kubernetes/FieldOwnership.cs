@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace E2E.Core.Kubernetes;
+namespace E2E.Core.StandIns.Kubernetes;
 
 /// <summary>
 /// The field paths server-side apply reasons about: every leaf of an applied configuration (maps are walked,

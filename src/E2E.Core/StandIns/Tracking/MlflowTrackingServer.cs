@@ -4,7 +4,7 @@ using System.Text.Json;
 using E2E.Core.Net;
 using E2E.Core.Tracking;
 
-namespace E2E.Core.StandIns;
+namespace E2E.Core.StandIns.Tracking;
 
 /// <summary>
 /// A loopback stand-in for an MLflow tracking server: the read side of REST API 2.0

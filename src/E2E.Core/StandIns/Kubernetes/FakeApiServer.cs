@@ -1,13 +1,14 @@
 using System.Globalization;
 using System.Net;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
 using System.Threading.Channels;
 using E2E.Core.Errors;
+using E2E.Core.Kubernetes;
 using E2E.Core.Naming;
 using E2E.Core.Net;
 
-namespace E2E.Core.Kubernetes;
+namespace E2E.Core.StandIns.Kubernetes;
 
 /// <summary>
 /// An in-process Kubernetes API server on 127.0.0.1 that speaks the wire format clients rely on: discovery,

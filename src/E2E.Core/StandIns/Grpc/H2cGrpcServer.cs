@@ -1,11 +1,12 @@
 using System.Buffers.Binary;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
 using E2E.Core.Errors;
+using E2E.Core.Grpc;
 using E2E.Core.Net;
 
-namespace E2E.Core.Grpc;
+namespace E2E.Core.StandIns.Grpc;
 
 /// <summary>A unary gRPC request as the server sees it: the method path, the request headers (lower-case names) and the message.</summary>
 public sealed record GrpcRequest(string Path, IReadOnlyDictionary<string, string> Headers, byte[] Message);
