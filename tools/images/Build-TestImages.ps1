@@ -156,7 +156,9 @@ function Build-NodeImages([string] $BaseDigest, [bool] $Node, [bool] $Oracle) {
     try {
         $rootfs = Join-Path $context 'rootfs'
         $program = Join-Path $rootfs 'opt' 'e2e' 'node'
-        Invoke-Checked 'dotnet' @('publish', (Join-Path $root 'src' 'E2E.PetalsNode' 'E2E.PetalsNode.csproj'), '-c', 'Release', '-o', $program, '-nologo', '-v', 'quiet', '-p:DebugType=none', '-p:GenerateDocumentationFile=false')
+        # ContinuousIntegrationBuild maps source paths to /_/, so the same sources give the same bytes in any clone (and
+        # the images stay current across clones of one commit); without it every clone's path made a new digest.
+        Invoke-Checked 'dotnet' @('publish', (Join-Path $root 'src' 'E2E.PetalsNode' 'E2E.PetalsNode.csproj'), '-c', 'Release', '-o', $program, '-nologo', '-v', 'quiet', '-p:DebugType=none', '-p:GenerateDocumentationFile=false', '-p:ContinuousIntegrationBuild=true')
         # The runtime the SDK runs on: the muxer, host/ and the one shared framework the program needs.
         $dotnetRoot = Split-Path (Get-Item (Get-Command dotnet).Source).ResolvedTarget
         $framework = Get-ChildItem (Join-Path $dotnetRoot 'shared' 'Microsoft.NETCore.App') -Directory | Sort-Object { [version] ($_.Name -replace '-.*$', '') } | Select-Object -Last 1
