@@ -134,8 +134,11 @@ public sealed class SupervisedProcess : IDisposable
 /// <summary>Reading service logs: the last lines, and following what is appended.</summary>
 public static class LogFile
 {
-    /// <summary>The last <paramref name="lines"/> lines of <paramref name="path"/>, read from the end (a large log is not read whole).</summary>
-    public static string Tail(string path, int lines)
+    /// <summary>
+    /// The last <paramref name="lines"/> lines of <paramref name="path"/> (of its first <paramref name="end"/> bytes when
+    /// given), read from the end (a large log is not read whole).
+    /// </summary>
+    public static string Tail(string path, int lines, long end = -1)
     {
         if (!File.Exists(path) || lines <= 0)
         {
@@ -143,7 +146,7 @@ public static class LogFile
         }
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var collected = Array.Empty<byte>();
-        var position = stream.Length;
+        var position = end < 0 ? stream.Length : Math.Min(end, stream.Length);
         // Read 8 KiB chunks backwards until the tail holds more line breaks than lines wanted (or the file is read).
         while (position > 0 && collected.Count(b => b == (byte)'\n') <= lines)
         {
@@ -174,6 +177,33 @@ public static class LogFile
 
     /// <summary>Its length in bytes, 0 when there is no such file: where what a process appends next begins.</summary>
     public static long End(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
+    /// <summary>
+    /// The offset just past its last complete line (0 when it has none): a tail read up to here and a follow from here
+    /// neither repeat nor split a line, however the process writes meanwhile.
+    /// </summary>
+    public static long EndOfLastLine(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var buffer = new byte[8192];
+        for (var position = stream.Length; position > 0;)
+        {
+            var size = (int)Math.Min(buffer.Length, position);
+            position -= size;
+            stream.Position = position;
+            stream.ReadExactly(buffer, 0, size);
+            var last = Array.LastIndexOf(buffer, (byte)'\n', size - 1);
+            if (last >= 0)
+            {
+                return position + last + 1;
+            }
+        }
+        return 0;
+    }
 
     /// <summary>
     /// Lines appended to <paramref name="path"/> from byte <paramref name="offset"/> on, as they come, until

@@ -365,15 +365,17 @@ internal sealed class ProcessStackRuntime(StackOptions options) : IStackRuntime
 
         public async IAsyncEnumerable<string> FollowAsync(int tail, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
         {
-            var length = new FileInfo(process.LogPath).Length;
-            if (tail > 0)
+            // One offset for both: the tail ends and the follow starts at the same complete line (a tail read after the
+            // offset was taken repeated a line the service wrote in between).
+            var end = LogFile.EndOfLastLine(process.LogPath);
+            if (tail > 0 && end > 0)
             {
-                foreach (var line in process.Tail(tail).Split('\n'))
+                foreach (var line in LogFile.Tail(process.LogPath, tail, end).Split('\n'))
                 {
                     yield return line;
                 }
             }
-            await foreach (var line in LogFile.FollowAsync(process.LogPath, length, () => process.HasExited, cancellation).ConfigureAwait(false))
+            await foreach (var line in LogFile.FollowAsync(process.LogPath, end, () => process.HasExited, cancellation).ConfigureAwait(false))
             {
                 yield return line;
             }
