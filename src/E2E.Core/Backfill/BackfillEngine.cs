@@ -1,12 +1,7 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using E2E.Core.Errors;
 using E2E.Core.Processes;
 using E2E.Core.Tables;
 using E2E.Core.Udf;
-using Microsoft.Data.Sqlite;
 
 namespace E2E.Core.Backfill;
 
