@@ -470,6 +470,7 @@ public sealed class UdfWorker : IAsyncDisposable
             try
             {
                 await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                _group.Terminate(TimeSpan.FromSeconds(1)); // what it left behind; one scan of /proc when nothing was
             }
             catch (OperationCanceledException)
             {
@@ -485,10 +486,6 @@ public sealed class UdfWorker : IAsyncDisposable
                     // It will not die: nothing more to do but let go of it.
                 }
             }
-        }
-        if (HasExited())
-        {
-            _group.Terminate(TimeSpan.FromSeconds(1)); // what it left behind; one scan of /proc when nothing was
         }
         _process.Dispose();
     }

@@ -147,22 +147,18 @@ public sealed class ProcessGroup
     // found by its tag outside the group (one that called setsid itself).
     private void Signal(Process leader, int pid, int signal, IReadOnlyList<int> members)
     {
-        var grouped = false;
-        if (_ownGroup && members.Any(m => GroupOf(m) == pid))
+        var grouped = _ownGroup ? members.Where(m => GroupOf(m) == pid).ToHashSet() : new HashSet<int>();
+        if (grouped.Count > 0)
         {
             _ = Kill(-pid, signal);
-            grouped = true;
         }
         else if (!Exited(leader))
         {
             _ = Kill(pid, signal);
         }
-        foreach (var member in members)
+        foreach (var member in members.Where(m => !grouped.Contains(m)))
         {
-            if (!grouped || GroupOf(member) != pid)
-            {
-                _ = Kill(member, signal);
-            }
+            _ = Kill(member, signal);
         }
     }
 
