@@ -10,11 +10,16 @@ function Get-PinnedPesterVersion {
         ForEach-Object { $_.Version -split ';' } | ForEach-Object { $_.Trim('[', ']', ' ') })
 }
 
+function Get-NuGetPackagesFolder {
+    # Where NuGet keeps packages (the pinned pwsh and Pester among them): NUGET_PACKAGES, else what dotnet says.
+    if ($env:NUGET_PACKAGES) { return $env:NUGET_PACKAGES }
+    ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim()
+}
+
 function Get-PesterManifest([Parameter(Mandatory)] [string] $Version) {
     # Pester.psd1 of a pinned version in the NuGet packages folder, restoring tools/PesterPackages if it is missing.
     $find = {
-        $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '' }
-        Join-Path $packages.Trim() 'pester' $Version 'tools' 'Pester.psd1'
+        Join-Path (Get-NuGetPackagesFolder) 'pester' $Version 'tools' 'Pester.psd1'
     }
     $manifest = & $find
     if (-not (Test-Path -LiteralPath $manifest)) {
@@ -57,7 +62,7 @@ function Get-PassFailCount([string] $Line) {
 # are. Nothing of the real user's is read or changed; the folder goes afterwards.
 function Invoke-WithTemporaryUserHome([Parameter(Mandatory)] [scriptblock] $Action) {
     $root = Join-Path ([IO.Path]::GetTempPath()) "e2e-home-$PID-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
-    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim() }
+    $packages = Get-NuGetPackagesFolder
     $variables = @{
         HOME = $root; XDG_DATA_HOME = Join-Path $root '.local' 'share'; XDG_CONFIG_HOME = Join-Path $root '.config'; XDG_CACHE_HOME = Join-Path $root '.cache'
         PSModulePath = $null; NUGET_PACKAGES = $packages

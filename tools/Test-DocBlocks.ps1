@@ -51,7 +51,12 @@ $__doc_brokenLinks = [System.Collections.Generic.List[string]]::new()
 function ConvertTo-__DocAnchor([string] $Heading) { (($Heading.ToLowerInvariant() -replace '[^\p{L}\p{Nd} _-]', '') -replace ' ', '-') }
 $__doc_anchors = @{}
 foreach ($file in $__doc_files) {
-    $__doc_anchors[$file] = @(Get-Content -LiteralPath $file | Where-Object { $_ -match '^#+\s+(.+)$' } | ForEach-Object { ConvertTo-__DocAnchor ($_ -replace '^#+\s+', '') })
+    # Headings only: a '#' line inside a code block is a comment.
+    $inCode = $false
+    $__doc_anchors[$file] = @(foreach ($line in Get-Content -LiteralPath $file) {
+        if ($line -match '^```') { $inCode = -not $inCode }
+        elseif (-not $inCode -and $line -match '^#+\s+(.+)$') { ConvertTo-__DocAnchor $Matches[1] }
+    })
 }
 foreach ($file in $__doc_files) {
     $relative = [IO.Path]::GetRelativePath($repo, $file)

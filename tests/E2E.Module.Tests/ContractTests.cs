@@ -118,7 +118,7 @@ public class ContractTests
             var outputs = getter.OutputTypes.Where(t => t.Namespace?.StartsWith("E2E.", StringComparison.Ordinal) == true).ToArray();
             foreach (var taker in Cmdlets.Where(c => c.Name != getter.Name && (c.Noun == getter.Noun || CrossNounPipelines.Contains((getter.Name, c.Name)))))
             {
-                if (taker.Parameters.Any(p => outputs.Contains(p.Type.IsArray ? p.Type.GetElementType()! : p.Type)))
+                if (taker.Parameters.Any(p => outputs.Contains(Taken(p.Type))))
                 {
                     pairs.Add(getter.Name, taker.Name);
                 }
@@ -126,6 +126,9 @@ public class ContractTests
         }
         return pairs;
     }
+
+    /// <summary>The type a parameter takes one of: its element type for an array.</summary>
+    private static Type Taken(Type type) => type.IsArray ? type.GetElementType()! : type;
 
     [Fact]
     public void The_pairs_include_the_pipelines_the_suites_use()
@@ -142,7 +145,7 @@ public class ContractTests
     public void What_a_Get_cmdlet_returns_pipes_into_the_cmdlets_that_take_it(string getter, string taker)
     {
         var outputs = Cmdlet(getter).OutputTypes;
-        var takers = Cmdlet(taker).Parameters.Where(p => outputs.Contains(p.Type.IsArray ? p.Type.GetElementType()! : p.Type)).ToArray();
+        var takers = Cmdlet(taker).Parameters.Where(p => outputs.Contains(Taken(p.Type))).ToArray();
         Assert.True(takers.Any(p => p.Sets.Any(s => s.FromPipeline || s.FromPipelineByPropertyName)),
             $"{getter} | {taker}: -{string.Join(", -", takers.Select(p => p.Name))} take{(takers.Length == 1 ? "s" : string.Empty)} what {getter} returns, so one must bind it from the pipeline");
     }
