@@ -2,7 +2,10 @@
 tracelet's e2e workflows (simple_pytorch and lightning), logged through e2e_tracking.
 
     python3 e2e_workflows.py simple_pytorch|lightning [--epochs N] [--perturb METRIC@STEP=DELTA]
+    python3 e2e_workflows.py --source torch simple_pytorch|lightning|computer_vision|time_series [...]
     python3 e2e_workflows.py environment        (the report's environment_info as JSON)
+
+With --source torch the workflows are real PyTorch (e2e_torch_workflows.py); the results say which ran ("source").
 
 Data: seed 42, X = 1000 x 10 standard normal, y = X[:,0] + X[:,1] + X[:,2] + 0.1 * noise. The model
 is a small MLP (10 -> 8 -> 1, ReLU) trained with Adam (lr 1e-3) on batches of 32, written out in
@@ -203,19 +206,31 @@ def main(argv):
         print(json.dumps(environment()))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workflow", choices=sorted(WORKFLOWS))
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--source", choices=("stdlib", "torch"), default="stdlib")
+    parser.add_argument("workflow")
+    parser.add_argument("--epochs", type=int)
     parser.add_argument("--perturb", help="METRIC@STEP=DELTA: add DELTA to that one logged value")
     args = parser.parse_args(argv)
     started = time.time()
-    run = e2e_tracking.start_run(f"e2e_{args.workflow}", tags={"workflow": args.workflow})
+    workflows, epochs, extra = WORKFLOWS, args.epochs or 10, {"source": "stdlib"}
+    if args.source == "torch":
+        import e2e_torch_workflows as torch_workflows
+        import torch
+
+        torch_workflows.prepare()
+        workflows, epochs = torch_workflows.WORKFLOWS, args.epochs or torch_workflows.DEFAULT_EPOCHS.get(args.workflow, 10)
+        extra = {"source": "torch", "torch_version": torch.__version__, "device": str(torch_workflows.device())}
+    if args.workflow not in workflows:
+        parser.error(f"{args.workflow!r} is not a {args.source} workflow ({', '.join(sorted(workflows))})")
+    run = e2e_tracking.start_run(f"e2e_{args.workflow}", tags={"workflow": args.workflow, "workflow_source": args.source})
     log = Logger(run, parse_perturb(args.perturb))
     exit_code = 1
     try:
-        results = WORKFLOWS[args.workflow](log, args.epochs)
+        results = workflows[args.workflow](log, epochs)
         exit_code = 0
     finally:
         run.finish(exit_code)
+    results.update(extra)
     results.update({"execution_time": time.time() - started, "workflow_name": args.workflow,
                     "backend_name": os.environ.get("E2E_TRACKING_BACKEND", ""), "success": True,
                     "run_id": getattr(run, "run_id", None) or getattr(run, "task_id", None)})

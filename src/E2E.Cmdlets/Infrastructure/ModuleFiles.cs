@@ -12,7 +12,10 @@ public static class ModuleFiles
     public static string GenevaBridgeScript => Path.Combine(ModuleRoot, "python", "e2e_geneva.py");
 
     /// <summary>The built-in training workflows (simple_pytorch, lightning) and, beside them, the tracking logger they use.</summary>
-    public static string TrackingWorkflowScript => Path.Combine(ModuleRoot, "python", "tracking", "e2e_workflows.py");
+    public static string TrackingWorkflowScript => Path.Combine(TrackingDirectory, "e2e_workflows.py");
+
+    /// <summary>The tracking logger (e2e_tracking) and the built-in workflows.</summary>
+    public static string TrackingDirectory => Path.Combine(ModuleRoot, "python", "tracking");
 
     /// <summary>SkyTorch's Compute CRD, shipped for schema checks and the local cluster.</summary>
     public static string ComputeCrd => Path.Combine(ModuleRoot, "kubernetes", "compute.skytorch.dev_computes.yaml");

@@ -39,10 +39,10 @@ public sealed class ExportTrackingReportCommand : E2ECmdlet
     [ValidateRange(0, 1)]
     public double RelativeTolerance { get; set; } = 1e-9;
 
-    /// <summary>The Python whose version and packages the report lists; python3 by default.</summary>
+    /// <summary>The Python whose version and packages the report lists: E2E_TORCH_PYTHON when it is set (the one the PyTorch workflows ran with), else python3.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
-    public string Python { get; set; } = "python3";
+    public string Python { get; set; } = E2E.Core.Python.TorchInterpreter.Configured ?? "python3";
 
     protected override void Process() => _results.AddRange(Result);
 

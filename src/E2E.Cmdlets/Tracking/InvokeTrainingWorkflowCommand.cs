@@ -2,14 +2,15 @@ using System.Collections;
 using System.Management.Automation;
 using E2E.Cmdlets.Infrastructure;
 using E2E.Core.Errors;
+using E2E.Core.Python;
 using E2E.Core.Scopes;
 using E2E.Core.Tracking;
 
 namespace E2E.Cmdlets.Tracking;
 
-/// <summary>Runs a training workflow against a tracking backend and measures its time and memory.</summary>
+/// <summary>Runs a training workflow (PyTorch where torch is installed) against a tracking backend and measures its time and memory.</summary>
 /// <remarks>
-/// <para>-Workflow is a built-in workflow (simple_pytorch or lightning: standard-library Python with the data, seeds, metric names and steps of tracelet's e2e workflows, logging through a small logger that writes the backend's real on-disk store), a Python script, or any executable. The process gets the backend's Environment plus E2E_WORKFLOW_RESULTS, the file where it may write its results JSON.</para>
+/// <para>-Workflow is a built-in workflow, a Python script, or any executable. The built-ins are tracelet's e2e workflows, logging through a small logger that writes the backend's real on-disk store (e2e_tracking, importable by your own scripts too): simple_pytorch, lightning, computer_vision (a CNN on synthetic images) and time_series (an LSTM forecaster) in real PyTorch, or simple_pytorch and lightning in standard-library Python with the same data shapes, seeds, metric names and steps. -WorkflowSource chooses: Auto (the default) runs the PyTorch ones when E2E_TORCH_PYTHON names an interpreter (or -Python is given and imports torch), else the standard-library ones; the result's Source says which ran. An interpreter named in E2E_TORCH_PYTHON that cannot import torch is TorchNotAvailable, never a silent fallback. The process gets the backend's Environment plus E2E_WORKFLOW_RESULTS, the file where it may write its results JSON.</para>
 /// <para>The result has the exit code, standard output and error, the results JSON, the wall time, and the CPU time and peak memory of the whole process tree (sampled from /proc every 20 ms; each process's kernel-recorded peak is included, so short spikes count). A non-zero exit is the non-terminating error WorkflowFailed, a run past -TimeoutSec is killed with its children and is WorkflowTimedOut; the result is written in both cases. Ctrl-C kills the workflow's process tree.</para>
 /// </remarks>
 /// <example>
@@ -32,7 +33,7 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
     [ValidateNotNull]
     public TrackingBackend? Backend { get; set; }
 
-    /// <summary>simple_pytorch, lightning, a .py script, or an executable.</summary>
+    /// <summary>simple_pytorch, lightning, computer_vision, time_series, a .py script, or an executable.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ArgumentCompleter(typeof(WorkflowCompleter))]
     [ValidateNotNullOrEmpty]
@@ -42,10 +43,15 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
     [Parameter(Position = 1)]
     public string[] ArgumentList { get; set; } = Array.Empty<string>();
 
-    /// <summary>The Python that runs built-in workflows and .py scripts; python3 by default.</summary>
+    /// <summary>The Python that runs built-in workflows and .py scripts: by default E2E_TORCH_PYTHON for PyTorch workflows and scripts when it is set, else python3.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
-    public string Python { get; set; } = "python3";
+    public string? Python { get; set; }
+
+    /// <summary>For built-in workflows: Auto (PyTorch where E2E_TORCH_PYTHON is set), Torch, or StandardLibrary.</summary>
+    [Parameter]
+    [ValidateSet(nameof(WorkflowSource.Auto), nameof(WorkflowSource.Torch), nameof(WorkflowSource.StandardLibrary))]
+    public WorkflowSource WorkflowSource { get; set; } = WorkflowSource.Auto;
 
     /// <summary>Seconds before the workflow is killed; 600 by default.</summary>
     [Parameter]
@@ -60,30 +66,57 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
     [Parameter]
     public string? WorkingDirectory { get; set; }
 
-    private IReadOnlyList<string>? _commandLine;
+    private string? _scriptPath;
     private string? _workingDirectory;
     private E2EScope? _scope;
 
     protected override void PrepareRecord()
     {
-        _commandLine = CommandLine(Workflow!);
+        var workflow = Workflow!;
+        if (!TrainingWorkflowRunner.BuiltInWorkflows.Contains(workflow))
+        {
+            _scriptPath = GetUnresolvedProviderPathFromPSPath(workflow);
+            if (!File.Exists(_scriptPath))
+            {
+                throw new E2EException(ErrorCatalog.WorkflowNotFound,
+                    $"'{workflow}' is neither a built-in workflow ({string.Join(", ", TrainingWorkflowRunner.BuiltInWorkflows)}) nor an existing file.", workflow);
+            }
+        }
         _scope = Scopes.RequireCurrent("a training workflow");
         _workingDirectory = WorkingDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(WorkingDirectory);
     }
 
-    private IReadOnlyList<string> CommandLine(string workflow)
+    /// <summary>The command line, and which built-ins run: PyTorch's where an interpreter with torch is named, else the standard library's.</summary>
+    private async Task<(IReadOnlyList<string> CommandLine, WorkflowSource Source)> CommandLineAsync()
     {
-        if (TrainingWorkflowRunner.BuiltInWorkflows.Contains(workflow))
+        if (_scriptPath is not null)
         {
-            return new[] { Python, ModuleFiles.TrackingWorkflowScript, workflow }.Concat(ArgumentList).ToArray();
+            var program = _scriptPath.EndsWith(".py", StringComparison.OrdinalIgnoreCase)
+                ? new[] { Python ?? TorchInterpreter.Configured ?? "python3", _scriptPath }
+                : new[] { _scriptPath };
+            return (program.Concat(ArgumentList).ToArray(), WorkflowSource.Script);
         }
-        var path = GetUnresolvedProviderPathFromPSPath(workflow);
-        if (!File.Exists(path))
+        var workflow = Workflow!;
+        var source = WorkflowSource;
+        var python = Python;
+        if (source == WorkflowSource.Torch || (source == WorkflowSource.Auto && (Python is not null || TorchInterpreter.Configured is not null)))
         {
-            throw new E2EException(ErrorCatalog.WorkflowNotFound,
-                $"'{workflow}' is neither a built-in workflow ({string.Join(", ", TrainingWorkflowRunner.BuiltInWorkflows)}) nor an existing file.", workflow);
+            var torch = source == WorkflowSource.Auto && Python is not null
+                ? await TorchInterpreter.ProbeAsync(Python, CancelToken).ConfigureAwait(false)
+                : await TorchInterpreter.RequireAsync(Python ?? TorchInterpreter.Configured ?? "python3", $"Workflow {workflow} with -WorkflowSource Torch", CancelToken).ConfigureAwait(false);
+            if (torch is not null)
+            {
+                Verbose($"Running the PyTorch {workflow} with {torch}.");
+                return (new[] { torch.Python, ModuleFiles.TrackingWorkflowScript, "--source", "torch", workflow }.Concat(ArgumentList).ToArray(), WorkflowSource.Torch);
+            }
         }
-        return (path.EndsWith(".py", StringComparison.OrdinalIgnoreCase) ? new[] { Python, path } : new[] { path }).Concat(ArgumentList).ToArray();
+        if (!TrainingWorkflowRunner.StandardLibraryWorkflows.Contains(workflow))
+        {
+            throw new E2EException(ErrorCatalog.TorchNotAvailable,
+                $"Workflow {workflow} is PyTorch only (the standard-library ones are {string.Join(" and ", TrainingWorkflowRunner.StandardLibraryWorkflows)}); set {TorchInterpreter.Variable} to a Python that imports torch, or pass -Python.", workflow);
+        }
+        Verbose($"Running the standard-library {workflow} ({(source == WorkflowSource.StandardLibrary ? "-WorkflowSource StandardLibrary" : $"{TorchInterpreter.Variable} is not set")}).");
+        return (new[] { python ?? "python3", ModuleFiles.TrackingWorkflowScript, workflow }.Concat(ArgumentList).ToArray(), WorkflowSource.StandardLibrary);
     }
 
     protected override async Task ProcessAsync()
@@ -93,14 +126,18 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
         {
             return;
         }
+        var (commandLine, source) = await CommandLineAsync().ConfigureAwait(false);
         var workingDirectory = _workingDirectory ?? _scope!.CreateTempDirectory("workflow");
-        var environment = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? string.Empty);
+        var environment = Environment?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? string.Empty) ?? new Dictionary<string, string>();
+        // Any workflow may log through the module's logger: import e2e_tracking.
+        var pythonPath = environment.GetValueOrDefault("PYTHONPATH") ?? System.Environment.GetEnvironmentVariable("PYTHONPATH");
+        environment["PYTHONPATH"] = string.IsNullOrEmpty(pythonPath) ? ModuleFiles.TrackingDirectory : ModuleFiles.TrackingDirectory + Path.PathSeparator + pythonPath;
         var finished = false;
         WorkflowRunResult result;
         try
         {
             result = await WithProgressAsync(Activities.Workflow, $"Workflow {Workflow} on {backend.Name} (timeout {TimeoutSec:0} s)", () => "running",
-                () => TrainingWorkflowRunner.RunAsync(Workflow!, _commandLine!, backend, workingDirectory, environment, TimeSpan.FromSeconds(TimeoutSec),
+                () => TrainingWorkflowRunner.RunAsync(Workflow!, commandLine, backend, workingDirectory, environment, TimeSpan.FromSeconds(TimeoutSec),
                     group => _scope!.Register("Process", $"workflow {Workflow} (pid {group.Leader.Id})", _ =>
                     {
                         // A workflow still running when its scope goes (a crash or a signal of the shell) is killed with its group.
@@ -109,7 +146,7 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
                             group.Terminate(TimeSpan.Zero);
                         }
                     }),
-                    CancelToken)).ConfigureAwait(false);
+                    CancelToken, source)).ConfigureAwait(false);
         }
         finally
         {

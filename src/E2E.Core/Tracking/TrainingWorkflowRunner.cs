@@ -44,16 +44,37 @@ public sealed class WorkflowRunResult
 
     public required IReadOnlyList<string> CommandLine { get; init; }
 
+    /// <summary>What ran: a built-in workflow in PyTorch (Torch) or in standard-library Python (StandardLibrary), or the caller's Script.</summary>
+    public WorkflowSource Source { get; init; } = WorkflowSource.Script;
+
     public required DateTimeOffset StartedAt { get; init; }
 
-    public override string ToString() => $"{Workflow} on {BackendName}: exit {ExitCode}, {WallTime.TotalSeconds:0.00} s wall, {CpuTime.TotalSeconds:0.00} s CPU, {PeakMemoryMB} MB peak";
+    public override string ToString() => $"{Workflow} ({Source}) on {BackendName}: exit {ExitCode}, {WallTime.TotalSeconds:0.00} s wall, {CpuTime.TotalSeconds:0.00} s CPU, {PeakMemoryMB} MB peak";
+}
+
+/// <summary>Which built-in workflows run: PyTorch ones where torch imports, else the standard-library ones; Script for the caller's own.</summary>
+public enum WorkflowSource
+{
+    /// <summary>Torch when E2E_TORCH_PYTHON names an interpreter, StandardLibrary otherwise.</summary>
+    Auto,
+    Torch,
+    StandardLibrary,
+
+    /// <summary>A script or executable of the caller's (a result's Source, never a choice).</summary>
+    Script,
 }
 
 /// <summary>Runs a training workflow with a backend's environment and measures it.</summary>
 public static class TrainingWorkflowRunner
 {
     /// <summary>The built-in standard-library workflows (module/python/tracking/e2e_workflows.py).</summary>
-    public static IReadOnlyList<string> BuiltInWorkflows { get; } = new[] { "simple_pytorch", "lightning" };
+    public static IReadOnlyList<string> StandardLibraryWorkflows { get; } = new[] { "simple_pytorch", "lightning" };
+
+    /// <summary>The built-in PyTorch workflows (module/python/tracking/e2e_torch_workflows.py): the seed's two and its advanced ones.</summary>
+    public static IReadOnlyList<string> TorchWorkflows { get; } = new[] { "simple_pytorch", "lightning", "computer_vision", "time_series" };
+
+    /// <summary>Every built-in workflow name.</summary>
+    public static IReadOnlyList<string> BuiltInWorkflows => TorchWorkflows;
 
     public static async Task<WorkflowRunResult> RunAsync(
         string workflowName,
@@ -63,7 +84,8 @@ public static class TrainingWorkflowRunner
         IReadOnlyDictionary<string, string>? extraEnvironment,
         TimeSpan timeout,
         Action<ProcessGroup>? started,
-        CancellationToken cancellation)
+        CancellationToken cancellation,
+        WorkflowSource source = WorkflowSource.Script)
     {
         if (backend.IsStopped)
         {
@@ -157,6 +179,7 @@ public static class TrainingWorkflowRunner
                 Results = results,
                 CommandLine = commandLine,
                 StartedAt = startedAt,
+                Source = source,
             };
         }
     }
