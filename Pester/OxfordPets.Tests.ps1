@@ -257,6 +257,54 @@ conn.define_manifest('simple-udfs-v1', None)
     }
 }
 
+Describe 'Image embeddings with torch (ResNet-18)' -Tag 'torch' {
+    BeforeAll {
+        # The interpreter with torch is named, never guessed: E2E_TORCH_PYTHON (Debian: /usr/bin/python3 after apt-get
+        # install python3-torch python3-torchvision python3-pil).
+        $torchPython = $env:E2E_TORCH_PYTHON
+        $skipReason = if ($Engine -ne 'Local') { 'the torch embedding scenario runs on the Local engine' }
+        elseif (-not $torchPython) { 'E2E_TORCH_PYTHON is not set (a Python with torch and torchvision)' }
+        if (-not $skipReason) {
+            Copy-Item -Path (Join-Path $examples 'torch-embedding') -Destination $work.FullName -Recurse -Force
+            $embeddingManifest = New-UdfManifest -Path (Join-Path $work.FullName 'torch-embedding') -Python $torchPython -ErrorAction Stop
+            $null = $embeddingManifest | Publish-UdfManifest -Destination $store -ErrorAction Stop
+            $onTorch = @{ Database = $db; Table = 'pets'; Python = $torchPython }
+        }
+    }
+
+    It 'packs the embedding package on the interpreter''s own torch, and names what it found' {
+        if ($skipReason) { Set-ItResult -Skipped -Because $skipReason; return }
+        $embeddingManifest.Environment | Should -Be 'interpreter'
+        $embeddingManifest.InterpreterPackages.Keys | Should -Contain 'torch'
+        $embeddingManifest.InterpreterPackages.Keys | Should -Contain 'torchvision'
+        @($embeddingManifest.Zips.Kind) | Should -Be @('py_modules')
+        (Get-UdfManifest -Store $store -Name 'oxford-pets-torch-embedding').Checksum | Should -Be $embeddingManifest.Checksum
+    }
+
+    It 'embeds every image in batches on two workers: 512 float32 features a row, the device in the job record' {
+        if ($skipReason) { Set-ItResult -Skipped -Because $skipReason; return }
+        $null = Add-E2EColumn @onTorch -Name embedding -Udf ResnetEmbedding -Manifest 'oxford-pets-torch-embedding' -Store $store
+        $job = Invoke-Backfill @onTorch -Column embedding -BatchSize 16 -Concurrency 2
+        $job.Status | Should -Be 'Done'
+        $job.RowsDone | Should -Be $NumImages
+        $job.Device | Should -Be 'cpu'
+        $rows = @(Get-E2ETableRow -Database $db -Name pets)
+        $rows | ForEach-Object { $_.embedding.Count | Should -Be 512 }
+        foreach ($value in $rows[0].embedding) { [double]::IsFinite($value) | Should -BeTrue }
+        # Different images give different vectors: the network computes, it does not return a constant.
+        (Compare-Object $rows[0].embedding $rows[1].embedding -SyncWindow 0).Count | Should -BeGreaterThan 0
+    }
+
+    It 'is deterministic on CPU: a second backfill on one worker gives bit-identical vectors' {
+        if ($skipReason) { Set-ItResult -Skipped -Because $skipReason; return }
+        $null = Add-E2EColumn @onTorch -Name embedding_again -Udf ResnetEmbedding -Manifest 'oxford-pets-torch-embedding' -Store $store
+        (Invoke-Backfill @onTorch -Column embedding_again -BatchSize 16 -Concurrency 1).Status | Should -Be 'Done'
+        foreach ($row in Get-E2ETableRow -Database $db -Name pets) {
+            @($row.embedding_again | ForEach-Object { [BitConverter]::SingleToInt32Bits([single]$_) }) | Should -Be @($row.embedding | ForEach-Object { [BitConverter]::SingleToInt32Bits([single]$_) })
+        }
+    }
+}
+
 Describe 'Embeddings and captions' -Tag 'gpu' {
     BeforeAll {
         # These packages need a package index and model weights; without them the scenarios are skipped, not failed.

@@ -21,7 +21,8 @@ backfill in base64 and parsing). A request's first byte says what it is:
       5 JSON (u32 length + UTF-8; dicts, lists, big ints; bytes inside as {"b64": ...}, NaN as {"f64": "nan"}),
       6 bool (u8), 255 error (u32 length + UTF-8 message). A row the query does not return gets no result (the
       engine counts it as failed).
-A stateful UDF's instance is made (and set up) once per worker and kept across binds. The protocol has a private
+A stateful UDF's instance is made (and set up) once per worker and kept across binds; one with a 'device' attribute
+after set-up (cpu, cuda:0) has it in its "ready" description, and the job record keeps it. The protocol has a private
 copy of stdout: what a UDF prints goes to stderr, so it can never break the framing. Standard library only.
 """
 
@@ -147,6 +148,9 @@ class Worker:
                         setup()
                     self.instances[entry["name"]] = call
             self.calls.append((spec, call, entry.get("inputs", [])))
+            device = getattr(call, "device", None) if spec.stateful else None
+            if device is not None:  # where a stateful UDF computes (cpu, cuda:0): the job record keeps it
+                ready["ready"][entry["name"]]["device"] = str(device)
         if self.db is not None:
             self.db.close()  # opened anew for every pass: the file at that path may be another one by now
             self.db = None

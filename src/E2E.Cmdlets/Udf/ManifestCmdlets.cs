@@ -8,7 +8,7 @@ namespace E2E.Cmdlets.Udf;
 
 /// <summary>Packs a UDF package into deterministic zips and a manifest.</summary>
 /// <remarks>
-/// <para>Reads the package's pyproject.toml ([project] name, version, dependencies) with the module's TOML 1.0 parser, finds its Python modules, and packs them into a zip. Unless -SkipSitePackages, it also builds or reuses the package's isolated environment (uv when it is on PATH, else python -m venv and pip; rebuilt only when the requirements or the Python version change) and packs its site-packages. Zips are deterministic (sorted members, fixed timestamps and modes) and named by a content checksum, so the same inputs give the same manifest checksum on any machine.</para>
+/// <para>Reads the package's pyproject.toml ([project] name, version, dependencies) with the module's TOML 1.0 parser, finds its Python modules, and packs them into a zip. -Environment says where the workers get the requirements: Isolated builds or reuses the package's own environment (uv when it is on PATH, else python -m venv and pip; rebuilt only when the requirements or the Python version change) and packs its site-packages; Interpreter uses -Python's own site-packages, after checking that it has every requirement at a version its specifier allows (nothing more is packed; the manifest records the versions found, and a backfill whose interpreter lacks them is RequirementsNotInstalled); None (-SkipSitePackages) packs modules only. Auto, the default, is Interpreter when -Python already has every requirement of a package that has some (so a machine with torch from Debian and no package index packs a torch UDF), else Isolated. The manifest's Environment says which was chosen. Zips are deterministic (sorted members, fixed timestamps and modes) and named by a content checksum, so the same inputs give the same manifest checksum on any machine.</para>
 /// <para>A package without pyproject.toml or without name and version is UdfProjectInvalid; malformed TOML is InvalidToml; a failed venv or pip is EnvironmentBuildFailed with the tool's output; a missing python is ToolNotFound. A failed environment build leaves no half-built environment behind.</para>
 /// </remarks>
 /// <example>
@@ -26,11 +26,15 @@ public sealed class NewUdfManifestCommand : AsyncE2ECmdlet
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }
 
-    /// <summary>Packs only the modules, not the environment's site-packages.</summary>
+    /// <summary>Packs only the modules, not the environment's site-packages (-Environment None).</summary>
     [Parameter]
     public SwitchParameter SkipSitePackages { get; set; }
 
-    /// <summary>The Python that builds the environment; python3 on PATH by default.</summary>
+    /// <summary>Auto (the default), Isolated, Interpreter or None: where the workers get the package's requirements.</summary>
+    [Parameter]
+    public UdfEnvironment Environment { get; set; } = UdfEnvironment.Auto;
+
+    /// <summary>The Python that builds the environment, or whose own packages an Interpreter environment uses; python3 on PATH by default.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string Python { get; set; } = "python3";
@@ -73,13 +77,19 @@ public sealed class NewUdfManifestCommand : AsyncE2ECmdlet
         {
             env[Convert.ToString(entry.Key, CultureInfo.InvariantCulture)!] = Convert.ToString(entry.Value, CultureInfo.InvariantCulture) ?? string.Empty;
         }
-        Verbose(SkipSitePackages ? "Packing modules only." : $"Packing modules and the environment of {project.Dependencies.Count} requirement(s).");
+        var modulesOnly = SkipSitePackages || Environment == UdfEnvironment.None;
         var manifest = await WithProgressAsync(Activities.Manifest, $"Pack {project.Name} {project.Version}",
-            () => SkipSitePackages ? "packing modules" : $"building the environment of {project.Dependencies.Count} requirement(s) and packing",
+            () => modulesOnly ? "packing modules" : $"choosing or building the environment of {project.Dependencies.Count} requirement(s) and packing",
             () => ManifestBuilder.BuildAsync(project, new ManifestBuildOptions
             {
-                SkipSitePackages = SkipSitePackages, Python = Python, OutputDirectory = _output, EnvVars = env, HeadImage = HeadImage, WorkerImage = WorkerImage,
+                SkipSitePackages = modulesOnly, Environment = Environment, Python = Python, OutputDirectory = _output, EnvVars = env, HeadImage = HeadImage, WorkerImage = WorkerImage,
             }, CancelToken)).ConfigureAwait(false);
+        Verbose(manifest.EnvironmentKind switch
+        {
+            "interpreter" => $"Environment: {Python}'s own packages ({string.Join(", ", manifest.InterpreterPackages!.Select(p => $"{p.Key} {p.Value}"))}); modules packed.",
+            "isolated" => $"Environment: isolated, its site-packages packed with the modules.",
+            _ => "Environment: none; modules packed.",
+        });
         Output(manifest);
     }
 }

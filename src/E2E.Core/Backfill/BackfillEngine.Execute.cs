@@ -120,9 +120,22 @@ public static partial class BackfillEngine
             return true;
         }
 
+        // Where a UDF computes (cpu, cuda:0) as its worker reports it: the job record says which device made the column.
+        void RecordDevices(UdfWorker worker)
+        {
+            foreach (var run in runs)
+            {
+                if (worker.DeviceOf(run.Column.Udf!) is { } device)
+                {
+                    Event(sql, run.JobId, "device", device);
+                }
+            }
+        }
+
         async Task Work()
         {
             var worker = await (workers.Take() ?? environment.StartWorker()).ConfigureAwait(false);
+            await UnderGate(() => RecordDevices(worker)).ConfigureAwait(false);
             var restarts = 0;
             var inflight = new Queue<Batch>();
             try
@@ -166,6 +179,7 @@ public static partial class BackfillEngine
                         worker = await environment.StartWorker().ConfigureAwait(false);
                         await UnderGate(() =>
                         {
+                            RecordDevices(worker);
                             foreach (var run in runs)
                             {
                                 Event(sql, run.JobId, "worker-restarted", ex.Message);

@@ -143,7 +143,7 @@ public static partial class BackfillEngine
         using var connection = store.Open();
         EnsureSchema(connection);
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error, driver_host, driver_process, heartbeat_at FROM _e2e_jobs {where} ORDER BY created_at";
+        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error, driver_host, driver_process, heartbeat_at, (SELECT group_concat(DISTINCT e.message) FROM _e2e_events e WHERE e.job_id = _e2e_jobs.id AND e.kind = 'device') FROM _e2e_jobs {where} ORDER BY created_at";
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
@@ -157,7 +157,7 @@ public static partial class BackfillEngine
             var status = Effective(Enum.Parse<BackfillStatus>(reader.GetString(3)), Text(11), Text(12), Text(13), now);
             jobs.Add(new BackfillJob(reader.GetString(0), reader.GetString(1), reader.GetString(2), status,
                 DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture), reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture),
-                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)));
+                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)) { Device = Text(14) });
         }
         return jobs;
     }

@@ -243,6 +243,16 @@ public static partial class BackfillEngine
         var select = $"SELECT _rowid{string.Concat(inputs.Select(i => ", " + TableStore.Identifier(i, "Column name")))} FROM {TableStore.Readable(info.Name, info.Columns)} WHERE _rowid";
         var source = new WorkerRowSource(Path.GetFullPath(store.Database), $"{select} IN (SELECT value FROM json_each(?)) ORDER BY _rowid", $"{select} BETWEEN ? AND ? ORDER BY _rowid");
         var python = UdfWorker.ResolveInterpreter(options.Python);
+        if (manifest.EnvironmentKind == "interpreter")
+        {
+            // Packed to run on the interpreter's own packages: this interpreter must have them, or every row would fail on import.
+            var check = await InterpreterRequirements.CheckAsync(python, manifest.Pip, cancellation).ConfigureAwait(false);
+            if (!check.AllSatisfied)
+            {
+                throw new E2EException(ErrorCatalog.RequirementsNotInstalled,
+                    $"UDF package {manifest.Name} runs on the worker interpreter's own packages (packed against {string.Join(", ", (manifest.InterpreterPackages ?? new Dictionary<string, string>()).Select(p => $"{p.Key} {p.Value}"))}), and '{python}' lacks {string.Join("; ", check.Unsatisfied)}: pass -Python with an interpreter that has them (for torch, $env:{E2E.Core.Python.TorchInterpreter.Variable}).", manifest.Name);
+            }
+        }
         // A worker that dies at start-up is replaced up to three times; a UDF that cannot load fails at once.
         async Task<UdfWorker> Start()
         {

@@ -64,4 +64,8 @@ public sealed record BackfillProgress(string JobId, long RowsPlanned, long RowsD
     public string? Column { get; init; }
 }
 
-public sealed record BackfillJob(string Id, string Table, string Column, BackfillStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, long RowsPlanned, long RowsDone, long RowsFailed, long Batches, string? Error);
+public sealed record BackfillJob(string Id, string Table, string Column, BackfillStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, long RowsPlanned, long RowsDone, long RowsFailed, long Batches, string? Error)
+{
+    /// <summary>Where the UDF computed (cpu, cuda:0; several joined by ',' when workers differed), for UDFs that say; null otherwise.</summary>
+    public string? Device { get; init; }
+}

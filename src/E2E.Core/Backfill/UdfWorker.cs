@@ -76,6 +76,10 @@ public sealed class UdfWorker : IAsyncDisposable
     /// <summary>What each UDF of the current pass declares (data type, inputs, batching), by name.</summary>
     public IReadOnlyDictionary<string, JsonElement> Descriptions { get; private set; } = new Dictionary<string, JsonElement>();
 
+    /// <summary>The device a stateful UDF said it computes on (its 'device' attribute after setup), or null when it names none.</summary>
+    public string? DeviceOf(string udf) =>
+        Descriptions.TryGetValue(udf, out var described) && described.TryGetProperty("device", out var device) && device.ValueKind == JsonValueKind.String ? device.GetString() : null;
+
     public int ProcessId => _process.Id;
 
     /// <summary>Whether it can serve another pass: alive, its protocol intact, nothing in flight.</summary>

@@ -256,6 +256,8 @@ public static class ErrorCatalog
         "A training workflow exited with a non-zero code or wrote no results; the message has the end of its stderr.");
     public static readonly ErrorId WorkflowTimedOut = new("WorkflowTimedOut", ErrorKind.OperationTimeout,
         "A training workflow ran past its timeout and was killed with its whole process tree.");
+    public static readonly ErrorId RequirementsNotInstalled = new("RequirementsNotInstalled", ErrorKind.NotInstalled,
+        "A UDF package runs on the interpreter's own packages, and that interpreter lacks a requirement (or has a version outside its specifier); the message lists them.");
     public static readonly ErrorId TorchNotAvailable = new("TorchNotAvailable", ErrorKind.NotInstalled,
         "An operation needs PyTorch and the interpreter it was given (-Python, or E2E_TORCH_PYTHON) cannot import torch.");
     public static readonly ErrorId TrackingBackendStopped = new("TrackingBackendStopped", ErrorKind.InvalidOperation,

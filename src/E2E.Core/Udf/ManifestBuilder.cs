@@ -6,9 +6,27 @@ using E2E.Core.Processes;
 
 namespace E2E.Core.Udf;
 
+/// <summary>Where a UDF package's workers get its requirements.</summary>
+public enum UdfEnvironment
+{
+    /// <summary>Interpreter when -Python already has every requirement (and there is at least one), else Isolated.</summary>
+    Auto,
+
+    /// <summary>A virtual environment of its own, built with uv or pip and packed as site-packages.</summary>
+    Isolated,
+
+    /// <summary>The interpreter's own site-packages, checked to hold every requirement; nothing more is packed.</summary>
+    Interpreter,
+
+    /// <summary>Modules only (-SkipSitePackages).</summary>
+    None,
+}
+
 public sealed record ManifestBuildOptions
 {
     public bool SkipSitePackages { get; init; }
+
+    public UdfEnvironment Environment { get; init; } = UdfEnvironment.Auto;
 
     /// <summary>The Python that builds the environment; python3 on PATH by default.</summary>
     public string Python { get; init; } = "python3";
@@ -22,7 +40,7 @@ public sealed record ManifestBuildOptions
 
     public string? WorkerImage { get; init; }
 
-    public string CreatedBy { get; init; } = Environment.UserName;
+    public string CreatedBy { get; init; } = System.Environment.UserName;
 }
 
 /// <summary>
@@ -35,20 +53,51 @@ public static class ManifestBuilder
     public static async Task<UdfManifest> BuildAsync(UdfProject project, ManifestBuildOptions options, CancellationToken cancellation)
     {
         var output = options.OutputDirectory ?? Path.Combine(project.Directory, ".e2e", "dist");
+        var (environment, interpreterPackages) = await ChooseEnvironmentAsync(project, options, cancellation).ConfigureAwait(false);
         var zips = new List<UdfZip>();
         var modules = DeterministicZip.Create(project.ModuleFiles(), output);
         zips.Add(new UdfZip("py_modules", modules.Checksum, modules.Size, modules.Members));
-        if (!options.SkipSitePackages)
+        if (environment == UdfEnvironment.Isolated)
         {
             var sitePackages = await EnsureEnvironmentAsync(project, options.Python, cancellation).ConfigureAwait(false);
             var packed = DeterministicZip.Create(DeterministicZip.Walk(sitePackages, new HashSet<string>(StringComparer.Ordinal) { "__pycache__" }), output);
             zips.Add(new UdfZip("site_packages", packed.Checksum, packed.Size, packed.Members));
         }
-        var checksum = UdfManifest.ComputeChecksum(project.Name, project.Version, project.Dependencies, project.PyModules, options.SkipSitePackages, zips, options.EnvVars, options.HeadImage, options.WorkerImage);
-        var manifest = new UdfManifest(project.Name, project.Version, project.Dependencies, project.PyModules, options.SkipSitePackages, zips, checksum,
-            DateTimeOffset.UtcNow, options.CreatedBy, options.EnvVars, options.HeadImage, options.WorkerImage) { LocalZipDirectory = output };
+        // Only an isolated environment is packed: the others run on the worker interpreter's own site-packages.
+        var skipSitePackages = environment != UdfEnvironment.Isolated;
+        var checksum = UdfManifest.ComputeChecksum(project.Name, project.Version, project.Dependencies, project.PyModules, skipSitePackages, zips, options.EnvVars, options.HeadImage, options.WorkerImage, interpreterPackages);
+        var manifest = new UdfManifest(project.Name, project.Version, project.Dependencies, project.PyModules, skipSitePackages, zips, checksum,
+            DateTimeOffset.UtcNow, options.CreatedBy, options.EnvVars, options.HeadImage, options.WorkerImage)
+        {
+            LocalZipDirectory = output, Environment = environment.ToString().ToLowerInvariant(), InterpreterPackages = interpreterPackages,
+        };
         File.WriteAllText(Path.Combine(output, $"{project.Name}.manifest.json"), manifest.ToJson());
         return manifest;
+    }
+
+    /// <summary>
+    /// Auto takes the interpreter's own packages when it has every requirement (a machine with torch from Debian and
+    /// no package index still packs a torch UDF), else builds an isolated environment; a package without requirements
+    /// is isolated as before. Interpreter insists, naming what is missing.
+    /// </summary>
+    private static async Task<(UdfEnvironment, IReadOnlyDictionary<string, string>?)> ChooseEnvironmentAsync(UdfProject project, ManifestBuildOptions options, CancellationToken cancellation)
+    {
+        var wanted = options.SkipSitePackages ? UdfEnvironment.None : options.Environment;
+        if (wanted is UdfEnvironment.None or UdfEnvironment.Isolated || (wanted == UdfEnvironment.Auto && project.Dependencies.Count == 0))
+        {
+            return (wanted == UdfEnvironment.None ? UdfEnvironment.None : UdfEnvironment.Isolated, null);
+        }
+        var check = await InterpreterRequirements.CheckAsync(options.Python, project.Dependencies, cancellation).ConfigureAwait(false);
+        if (check.AllSatisfied)
+        {
+            return (UdfEnvironment.Interpreter, check.Satisfied);
+        }
+        if (wanted == UdfEnvironment.Interpreter)
+        {
+            throw new E2EException(ErrorCatalog.RequirementsNotInstalled,
+                $"'{options.Python}' does not have every requirement of {project.Name}: {string.Join("; ", check.Unsatisfied)}.", project.Name);
+        }
+        return (UdfEnvironment.Isolated, null);
     }
 
     /// <summary>The site-packages folder of the package's environment, building the environment when its inputs changed.</summary>

@@ -40,6 +40,22 @@ public sealed partial record UdfManifest(
     [property: JsonPropertyName("head_image")] string? HeadImage,
     [property: JsonPropertyName("worker_image")] string? WorkerImage)
 {
+    /// <summary>
+    /// Where the workers' packages come from: "isolated" (the packed site-packages, imported without the interpreter's
+    /// own), "interpreter" (the worker interpreter's own, which had every requirement when the package was packed) or
+    /// "none" (modules only). Manifests from before this field read as isolated or none.
+    /// </summary>
+    [JsonPropertyName("environment")]
+    public string? Environment { get; init; }
+
+    /// <summary>For an "interpreter" environment: each requirement's distribution and the version found when packing.</summary>
+    [JsonPropertyName("interpreter_packages")]
+    public IReadOnlyDictionary<string, string>? InterpreterPackages { get; init; }
+
+    /// <summary>The environment kind, also for manifests written before the field existed.</summary>
+    [JsonIgnore]
+    public string EnvironmentKind => Environment ?? (SkipSitePackages ? "none" : "isolated");
+
     /// <summary>Where the zips were built; not part of the published manifest.</summary>
     [JsonIgnore]
     public string? LocalZipDirectory { get; init; }
@@ -69,15 +85,25 @@ public sealed partial record UdfManifest(
     [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")]
     private static partial System.Text.RegularExpressions.Regex ProjectName();
 
-    public static string ComputeChecksum(string name, string version, IReadOnlyList<string> pip, IReadOnlyList<string> modules, bool skipSitePackages, IReadOnlyList<UdfZip> zips, IReadOnlyDictionary<string, string> env, string? headImage, string? workerImage)
+    /// <summary>
+    /// The checksum of what defines a package. An interpreter environment's package versions count (another torch is
+    /// another package); other manifests pass none, which keeps their checksums as they were.
+    /// </summary>
+    public static string ComputeChecksum(string name, string version, IReadOnlyList<string> pip, IReadOnlyList<string> modules, bool skipSitePackages, IReadOnlyList<UdfZip> zips, IReadOnlyDictionary<string, string> env, string? headImage, string? workerImage,
+        IReadOnlyDictionary<string, string>? interpreterPackages = null)
     {
-        var canonical = CanonicalJson.Serialize(new KeyValuePair<string, object?>[]
+        var fields = new List<KeyValuePair<string, object?>>
         {
             new("name", name), new("version", version), new("pip", pip), new("py_modules", modules), new("skip_site_packages", skipSitePackages),
             new("zips", zips.Select(z => z.Checksum).ToArray()),
             new("env_vars", env.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new KeyValuePair<string, object?>(p.Key, p.Value)).ToArray()),
             new("head_image", headImage), new("worker_image", workerImage),
-        });
+        };
+        if (interpreterPackages is not null)
+        {
+            fields.Add(new("interpreter_packages", interpreterPackages.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new KeyValuePair<string, object?>(p.Key, p.Value)).ToArray()));
+        }
+        var canonical = CanonicalJson.Serialize(fields.ToArray());
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))).ToLowerInvariant();
     }
 
