@@ -143,6 +143,18 @@ Describe 'Tracelet' {
             Compare-TrackedRun -Reference $runs[0] -Difference $runs[1..($runs.Count - 1)] -RelativeTolerance $tolerance | Should -BeNullOrEmpty
         }
 
+        It 'a workflow of your own logs through e2e_tracking and reads back equal from every store' {
+            if ($Backends.Count -lt 2) { Set-ItResult -Skipped -Because 'it needs two backends'; return }
+            $ownScript = Join-Path $PSScriptRoot '..' 'examples' 'tracelet' 'own_workflow.py'
+            $own = foreach ($kind in $Backends) { Start-SuiteBackend $kind | Invoke-TrainingWorkflow -Workflow $ownScript }
+            $own | ForEach-Object { $_.ExitCode | Should -Be 0 -Because $_.ErrorOutput; $_.Source | Should -Be 'Script' }
+            # It trains in torch exactly where the suite's interpreter setting says torch is.
+            @($own.Results.engine | Sort-Object -Unique) | Should -Be $(if ($env:E2E_TORCH_PYTHON) { 'torch' } else { 'python' })
+            $runs = @($own | Get-TrackedRun)
+            @($runs[0] | Get-TrackedMetric -Metric 'train/loss').Step | Should -Be (0..19)
+            Compare-TrackedRun -Reference $runs[0] -Difference $runs[1..($runs.Count - 1)] -RelativeTolerance 1e-9 | Should -BeNullOrEmpty
+        }
+
         It 'a workflow that logs a different value at one step is caught with backend, metric, step and both values' {
             if ($Backends.Count -lt 2) { Set-ItResult -Skipped -Because 'it needs two backends'; return }
             $reference = $results | Where-Object { $_.Workflow -eq 'simple_pytorch' -and $_.ExitCode -eq 0 } | Select-Object -First 1
