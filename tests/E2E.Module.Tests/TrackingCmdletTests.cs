@@ -51,6 +51,31 @@ public sealed class TrackingCmdletTests : IDisposable
     }
 
     [Fact]
+    public void The_workflow_source_is_torch_only_where_torch_imports_and_the_result_says_which_ran()
+    {
+        // An interpreter that certainly has no torch: python3 without its site-packages.
+        var noTorch = Path.Combine(_root, "python-no-torch");
+        File.WriteAllText(noTorch, "#!/bin/sh\nexec python3 -S \"$@\"\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(noTorch, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var insisted = _pwsh.Run($"Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow simple_pytorch -WorkflowSource Torch -Python '{noTorch}'");
+        Assert.Equal("TorchNotAvailable,E2E.Cmdlets.Tracking.InvokeTrainingWorkflowCommand", insisted.ErrorId);
+        Assert.Contains("cannot import torch", insisted.Error!.Exception.Message, StringComparison.Ordinal);
+        var torchOnly = _pwsh.Run("Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow computer_vision -WorkflowSource StandardLibrary");
+        Assert.Equal("TorchNotAvailable,E2E.Cmdlets.Tracking.InvokeTrainingWorkflowCommand", torchOnly.ErrorId);
+        Assert.Contains("PyTorch only", torchOnly.Error!.Exception.Message, StringComparison.Ordinal);
+
+        // Auto with an interpreter that has no torch runs the standard-library workflow, and says so.
+        var result = _pwsh.Run($"""
+            $r = Start-TrackingBackend -Kind WandB | Invoke-TrainingWorkflow -Workflow simple_pytorch -Python '{noTorch}' -ArgumentList '--epochs', '1'
+            $r.Source.ToString(); $r.Results.source; ($r | Get-TrackedRun).Metrics.Keys -contains 'train/epoch_loss'
+            """).ShouldSucceed();
+        Assert.Equal(new[] { "StandardLibrary", "stdlib", "True" }, result.Strings);
+    }
+
+    [Fact]
     public void An_unknown_workflow_is_WorkflowNotFound_and_a_failing_one_is_WorkflowFailed_with_its_result()
     {
         var missing = _pwsh.Run("Start-TrackingBackend -Kind MLflow | Invoke-TrainingWorkflow -Workflow ./no-such-workflow.py");

@@ -286,7 +286,9 @@ public sealed class InvokeBackfillCommand : AsyncE2ECmdlet
             if (result.Status == BackfillStatus.Failed)
             {
                 // The failure of one column is its error record; the columns that succeeded are still output.
-                var error = new E2EException(result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? ErrorCatalog.UdfTypeMismatch : ErrorCatalog.UdfFailed,
+                var recorded = ErrorCatalog.All.FirstOrDefault(e => e.Id == result.ErrorId);
+                var error = new E2EException(recorded is not null && recorded != ErrorCatalog.UdfFailed ? recorded
+                    : result.Error?.Contains("does not fit", StringComparison.Ordinal) == true ? ErrorCatalog.UdfTypeMismatch : ErrorCatalog.UdfFailed,
                     $"Backfill {result.Id} of {result.Column} failed: {result.Error}", result);
                 if (results.Count == 1)
                 {

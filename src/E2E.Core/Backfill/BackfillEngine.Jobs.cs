@@ -16,7 +16,8 @@ public static partial class BackfillEngine
     public static TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(10);
 
     // Columns added after the first release; a store made before them gets them on first use.
-    private static readonly (string Name, string Type)[] LeaseColumns = { ("driver_host", "TEXT"), ("driver_process", "TEXT"), ("heartbeat_at", "TEXT") };
+    /// <summary>Columns added after the first release, added to older stores when they are opened.</summary>
+    private static readonly (string Name, string Type)[] AddedColumns = { ("driver_host", "TEXT"), ("driver_process", "TEXT"), ("heartbeat_at", "TEXT"), ("error_id", "TEXT") };
 
     public static void EnsureSchema(SqliteConnection connection)
     {
@@ -31,7 +32,7 @@ public static partial class BackfillEngine
                 present.Add(reader.GetString(0));
             }
         }
-        foreach (var (name, type) in LeaseColumns.Where(c => !present.Contains(c.Name)))
+        foreach (var (name, type) in AddedColumns.Where(c => !present.Contains(c.Name)))
         {
             TableStore.Execute(connection, $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}");
         }
@@ -143,7 +144,7 @@ public static partial class BackfillEngine
         using var connection = store.Open();
         EnsureSchema(connection);
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error, driver_host, driver_process, heartbeat_at, (SELECT group_concat(DISTINCT e.message) FROM _e2e_events e WHERE e.job_id = _e2e_jobs.id AND e.kind = 'device') FROM _e2e_jobs {where} ORDER BY created_at";
+        command.CommandText = $"SELECT id, table_name, column_name, status, created_at, finished_at, rows_planned, rows_done, rows_failed, batches, error, driver_host, driver_process, heartbeat_at, error_id, (SELECT group_concat(DISTINCT e.message) FROM _e2e_events e WHERE e.job_id = _e2e_jobs.id AND e.kind = 'device') FROM _e2e_jobs {where} ORDER BY created_at";
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
@@ -157,7 +158,7 @@ public static partial class BackfillEngine
             var status = Effective(Enum.Parse<BackfillStatus>(reader.GetString(3)), Text(11), Text(12), Text(13), now);
             jobs.Add(new BackfillJob(reader.GetString(0), reader.GetString(1), reader.GetString(2), status,
                 DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture), reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture),
-                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)) { Device = Text(14) });
+                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.IsDBNull(10) ? null : reader.GetString(10)) { ErrorId = Text(14), Device = Text(15) });
         }
         return jobs;
     }

@@ -100,6 +100,7 @@ public static partial class BackfillEngine
         }
 
         string? error = null;
+        ErrorId? errorId = null;
         var cancelled = false;
         // Disposed in the finally below, before the final status is written (a late beat must not follow it).
         var lease = new Lease(store, runs.Select(r => r.JobId).ToArray());
@@ -117,6 +118,7 @@ public static partial class BackfillEngine
         catch (E2EException ex)
         {
             error = SecretText.Redact(ex.Message); // a UDF's exception text is stored in the job record
+            errorId = ex.Error;
         }
         finally
         {
@@ -125,7 +127,7 @@ public static partial class BackfillEngine
             _ = environment.Exception; // observed: with nothing to do, a manifest that cannot be fetched is not this pass's failure
             try
             {
-                WriteFinalStatuses(sql, quotedTable, table, runs, error, cancelled);
+                WriteFinalStatuses(sql, quotedTable, table, runs, error, errorId, cancelled);
             }
             finally
             {
@@ -134,17 +136,17 @@ public static partial class BackfillEngine
         }
     }
 
-    private static void WriteFinalStatuses(PreparedStatements sql, string quotedTable, string table, ColumnRun[] runs, string? error, bool cancelled)
+    private static void WriteFinalStatuses(PreparedStatements sql, string quotedTable, string table, ColumnRun[] runs, string? error, ErrorId? errorId, bool cancelled)
     {
         foreach (var run in runs)
         {
             CommitStaged(sql, quotedTable, table, run.Column);
-            var (status, message) = run.Failure is not null ? (BackfillStatus.Failed, SecretText.Redact(run.Failure.Message))
-                : error is not null ? (BackfillStatus.Failed, error)
-                : cancelled || run.StopRequested ? (BackfillStatus.Cancelled, "stopped")
-                : (BackfillStatus.Done, (string?)null);
-            sql.Execute("UPDATE _e2e_jobs SET status = $s, finished_at = $at, error = $e WHERE id = $id",
-                ("$s", status.ToString()), ("$at", Now()), ("$e", message), ("$id", run.JobId));
+            var (status, message, id) = run.Failure is not null ? (BackfillStatus.Failed, SecretText.Redact(run.Failure.Message), run.Failure.Error.Id)
+                : error is not null ? (BackfillStatus.Failed, error, errorId?.Id)
+                : cancelled || run.StopRequested ? (BackfillStatus.Cancelled, "stopped", null)
+                : (BackfillStatus.Done, (string?)null, (string?)null);
+            sql.Execute("UPDATE _e2e_jobs SET status = $s, finished_at = $at, error = $e, error_id = $eid WHERE id = $id",
+                ("$s", status.ToString()), ("$at", Now()), ("$e", message), ("$eid", id), ("$id", run.JobId));
             Event(sql, run.JobId, status.ToString().ToLowerInvariant(), message ?? $"{run.RowsDone} rows done, {run.RowsFailed} failed");
         }
     }

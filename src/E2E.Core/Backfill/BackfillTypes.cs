@@ -66,6 +66,9 @@ public sealed record BackfillProgress(string JobId, long RowsPlanned, long RowsD
 
 public sealed record BackfillJob(string Id, string Table, string Column, BackfillStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, long RowsPlanned, long RowsDone, long RowsFailed, long Batches, string? Error)
 {
+    /// <summary>The error id of a failed job's failure (UdfFailed, RequirementsNotInstalled, ...), where the job record has one.</summary>
+    public string? ErrorId { get; init; }
+
     /// <summary>Where the UDF computed (cpu, cuda:0; several joined by ',' when workers differed), for UDFs that say; null otherwise.</summary>
     public string? Device { get; init; }
 }

@@ -168,6 +168,53 @@ public sealed class BackfillTests : IDisposable
         Assert.Same(ErrorCatalog.InvalidColumnType, Assert.Throws<E2EException>(() => ColumnType.Parse("float16")).Error);
     }
 
+    [Fact]
+    public async Task A_stateful_udf_that_names_its_device_has_it_in_the_job_record_and_others_have_none()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_root, "devices")).FullName;
+        File.WriteAllText(Path.Combine(dir, "pyproject.toml"), "[project]\nname = \"devices\"\nversion = \"1.0\"\n");
+        File.WriteAllText(Path.Combine(dir, "device_udfs.py"), """
+            from e2e_udf import udf
+
+            @udf(data_type="int64", batched=True)
+            class OnDevice:
+                def setup(self):
+                    self.device = "cpu"
+
+                def __call__(self, label: list) -> list:
+                    return [value + 1 for value in label]
+            """);
+        Publish(dir);
+        _store.AddUdfColumn("pets", "on_device", ColumnType.Parse("int64"), "OnDevice", "devices", _bucket, new[] { "label" });
+        _store.AddUdfColumn("pets", "size", ColumnType.Parse("int64"), "file_size", "oxford-pets-simple", _bucket, new[] { "image" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "on_device", Options(concurrency: 2), CancellationToken.None);
+        Assert.Equal((BackfillStatus.Done, "cpu"), (job.Status, job.Device));
+        Assert.Equal("cpu", BackfillEngine.Jobs(_store).Single(j => j.Id == job.Id).Device);
+        Assert.Null((await BackfillEngine.RunAsync(_store, "pets", "size", Options(), CancellationToken.None)).Device);
+    }
+
+    [Fact]
+    public async Task A_manifest_on_the_interpreters_own_packages_fails_at_once_where_the_interpreter_lacks_them()
+    {
+        // Packed by an interpreter that has the requirement (a metadata folder on its PYTHONPATH); run by python3, which has not.
+        var packer = InterpreterEnvironmentTests.FakeInterpreter(_root, ("e2e-needed-dist", "1.0"));
+        var dir = Directory.CreateDirectory(Path.Combine(_root, "needs")).FullName;
+        File.WriteAllText(Path.Combine(dir, "pyproject.toml"), "[project]\nname = \"needs\"\nversion = \"1.0\"\ndependencies = [\"e2e-needed-dist>=1\"]\n");
+        File.WriteAllText(Path.Combine(dir, "needs_udfs.py"), "from e2e_udf import udf\n\n@udf(data_type=\"int64\")\ndef plus_one(label: int) -> int:\n    return label + 1\n");
+        var manifest = await ManifestBuilder.BuildAsync(UdfProject.Load(dir), new ManifestBuildOptions { Python = packer }, CancellationToken.None);
+        Assert.Equal("interpreter", manifest.Environment);
+        using (var bucket = ObjectStores.Open(_bucket))
+        {
+            await ManifestStore.PublishAsync(manifest, bucket, CancellationToken.None);
+        }
+        _store.AddUdfColumn("pets", "needs", ColumnType.Parse("int64"), "plus_one", "needs", _bucket, new[] { "label" });
+        var job = await BackfillEngine.RunAsync(_store, "pets", "needs", Options(), CancellationToken.None);
+        Assert.Equal((BackfillStatus.Failed, 0L, "RequirementsNotInstalled"), (job.Status, job.RowsDone, job.ErrorId));
+        Assert.Contains("e2e-needed-dist>=1 (not installed)", job.Error);
+        Assert.Contains("packed against e2e-needed-dist 1.0", job.Error);
+        Assert.All(Rows(), row => Assert.Null(row["needs"]));
+    }
+
     private void PublishFaulty()
     {
         var dir = Directory.CreateDirectory(Path.Combine(_root, "faulty")).FullName;
