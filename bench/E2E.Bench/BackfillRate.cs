@@ -118,7 +118,7 @@ internal static class BackfillRate
             Console.WriteLine($"  2 workers against 1 on the 1 ms UDF, per round: {scaling.Median:0.00} x ({scaling.Fastest:0.00}-{scaling.Slowest:0.00}; {string.Join(", ", slowRuns[0].Zip(slowRuns[1], (one, two) => (one / two).ToString("0.00", CultureInfo.InvariantCulture)))})");
             var ceiling = Timings.Of(ceilings);
             Console.WriteLine($"  two plain fingerprint loops at once (600 rows each), the machine's ceiling for 2 workers: {ceiling.Median:0.00} x one alone ({ceiling.Fastest:0.00}-{ceiling.Slowest:0.00})");
-            Console.WriteLine($"  driver peak memory (VmHWM)          : {PeakMemoryMb():N0} MB");
+            Console.WriteLine($"  driver peak memory (VmHWM)          : {Measure.PeakMemoryMb():N0} MB");
             Packing(root);
             return 0;
         }
@@ -234,27 +234,6 @@ internal static class BackfillRate
         var output = process.StandardOutput.ReadToEnd().Trim();
         process.WaitForExit();
         return (output, clock.Elapsed);
-    }
-
-    /// <summary>Run times in seconds: their median, and the fastest and slowest.</summary>
-    private sealed record Timings(double Median, double Fastest, double Slowest)
-    {
-        public static Timings Of(IEnumerable<TimeSpan> runs) => Of(runs.Select(r => r.TotalSeconds));
-
-        public static Timings Of(IEnumerable<double> values)
-        {
-            var seconds = values.Order().ToArray();
-            var middle = seconds.Length / 2;
-            return new Timings(seconds.Length % 2 == 1 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2, seconds[0], seconds[^1]);
-        }
-
-        public override string ToString() => $"{Median:0.000} s, {Fastest:0.000}-{Slowest:0.000}";
-    }
-
-    private static double PeakMemoryMb()
-    {
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) ?? "VmHWM: 0 kB";
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     /// <summary>A ~100 MB tree shaped like site-packages: many small text files and some large binaries.</summary>

@@ -29,4 +29,26 @@ internal static class Measure
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
+
+    /// <summary>This process's peak resident memory (VmHWM), in MB.</summary>
+    public static double PeakMemoryMb()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) ?? "VmHWM: 0 kB";
+        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+    }
+}
+
+/// <summary>Run times in seconds: their median, and the fastest and slowest.</summary>
+internal sealed record Timings(double Median, double Fastest, double Slowest)
+{
+    public static Timings Of(IEnumerable<TimeSpan> runs) => Of(runs.Select(r => r.TotalSeconds));
+
+    public static Timings Of(IEnumerable<double> values)
+    {
+        var seconds = values.Order().ToArray();
+        var middle = seconds.Length / 2;
+        return new Timings(seconds.Length % 2 == 1 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2, seconds[0], seconds[^1]);
+    }
+
+    public override string ToString() => $"{Median:0.000} s, {Fastest:0.000}-{Slowest:0.000}";
 }

@@ -8,6 +8,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["oracle"] = OracleRate.Run,
     ["backfill-trials"] = BackfillTrials.Run,
     ["backfill-rate"] = BackfillRate.Run,
+    ["embedding-rate"] = EmbeddingRate.Run,
     ["backfill-driver"] = BackfillTrials.Driver,
     ["waits"] = WaitLatency.Run,
     ["grpc"] = GrpcLatency.Run,
