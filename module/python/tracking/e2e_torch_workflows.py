@@ -32,6 +32,8 @@ def device():
 
 def prepare():
     """One thread and deterministic kernels: a run's floats depend on the seed only, not on the machine's load."""
+    # Deterministic CUDA matmuls need this before CUDA starts (tools/Test-Gpu.ps1 runs these on a GPU).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(int(os.environ.get("E2E_TORCH_THREADS", "1")))
     torch.use_deterministic_algorithms(True)
 
