@@ -118,9 +118,13 @@ function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
     Install-Ganache
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'
     $pathArguments = if ($Path) { @('-Path', ($Path -join ',')) } else { @() }
-    foreach ($version in $Versions) {
-        Invoke-FreshPwshWithSummary (@('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-Engine', ($Engines -join ',')) + $pathArguments) "Pester $version"
-    }
+    $runs = @(foreach ($version in $Versions) {
+        @{ ArgumentList = @('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-Engine', ($Engines -join ',')) + $pathArguments; Label = "Pester $version" }
+    })
+    # Every pinned major at once: each is a process of its own with its own results folder (out/pester/<major>);
+    # what the suites share on the machine (the Docker block's fixed names and ports) they take turns at.
+    if ($runs.Count -gt 1) { Invoke-FreshPwshConcurrently $runs }
+    else { foreach ($run in $runs) { Invoke-FreshPwshWithSummary $run.ArgumentList $run.Label } }
 }
 
 if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Test') {

@@ -434,13 +434,30 @@ Describe 'The seed stack and nodes on a real Docker engine' -Tag 'docker' {
             if ($LASTEXITCODE -ne 0) { throw "The image $image is missing: run tools/images/Build-TestImages.ps1." }
         }
         function Get-ContainerName([string] $Label) { @(docker ps -a --filter "label=$Label" --format '{{.Names}}') }
+        # Upstream's compose file fixes container names and published ports, so one run at a time uses them on this
+        # engine: a run of the other Pester major (the test command runs both at once) waits for this lock.
+        $lockPath = Join-Path ([IO.Path]::GetTempPath()) 'e2e-plumise-docker.lock'
+        $lockDeadline = [DateTime]::UtcNow.AddMinutes(10)
+        $dockerLock = $null
+        while (-not $dockerLock) {
+            try { $dockerLock = [System.IO.FileStream]::new($lockPath, 'OpenOrCreate', 'ReadWrite', 'None') }
+            catch [System.IO.IOException] {
+                if ([DateTime]::UtcNow -gt $lockDeadline) { throw "Another run has held $lockPath for 10 minutes." }
+                Start-Sleep -Milliseconds 200
+            }
+        }
         $dockerScope = New-E2EScope -Name 'petals-docker'
         $data = Join-Path $PSScriptRoot 'TestData' 'plumise'
     }
 
     AfterAll {
-        Remove-E2EScope -Scope $dockerScope
-        Get-ContainerName "e2e.dev/run-id=$($dockerScope.Id)" | Should -BeNullOrEmpty
+        try {
+            Remove-E2EScope -Scope $dockerScope
+            Get-ContainerName "e2e.dev/run-id=$($dockerScope.Id)" | Should -BeNullOrEmpty
+        }
+        finally {
+            if ($dockerLock) { $dockerLock.Dispose() }
+        }
     }
 
     It 'brings the seed stack up in dependency order, healthy, as run_e2e.sh does' {

@@ -63,11 +63,15 @@ $null = New-Item -ItemType Directory -Path $ResultDirectory -Force
 $suites = @(Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse -File)
 $configuration = New-PesterConfiguration
 $containers = @(foreach ($file in $suites) {
-    if ((Get-Command -Name $file.FullName).Parameters.ContainsKey('Engine')) {
-        foreach ($name in $Engine) { New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath; Engine = $name } }
+    $parameters = (Get-Command -Name $file.FullName).Parameters
+    $data = @{ ModulePath = $ModulePath }
+    # A suite's report goes under this run's results, so that runs of two Pester majors at once never share a folder.
+    if ($parameters.ContainsKey('ReportPath')) { $data.ReportPath = Join-Path $ResultDirectory (($file.Name -replace '\.Tests\.ps1$', '').ToLowerInvariant() + '-report') }
+    if ($parameters.ContainsKey('Engine')) {
+        foreach ($name in $Engine) { New-PesterContainer -Path $file.FullName -Data ($data + @{ Engine = $name }) }
     }
     else {
-        New-PesterContainer -Path $file.FullName -Data @{ ModulePath = $ModulePath }
+        New-PesterContainer -Path $file.FullName -Data $data
     }
 })
 $configuration.Run.Container = $containers

@@ -49,6 +49,33 @@ function Invoke-FreshPwshWithSummary([string[]] $ArgumentList, [string] $Label) 
     [pscustomobject]@{ ExitCode = $status; Summary = @($lines) }
 }
 
+function Invoke-FreshPwshConcurrently([object[]] $Runs) {
+    # Runs several scripts that take -SummaryPath, each in a fresh pwsh, all at once; prints each one's output, whole
+    # and in the order given, once all have ended; returns what Invoke-FreshPwshWithSummary returns, for each.
+    # On two cores the suites of two Pester majors wait on processes, servers and disks much of the time, so side
+    # by side they take little more than one alone.
+    $process = [Environment]::ProcessPath
+    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+    $started = foreach ($run in $Runs) {
+        $summary = Join-Path ([IO.Path]::GetTempPath()) "e2e-summary-$PID-$([guid]::NewGuid().ToString('N')).log"
+        $start = [System.Diagnostics.ProcessStartInfo]::new($process)
+        foreach ($argument in @($prefix) + @('-NoProfile', '-NonInteractive') + $run.ArgumentList + @('-SummaryPath', $summary)) { $start.ArgumentList.Add($argument) }
+        $start.RedirectStandardOutput = $true
+        $start.RedirectStandardError = $true
+        $child = [System.Diagnostics.Process]::Start($start)
+        [pscustomobject]@{ Label = $run.Label; Process = $child; Summary = $summary; Output = $child.StandardOutput.ReadToEndAsync(); Errors = $child.StandardError.ReadToEndAsync() }
+    }
+    foreach ($run in $started) {
+        $run.Process.WaitForExit()
+        $run.Output.GetAwaiter().GetResult() | Out-Host
+        $errors = $run.Errors.GetAwaiter().GetResult()
+        if ($errors) { $errors | Out-Host }
+        $lines = if (Test-Path -LiteralPath $run.Summary) { @(Get-Content -LiteralPath $run.Summary); Remove-Item -LiteralPath $run.Summary } else { @("$($run.Label): 0 passed, 1 failed (the run ended before its summary)") }
+        [pscustomobject]@{ ExitCode = $run.Process.ExitCode; Summary = @($lines) }
+        $run.Process.Dispose()
+    }
+}
+
 function Get-PassFailCount([string] $Line) {
     # The counts of an 'N passed, N failed' line; a line without them counts as one failure.
     if ($Line -match '(\d+) passed, (\d+) failed') { [pscustomobject]@{ Passed = [int] $Matches[1]; Failed = [int] $Matches[2] } }
@@ -98,4 +125,4 @@ function Stop-BusyLoad($Processes) {
     }
 }
 
-Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
+Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Invoke-FreshPwshConcurrently, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
