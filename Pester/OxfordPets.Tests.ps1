@@ -12,7 +12,9 @@
 #                backfills, job records); where geneva is not importable, against the stand-in module in
 #                TestData/geneva-standin, which proves E2E's calls, not Geneva
 #   GenevaDatabase  with -Engine Geneva: the database URI (default: a temporary file:// folder)
-#   SkipGpu      skip the embedding and caption scenarios (tag 'gpu') even when they could run
+#   SkipGpu      skip the OpenCLIP and BLIP scenarios (tag 'gpu') even when they could run
+# Tag 'torch': the ResNet-18 embeddings (examples/udfs/torch-embedding), run where $env:E2E_TORCH_PYTHON names a
+# Python with torch and torchvision, on the Local engine; skipped with the reason otherwise.
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [int] $NumImages = 100,

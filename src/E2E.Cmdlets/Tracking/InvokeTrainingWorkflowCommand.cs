@@ -20,8 +20,13 @@ namespace E2E.Cmdlets.Tracking;
 /// <para>Trains for 10 epochs while logging to a fresh MLflow store, then checks that the loss fell.</para>
 /// </example>
 /// <example>
+/// <code>$env:E2E_TORCH_PYTHON = '/usr/bin/python3'
+/// 'MLflow', 'WandB', 'ClearML' | ForEach-Object { Start-TrackingBackend -Kind $_ | Invoke-TrainingWorkflow -Workflow time_series -ArgumentList '--epochs', '3' } | Format-Table</code>
+/// <para>Trains the LSTM forecaster in PyTorch against each backend; the Source column says Torch.</para>
+/// </example>
+/// <example>
 /// <code>Invoke-TrainingWorkflow -Backend $wandb -Workflow ./train.py -ArgumentList '--epochs', '3' -TimeoutSec 900</code>
-/// <para>Runs your own script with python3 and the W&amp;B offline environment.</para>
+/// <para>Runs your own script (with E2E_TORCH_PYTHON when it is set, else python3) and the W&amp;B offline environment; the script can import e2e_tracking to log.</para>
 /// </example>
 [Cmdlet(VerbsLifecycle.Invoke, "TrainingWorkflow", SupportsShouldProcess = true)]
 [OutputType(typeof(WorkflowRunResult))]

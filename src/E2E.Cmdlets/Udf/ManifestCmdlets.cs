@@ -16,6 +16,10 @@ namespace E2E.Cmdlets.Udf;
 /// $manifest.Zips | Format-Table Kind, Checksum, Size</code>
 /// <para>Packs the simple example's modules; its UDFs need nothing but the standard library.</para>
 /// </example>
+/// <example>
+/// <code>New-UdfManifest -Path ./examples/udfs/torch-embedding -Python $env:E2E_TORCH_PYTHON | Format-List Name, Environment, InterpreterPackages</code>
+/// <para>Packs the ResNet-18 embedding package to run on that interpreter's own torch and torchvision (Environment interpreter), with no package index needed.</para>
+/// </example>
 [Cmdlet(VerbsCommon.New, "UdfManifest", SupportsShouldProcess = true)]
 [OutputType(typeof(UdfManifest))]
 public sealed class NewUdfManifestCommand : AsyncE2ECmdlet
