@@ -13,8 +13,11 @@
 #   ManifestPath SkyTorch's config/e2e folder, applied with -Kustomize on real clusters (the operator,
 #                CRD, Gateway); the local cluster has them built in
 # Tests tagged 'local' run on the local cluster and on real ones (the simulated failures are skipped, with the
-# reason, on real clusters); tests tagged 'cluster' need a real cluster and are skipped, with the reason, locally. The upstream tensor-operation checks (x+y, matmul on the sky device) are not
-# here: the module has no client for the skytorch.torch protocol yet. Failed tests save diagnostics under $env:E2E_EXPORT_TEST_ARTIFACTS.
+# reason, on real clusters); tests tagged 'cluster' need a real cluster and are skipped, with the reason, locally.
+# The upstream tensor checks (test_compute_managed/manual, the cluster pair) run through skytorch.torch.Service:
+# tensors sent, operated on and read back, compared with the in-process reference (Invoke-E2ETensorOperation
+# -Local) and, where $env:E2E_TORCH_PYTHON names a Python with torch, with torch itself. Failed tests save
+# diagnostics under $env:E2E_EXPORT_TEST_ARTIFACTS.
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '..' 'out' 'E2E' 'E2E.psd1'),
     [string] $Provider = $(if ($env:E2E_CLUSTER_PROVIDER) { $env:E2E_CLUSTER_PROVIDER } else { 'Local' }),
@@ -89,13 +92,118 @@ Describe 'SkyTorch' {
             $compute | Remove-E2ECompute -Confirm:$false
         }
 
-        It 'suspend and resume' {
+        It 'suspend and resume: a suspended Compute is unavailable, and its tensors are gone after the resume' {
             $compute = New-E2ECompute -Name 'test-suspend' -Image $Image -Wait -TimeoutSec 300
+            $kept = $compute | Send-E2ETensor -Value (1..4) -Shape 2, 2
             $compute | Suspend-E2ECompute
             Wait-E2EResource 'compute/test-suspend' -For 'condition=Suspended' -TimeoutSec 60 | Out-Null
             (Get-E2ECompute -Name 'test-suspend').State | Should -Be 'Suspended'
+            { $kept | Receive-E2ETensor -ErrorAction Stop } | Should -Throw -ErrorId 'ComputeUnavailable,*'
             $compute | Resume-E2ECompute -PassThru | Wait-E2ECompute -TimeoutSec 300 | ForEach-Object State | Should -Be 'Ready'
+            # The server's process restarted: what it held in memory went with it, as on a real cluster.
+            { $kept | Receive-E2ETensor -ErrorAction Stop } | Should -Throw -ErrorId 'TensorNotFound,*'
             $compute | Remove-E2ECompute -Confirm:$false
+        }
+    }
+
+    Describe 'Tensors on a Compute' -Tag 'local' {
+        BeforeAll {
+            $compute = New-E2ECompute -Name 'test-tensors' -Image $Image -Wait -TimeoutSec 300
+            # Seeded values, as the seed's torch.randn: the same tensors every run.
+            $random = [System.Random]::new(42)
+            function New-Values([int] $Count) { [double[]] @(foreach ($i in 1..$Count) { [math]::Round($random.NextDouble() * 4 - 2, 6) }) }
+            $xValues = New-Values 100; $yValues = New-Values 100
+            $x = $compute | Send-E2ETensor -Value $xValues -Shape 10, 10 -DType Float32
+            $y = $compute | Send-E2ETensor -Value $yValues -Shape 10, 10 -DType Float32
+            # The reference tensors: the values as sent, in float32.
+            $xLocal = New-E2ETensor -Value $xValues -Shape 10, 10 -DType Float32
+            $yLocal = New-E2ETensor -Value $yValues -Shape 10, 10 -DType Float32
+            # torch on CPU, where an interpreter has it: an independent judge of the same operations.
+            function Invoke-Torch([string] $Expression) {
+                if (-not $env:E2E_TORCH_PYTHON) { return $null }
+                $script = "import json, sys, torch`nx = torch.tensor(json.loads(sys.argv[1]), dtype=torch.float32).reshape(10, 10)`ny = torch.tensor(json.loads(sys.argv[2]), dtype=torch.float32).reshape(10, 10)`nprint(json.dumps(($Expression).flatten().tolist()))"
+                & $env:E2E_TORCH_PYTHON -c $script ($xValues | ConvertTo-Json -Compress) ($yValues | ConvertTo-Json -Compress) | ConvertFrom-Json
+            }
+        }
+
+        AfterAll {
+            $compute | Remove-E2ECompute -Confirm:$false
+        }
+
+        It 'sends and reads back a tensor bit for bit, with its shape and type' {
+            $x.Shape | Should -Be 10, 10
+            $x.DType | Should -Be 'Float32'
+            $back = $x | Receive-E2ETensor
+            $back.Shape | Should -Be 10, 10
+            $back.Values | Should -Be $xLocal.Values
+        }
+
+        It 'computes x + y and the 10x10 matmul as the local reference and torch do' {
+            $sum = Invoke-E2ETensorOperation -Operation aten::add.Tensor -Argument $x, $y
+            $sum.Shape | Should -Be 10, 10
+            $sum | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::add.Tensor -Argument $xLocal, $yLocal -Local)
+            $product = Invoke-E2ETensorOperation -Operation aten::mm -Argument $x, $y
+            $product | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mm -Argument $xLocal, $yLocal -Local) -RelativeTolerance 1e-5 -AbsoluteTolerance 1e-5
+            if ($env:E2E_TORCH_PYTHON) {
+                $sum | Should -BeAllClose -ExpectedValue (Invoke-Torch 'x + y')
+                $product | Should -BeAllClose -ExpectedValue (Invoke-Torch 'x @ y') -AbsoluteTolerance 1e-5
+                (Invoke-E2ETensorOperation aten::sum.dim_IntList -Argument $x -Dim 1) | Should -BeAllClose -ExpectedValue (Invoke-Torch 'x.sum(dim=1)') -AbsoluteTolerance 1e-5
+                (Invoke-E2ETensorOperation aten::div.Scalar -Argument $x, 3) | Should -BeAllClose -ExpectedValue (Invoke-Torch 'x / 3')
+                (Invoke-E2ETensorOperation aten::exp -Argument $y) | Should -BeAllClose -ExpectedValue (Invoke-Torch 'y.exp()')
+            }
+        }
+
+        It 'Should -BeAllClose names the first value that differs, its index and both values' {
+            $nudged = [double[]] $xValues.Clone(); $nudged[23] += 0.5
+            $failure = { $x | Should -BeAllClose -ExpectedValue (New-E2ETensor $nudged 10, 10) } | Should -Throw -PassThru
+            $failure.Exception.Message | Should -Match '1 of 100 values differ; the first at \[2, 3\] \(flat 23\)'
+            { $x | Should -Not -BeAllClose -ExpectedValue $xLocal } | Should -Throw -ExpectedMessage '*not to be all close*'
+            New-E2ETensor ([double]::NaN) | Should -Not -BeAllClose -ExpectedValue @([double]::NaN)
+            New-E2ETensor ([double]::NaN) | Should -BeAllClose -ExpectedValue @([double]::NaN) -EqualNaN
+        }
+
+        It 'runs 100x100 operations and a streamed pipeline of them' {
+            $big = $compute | Send-E2ETensor -Value (New-Values 10000) -Shape 100, 100
+            $bigLocal = $big | Receive-E2ETensor
+            $steps = @(
+                [pscustomobject]@{ Operation = 'aten::mm'; Argument = @($big, $big) }
+                [pscustomobject]@{ Operation = 'aten::mul.Scalar'; Argument = @($big, 2) }
+                [pscustomobject]@{ Operation = 'aten::t'; Argument = @($big) }
+                [pscustomobject]@{ Operation = 'aten::mean.dim'; Argument = @($big, [long[]] 0) }
+            )
+            $results = @($steps | Invoke-E2ETensorOperation)
+            $results | Should -HaveCount 4
+            $results[0] | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mm -Argument $bigLocal, $bigLocal -Local) -AbsoluteTolerance 1e-4
+            $results[1] | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mul.Scalar -Argument $bigLocal, 2 -Local)
+            $results[2].Shape | Should -Be 100, 100
+            ($results[2] | Receive-E2ETensor).Values[1] | Should -Be $bigLocal.Values[100]
+            $results[3].Shape | Should -Be @(100)
+        }
+
+        It 'names shape errors, unknown operations and removed tensors by their ids' {
+            $row = $compute | Send-E2ETensor -Value (1..3) -Shape 1, 3
+            { Invoke-E2ETensorOperation aten::mm -Argument $x, $row -ErrorAction Stop } | Should -Throw -ErrorId 'TensorShapeMismatch,*'
+            { Invoke-E2ETensorOperation aten::add.Tensor -Argument $x, $row -ErrorAction Stop } | Should -Throw -ErrorId 'TensorShapeMismatch,*'
+            { Invoke-E2ETensorOperation aten::no_such_op -Argument $x -ErrorAction Stop } | Should -Throw -ErrorId 'UnknownTensorOperation,*'
+            { $compute | Send-E2ETensor -Value (1..5) -Shape 2, 2 -ErrorAction Stop } | Should -Throw -ErrorId 'TensorShapeMismatch,*'
+            $row | Remove-E2ETensor
+            { $row | Receive-E2ETensor -ErrorAction Stop } | Should -Throw -ErrorId 'TensorNotFound,*'
+        }
+
+        It 'round-trips a 64 MB tensor bit for bit' {
+            $count = 16MB  # float32: 64 MB
+            # 65,536 distinct values, tiled: a shifted or reordered chunk would not compare equal.
+            $pattern = [double[]] @(foreach ($i in 0..65535) { ($i * 7919 % 65536) / 7.0 })
+            $values = [double[]]::new($count)
+            for ($offset = 0; $offset -lt $count; $offset += $pattern.Count) { [Array]::Copy($pattern, 0, $values, $offset, $pattern.Count) }
+            $values[$count - 1] = -1.5
+            $large = $compute | Send-E2ETensor -Value $values -Shape 4096, 4096 -DType Float32
+            $large.DType | Should -Be Float32
+            $back = $large | Receive-E2ETensor
+            $back.Values.Count | Should -Be $count
+            $expected = New-E2ETensor -Value $values -Shape 4096, 4096 -DType Float32
+            [System.Linq.Enumerable]::SequenceEqual([double[]] $back.Values, [double[]] $expected.Values) | Should -BeTrue
+            $large | Remove-E2ETensor
         }
     }
 
@@ -106,6 +214,36 @@ Describe 'SkyTorch' {
             @($pair | Test-E2ECompute -Quiet) | Should -Be @($true, $true)
             $pair | Remove-E2ECompute -Confirm:$false
             @(Get-E2ECompute | Where-Object Name -Like 'pair-*').Count | Should -Be 0
+        }
+
+        It 'a pair computes: add on one, multiply on the other, and operations on both at once' {
+            $pair = New-E2ECompute -Name 'math-a', 'math-b' -Image $Image -Wait -TimeoutSec 300
+            $random = [System.Random]::new(7)
+            $values = { param($n) [double[]] @(foreach ($i in 1..$n) { [math]::Round($random.NextDouble() * 2 - 1, 6) }) }
+            $a = & $values 100; $b = & $values 100
+            $onA = $pair[0] | Send-E2ETensor -Value $a -Shape 10, 10
+            $onB = $pair[1] | Send-E2ETensor -Value $b -Shape 10, 10
+            $aLocal = New-E2ETensor $a 10, 10; $bLocal = New-E2ETensor $b 10, 10
+            Invoke-E2ETensorOperation aten::add.Tensor -Argument $onA, $onA | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::add.Tensor -Argument $aLocal, $aLocal -Local)
+            Invoke-E2ETensorOperation aten::mul.Tensor -Argument $onB, $onB | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mul.Tensor -Argument $bLocal, $bLocal -Local)
+            { Invoke-E2ETensorOperation aten::add.Tensor -Argument $onA, $onB -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+
+            # In parallel, as upstream's cluster test: 100x100 doubled on one, 50x50 @ its transpose on the other.
+            $big = $pair[0] | Send-E2ETensor -Value (& $values 10000) -Shape 100, 100
+            $square = $pair[1] | Send-E2ETensor -Value (& $values 2500) -Shape 50, 50
+            $squareT = Invoke-E2ETensorOperation aten::t -Argument $square
+            # Piped operations for two Computes go to both at once, each Compute's in one stream.
+            $doubled, $gram = @(
+                [pscustomobject]@{ Operation = 'aten::mul.Scalar'; Argument = @($big, 2) }
+                [pscustomobject]@{ Operation = 'aten::mm'; Argument = @($square, $squareT) }
+            ) | Invoke-E2ETensorOperation
+            $doubled.Compute | Should -Be "$($pair[0].Namespace)/math-a"
+            $gram.Shape | Should -Be 50, 50
+            $bigLocal = $big | Receive-E2ETensor
+            $squareLocal = $square | Receive-E2ETensor
+            $doubled | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mul.Scalar -Argument $bigLocal, 2 -Local)
+            $gram | Should -BeAllClose -ExpectedValue (Invoke-E2ETensorOperation aten::mm -Argument $squareLocal, (Invoke-E2ETensorOperation aten::t -Argument $squareLocal -Local) -Local) -AbsoluteTolerance 1e-5
+            $pair | Remove-E2ECompute -Confirm:$false
         }
 
         It 'manual pair: created, waited together, deleted together' {

@@ -43,12 +43,40 @@ function Test-E2EMatchExpectedOutput {
     }
 }
 
+function Test-E2EBeAllClose {
+    param(
+        $ActualValue,
+        [switch] $Negate,
+        $ExpectedValue,
+        [double] $RelativeTolerance = 1e-5,
+        [double] $AbsoluteTolerance = 1e-8,
+        [switch] $EqualNaN,
+        [string] $Because
+    )
+
+    if ($null -eq $ActualValue -or $null -eq $ExpectedValue) { throw 'Should -BeAllClose needs a tensor and -ExpectedValue.' }
+    $comparison = E2E\Compare-E2ETensor -Actual $ActualValue -Expected $ExpectedValue -RelativeTolerance $RelativeTolerance -AbsoluteTolerance $AbsoluteTolerance -EqualNaN:$EqualNaN -ErrorAction Stop
+    $succeeded = if ($Negate) { -not $comparison.Close } else { $comparison.Close }
+    $message = $null
+    if (-not $succeeded) {
+        $why = if ($Because) { " because $Because" } else { '' }
+        $tolerance = "rtol $RelativeTolerance, atol $AbsoluteTolerance$(if ($EqualNaN) { ', NaN equal to NaN' })"
+        $message = if ($Negate) { "Expected the $($comparison.Count) values not to be all close to the expected ones ($tolerance)$why, but they are." }
+        else { "Expected every value close to the expected one ($tolerance)$why, but $comparison." }
+    }
+    [pscustomobject]@{
+        Succeeded      = $succeeded
+        FailureMessage = $message
+    }
+}
+
 function Register-E2EShouldOperator {
     # Runs inside the given Pester module instance, so it reaches that instance's operator table. Pester
     # ignores a registration identical to one it has (same name and test text), e.g. after E2E's -Force re-import.
     param([System.Management.Automation.PSModuleInfo] $Pester)
     & $Pester {
-        param($test)
-        Add-ShouldOperator -Name MatchExpectedOutput -InternalName 'Should-MatchExpectedOutput' -Test $test
-    } ${function:Test-E2EMatchExpectedOutput}
+        param($matchExpectedOutput, $beAllClose)
+        Add-ShouldOperator -Name MatchExpectedOutput -InternalName 'Should-MatchExpectedOutput' -Test $matchExpectedOutput
+        Add-ShouldOperator -Name BeAllClose -InternalName 'Should-BeAllClose' -Test $beAllClose
+    } ${function:Test-E2EMatchExpectedOutput} ${function:Test-E2EBeAllClose}
 }

@@ -12,6 +12,7 @@ var benchmarks = new Dictionary<string, Func<string[], int>>
     ["backfill-driver"] = BackfillTrials.Driver,
     ["waits"] = WaitLatency.Run,
     ["grpc"] = GrpcLatency.Run,
+    ["tensors"] = TensorThroughput.Run,
     ["tracking-readers"] = TrackingReaders.Run,
     ["petals"] = PetalsThroughput.Run,
     ["docker-stack"] = DockerStack.Run,

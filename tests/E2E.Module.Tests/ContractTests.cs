@@ -21,6 +21,7 @@ public class ContractTests
     private static readonly HashSet<string> ReadOnlyVerbs = new(StringComparer.OrdinalIgnoreCase)
     {
         "Get", "Test", "Compare", "Find", "Search", "Measure", "Wait", "Watch", "Show", "Format", "Select", "Resolve", "ConvertTo", "ConvertFrom", "Read", "Trace", "Debug",
+        "Receive", // reads what the other side holds (Receive-E2ETensor)
     };
 
     /// <summary>Parameters that identify a thing and so must bind from the pipeline by property name.</summary>

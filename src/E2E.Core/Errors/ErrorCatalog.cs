@@ -230,6 +230,18 @@ public static class ErrorCatalog
         "Nothing answered at the Docker engine's address ($DOCKER_HOST or the local socket).");
     public static readonly ErrorId DockerApiFailed = new("DockerApiFailed", ErrorKind.InvalidOperation,
         "The Docker engine refused a request (its status and message are in the error).");
+    public static readonly ErrorId ComputeUnavailable = new("ComputeUnavailable", ErrorKind.ResourceUnavailable,
+        "A Compute's tensor service answered UNAVAILABLE through the Gateway: the Compute is not Ready (starting, suspended) or is gone.");
+    public static readonly ErrorId TensorNotFound = new("TensorNotFound", ErrorKind.ObjectNotFound,
+        "The Compute holds no tensor with that id: it was removed, or the Compute's server restarted (a suspend and resume frees every tensor).");
+    public static readonly ErrorId TensorShapeMismatch = new("TensorShapeMismatch", ErrorKind.InvalidArgument,
+        "A tensor's values do not fill its shape, or an operation's shapes do not fit (broadcasting, inner sizes, dimensions).");
+    public static readonly ErrorId TensorDTypeNotSupported = new("TensorDTypeNotSupported", ErrorKind.InvalidArgument,
+        "A tensor's element type is not one the operation or the cmdlet supports (float32, float64, int32, int64).");
+    public static readonly ErrorId UnknownTensorOperation = new("UnknownTensorOperation", ErrorKind.InvalidArgument,
+        "The Compute's server does not know the ATen operation (the message lists what the local server computes).");
+    public static readonly ErrorId TensorOperationFailed = new("TensorOperationFailed", ErrorKind.InvalidOperation,
+        "The Compute's server ran the operation and it failed; the message is the server's.");
     public static readonly ErrorId GrpcCallFailed = new("GrpcCallFailed", ErrorKind.ConnectionError,
         "A gRPC call failed: transport error (UNAVAILABLE), or a status other than OK, DEADLINE_EXCEEDED and the permission ones.");
     public static readonly ErrorId GrpcDeadlineExceeded = new("GrpcDeadlineExceeded", ErrorKind.OperationTimeout,

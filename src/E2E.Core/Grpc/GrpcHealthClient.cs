@@ -29,19 +29,11 @@ public sealed record HealthCheckResult(string Endpoint, string Service, HealthSt
 /// </summary>
 public static class GrpcHealthClient
 {
-    // One handler for every call, so calls to the same endpoint share a connection.
-    private static readonly SocketsHttpHandler Handler = new()
-    {
-        ConnectTimeout = TimeSpan.FromSeconds(10),
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        EnableMultipleHttp2Connections = true,
-    };
-
     /// <summary>Calls grpc.health.v1.Health/Check for <paramref name="service"/> at <paramref name="endpoint"/> (http://host:port or https://host:port) with the given metadata headers.</summary>
     public static async Task<HealthCheckResult> CheckAsync(Uri endpoint, string service, IReadOnlyDictionary<string, string> metadata, TimeSpan timeout, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        using var channel = GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions { HttpHandler = Handler, DisposeHttpClient = false });
+        using var channel = GrpcTransport.Channel(endpoint);
         var headers = new Metadata();
         foreach (var (name, value) in metadata)
         {

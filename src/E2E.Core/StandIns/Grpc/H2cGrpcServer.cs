@@ -8,27 +8,41 @@ using E2E.Core.Net;
 
 namespace E2E.Core.StandIns.Grpc;
 
-/// <summary>A unary gRPC request as the server sees it: the method path, the request headers (lower-case names) and the message.</summary>
-public sealed record GrpcRequest(string Path, IReadOnlyDictionary<string, string> Headers, byte[] Message);
-
-/// <summary>A reply: a message, or a non-zero gRPC status with a message text.</summary>
-public sealed record GrpcReply(int Status, string? StatusMessage, byte[]? Message)
+/// <summary>
+/// A gRPC request as the server sees it: the method path, the request headers (lower-case names) and the messages the
+/// client sent before it half-closed (one for a unary or server-streaming call, any number for a client stream).
+/// </summary>
+public sealed record GrpcRequest(string Path, IReadOnlyDictionary<string, string> Headers, IReadOnlyList<byte[]> Messages)
 {
-    public static GrpcReply Ok(byte[] message) => new(0, null, message);
+    /// <summary>The one message of a unary call (empty when none came).</summary>
+    public byte[] Message => Messages.Count > 0 ? Messages[0] : Array.Empty<byte>();
+}
+
+/// <summary>A reply: messages (one for a unary call, any number for a server stream), or a non-zero gRPC status with a message text.</summary>
+public sealed record GrpcReply(int Status, string? StatusMessage, IReadOnlyList<byte[]>? Messages)
+{
+    public static GrpcReply Ok(byte[] message) => new(0, null, new[] { message });
+
+    public static GrpcReply Stream(IReadOnlyList<byte[]> messages) => new(0, null, messages);
 
     public static GrpcReply Fail(int status, string message) => new(status, message, null);
 }
 
 /// <summary>
-/// A minimal HTTP/2 cleartext (h2c, prior knowledge) server on 127.0.0.1 for unary gRPC calls, standing in
-/// for the SkyTorch Gateway on a machine without Envoy. It implements what a unary call needs: the preface,
-/// SETTINGS/PING/WINDOW_UPDATE/GOAWAY, HEADERS+CONTINUATION with an HPACK decoder (static and dynamic
-/// tables; Huffman-coded strings are refused with a clear error, since .NET's client does not send them), DATA,
-/// and answers as HEADERS, DATA, trailers. Streams are answered in the order they complete.
+/// A minimal HTTP/2 cleartext (h2c, prior knowledge) gRPC server on 127.0.0.1, standing in for the SkyTorch Gateway
+/// on a machine without Envoy. It implements what gRPC calls need: the preface, SETTINGS/PING/WINDOW_UPDATE/GOAWAY/
+/// RST_STREAM, HEADERS+CONTINUATION with an HPACK decoder (static and dynamic tables; Huffman-coded strings are
+/// refused with a clear error, since .NET's client does not send them), DATA in both directions under HTTP/2 flow
+/// control (the peer's windows and frame size are respected; this side opens 16 MB windows and gives them back as
+/// data is read), and answers as HEADERS, DATA, trailers, each call on a task of its own. A call is answered once the
+/// client has half-closed: unary, client-streaming and server-streaming calls behave as gRPC says; a bidirectional
+/// call gets its answers after its last request (a client that waits for an answer before sending more would wait).
 /// </summary>
 public sealed class H2cGrpcServer : IDisposable
 {
     private const string Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    /// <summary>The receive window this side opens, per stream and for the connection: large messages flow without a round trip per 64 KB.</summary>
+    private const int ReceiveWindow = 16 * 1024 * 1024;
     private readonly TcpListener _listener;
     private readonly Func<GrpcRequest, GrpcReply> _handler;
     private readonly CancellationTokenSource _stop = new();
@@ -37,7 +51,7 @@ public sealed class H2cGrpcServer : IDisposable
     private readonly bool _noDelay;
     private long _calls;
 
-    /// <param name="handler">Answers each call.</param>
+    /// <param name="handler">Answers each call; it runs on a task of its own, so it may take its time.</param>
     /// <param name="port">0 for a free port.</param>
     /// <param name="noDelay">False only to measure what Nagle's algorithm costs (bench grpc).</param>
     public H2cGrpcServer(Func<GrpcRequest, GrpcReply> handler, int port = 0, bool noDelay = true)
@@ -86,9 +100,10 @@ public sealed class H2cGrpcServer : IDisposable
         {
             _connections.Add(connection);
         }
+        var state = new Connection(new NetworkStream(connection, ownsSocket: false));
         try
         {
-            await ServeAsync(new NetworkStream(connection, ownsSocket: false)).ConfigureAwait(false);
+            await ServeAsync(state).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidDataException or EndOfStreamException)
         {
@@ -96,6 +111,7 @@ public sealed class H2cGrpcServer : IDisposable
         }
         finally
         {
+            state.Close();
             lock (_connections)
             {
                 _connections.Remove(connection);
@@ -104,26 +120,166 @@ public sealed class H2cGrpcServer : IDisposable
         }
     }
 
-    private sealed class Stream2
+    /// <summary>A request stream being received.</summary>
+    private sealed class Incoming
     {
         public Dictionary<string, string> Headers { get; } = new(StringComparer.Ordinal);
         public MemoryStream Body { get; } = new();
         public MemoryStream HeaderBlock { get; } = new();
+        public bool Ended { get; set; }
+        public int Unacknowledged { get; set; }
     }
 
-    private async Task ServeAsync(NetworkStream network)
+    /// <summary>One connection's writer side: frames go out whole under one lock, DATA only within the peer's windows.</summary>
+    private sealed class Connection(NetworkStream network)
     {
+        private readonly SemaphoreSlim _write = new(1, 1);
+        private readonly object _windows = new();
+        private readonly Dictionary<int, long> _streamWindows = new();
+        private long _connectionWindow = 65535;
+        private int _initialStreamWindow = 65535;
+        private TaskCompletionSource _windowGrew = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _closed;
+
+        public NetworkStream Network { get; } = network;
+
+        public int MaxFrame { get; set; } = 16384;
+
+        public async Task WriteFrameAsync(byte type, byte flags, int streamId, ReadOnlyMemory<byte> payload)
+        {
+            var frame = new byte[9 + payload.Length];
+            frame[0] = (byte)(payload.Length >> 16);
+            frame[1] = (byte)(payload.Length >> 8);
+            frame[2] = (byte)payload.Length;
+            frame[3] = type;
+            frame[4] = flags;
+            BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(5), (uint)streamId);
+            payload.CopyTo(frame.AsMemory(9));
+            await _write.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await Network.WriteAsync(frame).ConfigureAwait(false);
+            }
+            finally
+            {
+                _write.Release();
+            }
+        }
+
+        public void OpenStream(int streamId)
+        {
+            lock (_windows)
+            {
+                _streamWindows[streamId] = _initialStreamWindow;
+            }
+        }
+
+        public void CloseStream(int streamId)
+        {
+            lock (_windows)
+            {
+                _streamWindows.Remove(streamId);
+                Grew();
+            }
+        }
+
+        /// <summary>SETTINGS_INITIAL_WINDOW_SIZE changes every open stream's window by the difference (RFC 9113 6.9.2).</summary>
+        public void SetInitialStreamWindow(int size)
+        {
+            lock (_windows)
+            {
+                var delta = size - _initialStreamWindow;
+                _initialStreamWindow = size;
+                foreach (var id in _streamWindows.Keys.ToArray())
+                {
+                    _streamWindows[id] += delta;
+                }
+                Grew();
+            }
+        }
+
+        public void AddWindow(int streamId, int increment)
+        {
+            lock (_windows)
+            {
+                if (streamId == 0)
+                {
+                    _connectionWindow += increment;
+                }
+                else if (_streamWindows.TryGetValue(streamId, out var window))
+                {
+                    _streamWindows[streamId] = window + increment;
+                }
+                Grew();
+            }
+        }
+
+        public void Close()
+        {
+            lock (_windows)
+            {
+                _closed = true;
+                Grew();
+            }
+        }
+
+        private void Grew()
+        {
+            _windowGrew.TrySetResult();
+            _windowGrew = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        /// <summary>Sends <paramref name="data"/> as DATA frames on a stream, each no larger than the peer allows and within both windows, waiting for WINDOW_UPDATE when they are spent.</summary>
+        public async Task WriteDataAsync(int streamId, ReadOnlyMemory<byte> data)
+        {
+            while (data.Length > 0)
+            {
+                int size;
+                Task wait;
+                lock (_windows)
+                {
+                    if (_closed || !_streamWindows.TryGetValue(streamId, out var streamWindow))
+                    {
+                        throw new IOException($"stream {streamId} was reset or the connection closed");
+                    }
+                    size = (int)Math.Min(Math.Min(data.Length, MaxFrame), Math.Min(_connectionWindow, streamWindow));
+                    if (size > 0)
+                    {
+                        _connectionWindow -= size;
+                        _streamWindows[streamId] = streamWindow - size;
+                    }
+                    wait = _windowGrew.Task;
+                }
+                if (size <= 0)
+                {
+                    await wait.ConfigureAwait(false);
+                    continue;
+                }
+                await WriteFrameAsync(0, 0, streamId, data[..size]).ConfigureAwait(false);
+                data = data[size..];
+            }
+        }
+    }
+
+    private async Task ServeAsync(Connection connection)
+    {
+        var network = connection.Network;
         var preface = new byte[Preface.Length];
         await network.ReadExactlyAsync(preface, _stop.Token).ConfigureAwait(false);
         if (Encoding.ASCII.GetString(preface) != Preface)
         {
             throw new InvalidDataException("not an HTTP/2 prior-knowledge connection");
         }
-        var write = new SemaphoreSlim(1, 1);
-        await WriteFrameAsync(network, write, 4, 0, 0, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
+        // SETTINGS_INITIAL_WINDOW_SIZE for the streams, and the connection's window opened as wide.
+        var settings = new byte[6];
+        BinaryPrimitives.WriteUInt16BigEndian(settings, 0x4);
+        BinaryPrimitives.WriteUInt32BigEndian(settings.AsSpan(2), ReceiveWindow);
+        await connection.WriteFrameAsync(4, 0, 0, settings).ConfigureAwait(false);
+        await connection.WriteFrameAsync(8, 0, 0, Increment(ReceiveWindow - 65535)).ConfigureAwait(false);
         var decoder = new HpackDecoder();
-        var streams = new Dictionary<int, Stream2>();
+        var streams = new Dictionary<int, Incoming>();
         var header = new byte[9];
+        var connectionUnacknowledged = 0;
         int? continuing = null;
         while (true)
         {
@@ -141,18 +297,23 @@ public sealed class H2cGrpcServer : IDisposable
                     {
                         var data = Unpad(payload, flags);
                         dataStream.Body.Write(data);
-                        if (data.Length > 0)
+                        // The windows are given back in large steps: one WINDOW_UPDATE per 16 KB frame doubled the frames a big message took.
+                        dataStream.Unacknowledged += payload.Length;
+                        connectionUnacknowledged += payload.Length;
+                        if (connectionUnacknowledged >= ReceiveWindow / 4)
                         {
-                            // Give the window back so larger requests keep flowing.
-                            var increment = new byte[4];
-                            BinaryPrimitives.WriteUInt32BigEndian(increment, (uint)data.Length);
-                            await WriteFrameAsync(network, write, 8, 0, 0, increment).ConfigureAwait(false);
-                            await WriteFrameAsync(network, write, 8, 0, streamId, increment).ConfigureAwait(false);
+                            await connection.WriteFrameAsync(8, 0, 0, Increment(connectionUnacknowledged)).ConfigureAwait(false);
+                            connectionUnacknowledged = 0;
                         }
                         if ((flags & 0x1) != 0)
                         {
-                            await AnswerAsync(network, write, streamId, streams[streamId]).ConfigureAwait(false);
+                            Dispatch(connection, streamId, dataStream);
                             streams.Remove(streamId);
+                        }
+                        else if (dataStream.Unacknowledged >= ReceiveWindow / 4)
+                        {
+                            await connection.WriteFrameAsync(8, 0, streamId, Increment(dataStream.Unacknowledged)).ConfigureAwait(false);
+                            dataStream.Unacknowledged = 0;
                         }
                     }
                     break;
@@ -160,17 +321,15 @@ public sealed class H2cGrpcServer : IDisposable
                 case 9: // CONTINUATION
                     if (type == 1)
                     {
-                        streams[streamId] = new Stream2();
+                        streams[streamId] = new Incoming();
+                        connection.OpenStream(streamId);
                         var block = Unpad(payload, flags);
                         if ((flags & 0x20) != 0)
                         {
                             block = block[5..]; // Priority fields.
                         }
                         streams[streamId].HeaderBlock.Write(block);
-                        if ((flags & 0x1) != 0)
-                        {
-                            streams[streamId].Headers["\0end"] = "1";
-                        }
+                        streams[streamId].Ended = (flags & 0x1) != 0;
                     }
                     else if (continuing == streamId)
                     {
@@ -194,12 +353,12 @@ public sealed class H2cGrpcServer : IDisposable
                         }
                         if (failure is not null)
                         {
-                            await ReplyAsync(network, write, streamId, GrpcReply.Fail(13, failure)).ConfigureAwait(false);
                             streams.Remove(streamId);
+                            _ = ReplyAsync(connection, streamId, GrpcReply.Fail(13, failure));
                         }
-                        else if (s.Headers.Remove("\0end"))
+                        else if (s.Ended)
                         {
-                            await AnswerAsync(network, write, streamId, s).ConfigureAwait(false);
+                            Dispatch(connection, streamId, s);
                             streams.Remove(streamId);
                         }
                     }
@@ -211,74 +370,123 @@ public sealed class H2cGrpcServer : IDisposable
                 case 4: // SETTINGS
                     if ((flags & 0x1) == 0)
                     {
-                        await WriteFrameAsync(network, write, 4, 0x1, 0, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
+                        for (var i = 0; i + 6 <= payload.Length; i += 6)
+                        {
+                            var value = (int)BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
+                            switch (BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i)))
+                            {
+                                case 0x4:
+                                    connection.SetInitialStreamWindow(value);
+                                    break;
+                                case 0x5:
+                                    connection.MaxFrame = value;
+                                    break;
+                            }
+                        }
+                        await connection.WriteFrameAsync(4, 0x1, 0, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
                     }
                     break;
                 case 6: // PING
                     if ((flags & 0x1) == 0)
                     {
-                        await WriteFrameAsync(network, write, 6, 0x1, 0, payload).ConfigureAwait(false);
+                        await connection.WriteFrameAsync(6, 0x1, 0, payload).ConfigureAwait(false);
                     }
                     break;
                 case 7: // GOAWAY
                     return;
                 case 3: // RST_STREAM
                     streams.Remove(streamId);
+                    connection.CloseStream(streamId);
                     break;
-                default: // PRIORITY, WINDOW_UPDATE, PUSH_PROMISE (never sent by clients), unknown: ignored as the spec says.
+                case 8: // WINDOW_UPDATE
+                    connection.AddWindow(streamId, (int)(BinaryPrimitives.ReadUInt32BigEndian(payload) & 0x7FFFFFFF));
+                    break;
+                default: // PRIORITY, PUSH_PROMISE (never sent by clients), unknown: ignored as the spec says.
                     break;
             }
         }
     }
 
-    private async Task AnswerAsync(NetworkStream network, SemaphoreSlim write, int streamId, Stream2 stream)
+    private static byte[] Increment(int size)
+    {
+        var increment = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(increment, (uint)size);
+        return increment;
+    }
+
+    /// <summary>Answers a call on a task of its own, so that the connection keeps reading (window updates, other calls) while it is answered.</summary>
+    private void Dispatch(Connection connection, int streamId, Incoming stream) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await ReplyAsync(connection, streamId, Answer(stream)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            // The client reset the stream or left.
+        }
+    });
+
+    private GrpcReply Answer(Incoming stream)
     {
         Interlocked.Increment(ref _calls);
-        GrpcReply reply;
-        var body = stream.Body.ToArray();
         if (!stream.Headers.TryGetValue("content-type", out var contentType) || !contentType.StartsWith("application/grpc", StringComparison.Ordinal))
         {
-            reply = GrpcReply.Fail(13, "content-type must be application/grpc");
+            return GrpcReply.Fail(13, "content-type must be application/grpc");
         }
-        else if (body.Length < 5 || body[0] != 0 || BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(1)) != body.Length - 5)
+        var messages = new List<byte[]>();
+        var body = stream.Body.GetBuffer().AsSpan(0, (int)stream.Body.Length);
+        while (body.Length > 0)
         {
-            reply = GrpcReply.Fail(13, "the request is not one uncompressed length-prefixed message");
+            if (body.Length < 5 || body[0] != 0 || BinaryPrimitives.ReadUInt32BigEndian(body[1..]) > body.Length - 5)
+            {
+                return GrpcReply.Fail(13, "the request is not a sequence of uncompressed length-prefixed messages");
+            }
+            var size = (int)BinaryPrimitives.ReadUInt32BigEndian(body[1..]);
+            messages.Add(body.Slice(5, size).ToArray());
+            body = body[(5 + size)..];
         }
-        else
+        try
         {
-            try
-            {
-                reply = _handler(new GrpcRequest(stream.Headers.GetValueOrDefault(":path", "/"), stream.Headers, body[5..]));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                reply = GrpcReply.Fail(2, ex.Message);
-            }
+            return _handler(new GrpcRequest(stream.Headers.GetValueOrDefault(":path", "/"), stream.Headers, messages));
         }
-        await ReplyAsync(network, write, streamId, reply).ConfigureAwait(false);
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return GrpcReply.Fail(2, ex.Message);
+        }
     }
 
-    private static async Task ReplyAsync(NetworkStream network, SemaphoreSlim write, int streamId, GrpcReply reply)
+    private static async Task ReplyAsync(Connection connection, int streamId, GrpcReply reply)
     {
-        var headers = new MemoryStream();
-        headers.WriteByte(0x88); // :status 200, static table index 8.
-        HpackDecoder.WriteLiteral(headers, "content-type", "application/grpc");
-        if (reply.Message is null)
+        try
         {
-            // Trailers-only answer: the status travels in the one HEADERS frame.
-            HpackDecoder.WriteLiteral(headers, "grpc-status", reply.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            HpackDecoder.WriteLiteral(headers, "grpc-message", Uri.EscapeDataString(reply.StatusMessage ?? string.Empty));
-            await WriteFrameAsync(network, write, 1, 0x4 | 0x1, streamId, headers.ToArray()).ConfigureAwait(false);
-            return;
+            var headers = new MemoryStream();
+            headers.WriteByte(0x88); // :status 200, static table index 8.
+            HpackDecoder.WriteLiteral(headers, "content-type", "application/grpc");
+            if (reply.Messages is null)
+            {
+                // Trailers-only answer: the status travels in the one HEADERS frame.
+                HpackDecoder.WriteLiteral(headers, "grpc-status", reply.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                HpackDecoder.WriteLiteral(headers, "grpc-message", Uri.EscapeDataString(reply.StatusMessage ?? string.Empty));
+                await connection.WriteFrameAsync(1, 0x4 | 0x1, streamId, headers.ToArray()).ConfigureAwait(false);
+                return;
+            }
+            await connection.WriteFrameAsync(1, 0x4, streamId, headers.ToArray()).ConfigureAwait(false);
+            foreach (var message in reply.Messages)
+            {
+                var prefix = new byte[5];
+                BinaryPrimitives.WriteUInt32BigEndian(prefix.AsSpan(1), (uint)message.Length);
+                await connection.WriteDataAsync(streamId, prefix).ConfigureAwait(false);
+                await connection.WriteDataAsync(streamId, message).ConfigureAwait(false);
+            }
+            var trailers = new MemoryStream();
+            HpackDecoder.WriteLiteral(trailers, "grpc-status", "0");
+            await connection.WriteFrameAsync(1, 0x4 | 0x1, streamId, trailers.ToArray()).ConfigureAwait(false);
         }
-        await WriteFrameAsync(network, write, 1, 0x4, streamId, headers.ToArray()).ConfigureAwait(false);
-        var data = new byte[5 + reply.Message.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(1), (uint)reply.Message.Length);
-        reply.Message.CopyTo(data, 5);
-        await WriteFrameAsync(network, write, 0, 0, streamId, data).ConfigureAwait(false);
-        var trailers = new MemoryStream();
-        HpackDecoder.WriteLiteral(trailers, "grpc-status", "0");
-        await WriteFrameAsync(network, write, 1, 0x4 | 0x1, streamId, trailers.ToArray()).ConfigureAwait(false);
+        finally
+        {
+            connection.CloseStream(streamId);
+        }
     }
 
     private static byte[] Unpad(byte[] payload, byte flags)
@@ -289,27 +497,6 @@ public sealed class H2cGrpcServer : IDisposable
         }
         var pad = payload[0];
         return payload[1..(payload.Length - pad)];
-    }
-
-    private static async Task WriteFrameAsync(NetworkStream network, SemaphoreSlim write, byte type, byte flags, int streamId, ReadOnlyMemory<byte> payload)
-    {
-        var frame = new byte[9 + payload.Length];
-        frame[0] = (byte)(payload.Length >> 16);
-        frame[1] = (byte)(payload.Length >> 8);
-        frame[2] = (byte)payload.Length;
-        frame[3] = type;
-        frame[4] = flags;
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(5), (uint)streamId);
-        payload.CopyTo(frame.AsMemory(9));
-        await write.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            await network.WriteAsync(frame).ConfigureAwait(false);
-        }
-        finally
-        {
-            write.Release();
-        }
     }
 }
 

@@ -13,8 +13,9 @@ namespace E2E.Core.StandIns.Kubernetes;
 /// server-side applies a Service, a GRPCRoute and a StatefulSet (owner references, the operator's labels),
 /// creates the PVCs of volumeClaimTemplates (without owners, as the operator leaves them), runs the pod
 /// (events, logs, readiness) and computes the Ready and Suspended conditions and status.addresses from the
-/// Gateway. The Gateway is an h2c server on 127.0.0.1 that routes by the compute-id header and answers
-/// grpc.health.v1.Health/Check like the real server once the Compute is Ready.
+/// Gateway. The Gateway is an h2c server on 127.0.0.1 that routes by the compute-id header and, once the Compute is
+/// Ready, answers grpc.health.v1.Health/Check and skytorch.torch.Service (<see cref="SimulatedTensorService"/>) like
+/// the real server; a Compute that is not Ready answers UNAVAILABLE.
 /// The annotation simulate.e2e.dev/behaviour on a Compute makes it fail: NeverReady (readiness probe fails),
 /// CrashLoop (the container exits; previous logs), ImagePullError, or HoldFinalizer (a finalizer nobody removes).
 /// </summary>
@@ -30,6 +31,7 @@ public sealed class SkyTorchSimulator : IDisposable
     private readonly FakeApiServer _server;
     private readonly KubeClient _client;
     private readonly H2cGrpcServer _gateway;
+    private readonly SimulatedTensorService _tensors = new();
     private readonly CancellationTokenSource _stop = new();
     /// <summary>Pods by Compute: false while "pulling the image", true once the container runs.</summary>
     private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
@@ -53,6 +55,9 @@ public sealed class SkyTorchSimulator : IDisposable
     public int GatewayPort => _gateway.Port;
 
     public long GatewayCalls => _gateway.CallCount;
+
+    /// <summary>The tensors a Compute's server holds now (namespace/name).</summary>
+    public int TensorCount(string compute) => _tensors.TensorCount(compute);
 
     /// <summary>The last reconcile failures (at most 100), for diagnosing the simulation itself.</summary>
     public IReadOnlyList<string> ReconcileErrors => _errors.ToArray();
@@ -118,6 +123,7 @@ public sealed class SkyTorchSimulator : IDisposable
                     if (e.Type == "DELETED")
                     {
                         _running.TryRemove(Key(e.Object), out _);
+                        _tensors.Forget(Key(e.Object));
                         continue;
                     }
                     if (e.Type is KubeClient.Synced or KubeClient.Error)
@@ -287,6 +293,7 @@ public sealed class SkyTorchSimulator : IDisposable
                 await Event(@namespace, podName, KubeObjects.Uid(pod), "Killing", "Stopping container server", "Normal", cancellation).ConfigureAwait(false);
             }
             _running.TryRemove(key, out _);
+            _tensors.Forget(key); // the server's process is gone, and its tensors with it
             conditions.Add(Condition(previous, "Ready", "False", "StatefulSetNotReady", "StatefulSet has 0/0 ready replicas"));
             conditions.Add(Condition(previous, "Suspended", "True", "Suspended", "Compute is suspended"));
         }
@@ -434,9 +441,13 @@ public sealed class SkyTorchSimulator : IDisposable
         {
             return GrpcReply.Fail(14, "no healthy upstream");
         }
+        if (SimulatedTensorService.Serves(request.Path))
+        {
+            return _tensors.Handle(id, request);
+        }
         if (request.Path != "/grpc.health.v1.Health/Check")
         {
-            return GrpcReply.Fail(12, $"the simulated SkyTorch server implements only grpc.health.v1.Health/Check, not {request.Path}");
+            return GrpcReply.Fail(12, $"the simulated SkyTorch server implements skytorch.torch.Service and grpc.health.v1.Health/Check, not {request.Path}");
         }
         var service = global::Grpc.Health.V1.HealthCheckRequest.Parser.ParseFrom(request.Message).Service;
         return service is "" or "skytorch.torch.Service" or "skytorch.metrics.v1.Metrics"
