@@ -58,6 +58,23 @@ def loader(x, y, shuffle):
     return DataLoader(TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=shuffle, generator=generator)
 
 
+def train_epoch(net, loss_fn, optimizer, data, log, epoch):
+    """One pass over the batches; every 10th batch's loss is logged at the global step, as tracelet's loop and
+    Lightning's log_every_n_steps do. Returns the mean batch loss."""
+    on = device()
+    net.train()
+    total = 0.0
+    for index, (bx, by) in enumerate(data):
+        optimizer.zero_grad()
+        loss = loss_fn(net(bx.to(on)), by.to(on))
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        if index % 10 == 0:
+            log.metric("train/batch_loss", loss.item(), epoch * len(data) + index)
+    return total / len(data)
+
+
 def simple_pytorch(log, epochs):
     x, y = regression_data()
     on = device()
@@ -68,20 +85,10 @@ def simple_pytorch(log, epochs):
                         "model_layers": 3, "dropout": 0.1, "optimizer": "adam"})
     losses, accuracies = [], []
     for epoch in range(epochs):
-        net.train()
-        total = 0.0
-        for index, (bx, by) in enumerate(data):
-            optimizer.zero_grad()
-            loss = loss_fn(net(bx.to(on)), by.to(on))
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            if index % 10 == 0:
-                log.metric("train/batch_loss", loss.item(), epoch * len(data) + index)
+        epoch_loss = train_epoch(net, loss_fn, optimizer, data, log, epoch)
         net.eval()
         with torch.no_grad():
             accuracy = r2(net(x.to(on)), y.to(on))
-        epoch_loss = total / len(data)
         log.metric("train/epoch_loss", epoch_loss, epoch)
         log.metric("train/accuracy_r2", accuracy, epoch)
         log.metric("train/learning_rate", optimizer.param_groups[0]["lr"], epoch)
@@ -97,14 +104,18 @@ def lightning(log, epochs):
     train, val = loader(x[:800], y[:800], shuffle=True), loader(x[800:], y[800:], shuffle=False)
     log.run.log_params({"learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "epochs": epochs, "max_epochs": epochs,
                         "train_samples": 800, "val_samples": 200, "optimizer": "adam"})
+    # Only the import decides: an ImportError inside a Trainer run is that run's failure, not a reason to fall back.
     try:
         import pytorch_lightning  # noqa: F401
-        history = _lightning_trainer(log, epochs, train, val)
-        trainer = "pytorch_lightning"
+        has_lightning = True
     except ImportError:
-        history = _lightning_loops(log, epochs, train, val)
+        has_lightning = False
+    if has_lightning:
+        train_loss, val_loss, val_r2 = _lightning_trainer(log, epochs, train, val)
+        trainer = "pytorch_lightning"
+    else:
+        train_loss, val_loss, val_r2 = _lightning_loops(log, epochs, train, val)
         trainer = "torch loops in Lightning's order (pytorch_lightning is not installed)"
-    train_loss, val_loss, val_r2 = history
     log.metric("final/train_loss", train_loss, epochs)
     log.metric("final/val_loss", val_loss, epochs)
     log.metric("final/val_accuracy", val_r2, epochs)
@@ -120,17 +131,7 @@ def _lightning_loops(log, epochs, train, val):
     optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     train_loss = val_loss = val_r2 = float("nan")
     for epoch in range(epochs):
-        net.train()
-        total = 0.0
-        for index, (bx, by) in enumerate(train):
-            optimizer.zero_grad()
-            loss = loss_fn(net(bx.to(on)), by.to(on))
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            if index % 10 == 0:
-                log.metric("train/batch_loss", loss.item(), epoch * len(train) + index)
-        train_loss = total / len(train)
+        train_loss = train_epoch(net, loss_fn, optimizer, train, log, epoch)
         net.eval()
         with torch.no_grad():
             predictions = torch.cat([net(bx.to(on)) for bx, _ in val])

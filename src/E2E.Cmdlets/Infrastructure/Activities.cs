@@ -23,6 +23,7 @@ public static class Activities
     public const int Tracking = 0x4E2E0D;
     public const int Petals = 0x4E2E0E;
     public const int Stack = 0x4E2E0F;
+    public const int Tensor = 0x4E2E10;
 
     /// <summary>The record that ends an activity (hosts remove its bar; a test sees that it ended).</summary>
     public static ProgressRecord Completed(int activityId, string activity) =>

@@ -65,7 +65,8 @@ public sealed class SendE2ETensorCommand : ComputeCmdletBase
         }
         var endpoint = Computes.Endpoint(await Computes.GetAsync(cluster.Client, ns, name, CancelToken).ConfigureAwait(false), cluster.GatewayPort);
         // Its removal is registered before the first chunk goes: a Ctrl-C mid-transfer leaves nothing on the Compute.
-        Output(await TensorClient.SendAsync(endpoint, cluster.Name, _tensor!, Device, TimeSpan.FromSeconds(TimeoutSec), CancelToken, tensor => TensorArguments.RegisterRemoval(_scope!, tensor)).ConfigureAwait(false));
+        Output(await WithProgressAsync(Activities.Tensor, $"Send {_tensor} ({_tensor!.ByteCount / 1048576.0:0.#} MB) to {ns}/{name}", () => "sending",
+            () => TensorClient.SendAsync(endpoint, cluster.Name, _tensor!, Device, TimeSpan.FromSeconds(TimeoutSec), CancelToken, tensor => TensorArguments.RegisterRemoval(_scope!, tensor))).ConfigureAwait(false));
     });
 }
 
@@ -214,7 +215,8 @@ public sealed class ReceiveE2ETensorCommand : AsyncE2ECmdlet
     {
         foreach (var tensor in Tensor)
         {
-            Output(await TensorClient.ReceiveAsync(tensor, TimeSpan.FromSeconds(TimeoutSec), CancelToken).ConfigureAwait(false));
+            Output(await WithProgressAsync(Activities.Tensor, $"Receive {tensor}", () => "receiving",
+                () => TensorClient.ReceiveAsync(tensor, TimeSpan.FromSeconds(TimeoutSec), CancelToken)).ConfigureAwait(false));
         }
     }
 }

@@ -103,7 +103,6 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
         }
         var workflow = Workflow!;
         var source = WorkflowSource;
-        var python = Python;
         if (source == WorkflowSource.Torch || (source == WorkflowSource.Auto && (Python is not null || TorchInterpreter.Configured is not null)))
         {
             var torch = source == WorkflowSource.Auto && Python is not null
@@ -121,7 +120,7 @@ public sealed class InvokeTrainingWorkflowCommand : AsyncE2ECmdlet
                 $"Workflow {workflow} is PyTorch only (the standard-library ones are {string.Join(" and ", TrainingWorkflowRunner.StandardLibraryWorkflows)}); set {TorchInterpreter.Variable} to a Python that imports torch, or pass -Python.", workflow);
         }
         Verbose($"Running the standard-library {workflow} ({(source == WorkflowSource.StandardLibrary ? "-WorkflowSource StandardLibrary" : $"{TorchInterpreter.Variable} is not set")}).");
-        return (new[] { python ?? "python3", ModuleFiles.TrackingWorkflowScript, workflow }.Concat(ArgumentList).ToArray(), WorkflowSource.StandardLibrary);
+        return (new[] { Python ?? "python3", ModuleFiles.TrackingWorkflowScript, workflow }.Concat(ArgumentList).ToArray(), WorkflowSource.StandardLibrary);
     }
 
     protected override async Task ProcessAsync()

@@ -69,15 +69,20 @@ public static class InterpreterRequirements
     private static readonly ConcurrentDictionary<string, Task<RequirementCheck>> Checked = new(StringComparer.Ordinal);
 
     /// <summary>What <paramref name="python"/> has of <paramref name="requirements"/>; asked once per interpreter and set of requirements in a session.</summary>
-    public static Task<RequirementCheck> CheckAsync(string python, IReadOnlyList<string> requirements, CancellationToken cancellation)
+    public static async Task<RequirementCheck> CheckAsync(string python, IReadOnlyList<string> requirements, CancellationToken cancellation)
     {
         var key = python + "\0" + string.Join("\0", requirements);
         var check = Checked.GetOrAdd(key, _ => RunAsync(python, requirements));
-        if (check.IsFaulted || check.IsCanceled)
+        try
         {
-            Checked.TryRemove(key, out _); // a failure to run the interpreter is not remembered
+            return await check.WaitAsync(cancellation).ConfigureAwait(false);
         }
-        return check.WaitAsync(cancellation);
+        catch (Exception) when (check.IsFaulted)
+        {
+            // A failure to run the interpreter is not remembered: the next caller asks again.
+            Checked.TryRemove(new KeyValuePair<string, Task<RequirementCheck>>(key, check));
+            throw;
+        }
     }
 
     private static async Task<RequirementCheck> RunAsync(string python, IReadOnlyList<string> requirements)

@@ -307,7 +307,7 @@ public sealed class H2cGrpcServer : IDisposable
                         }
                         if ((flags & 0x1) != 0)
                         {
-                            Dispatch(connection, streamId, dataStream);
+                            Dispatch(connection, streamId, () => Answer(dataStream));
                             streams.Remove(streamId);
                         }
                         else if (dataStream.Unacknowledged >= ReceiveWindow / 4)
@@ -354,11 +354,11 @@ public sealed class H2cGrpcServer : IDisposable
                         if (failure is not null)
                         {
                             streams.Remove(streamId);
-                            _ = ReplyAsync(connection, streamId, GrpcReply.Fail(13, failure));
+                            Dispatch(connection, streamId, () => GrpcReply.Fail(13, failure));
                         }
                         else if (s.Ended)
                         {
-                            Dispatch(connection, streamId, s);
+                            Dispatch(connection, streamId, () => Answer(s));
                             streams.Remove(streamId);
                         }
                     }
@@ -415,11 +415,11 @@ public sealed class H2cGrpcServer : IDisposable
     }
 
     /// <summary>Answers a call on a task of its own, so that the connection keeps reading (window updates, other calls) while it is answered.</summary>
-    private void Dispatch(Connection connection, int streamId, Incoming stream) => _ = Task.Run(async () =>
+    private static void Dispatch(Connection connection, int streamId, Func<GrpcReply> answer) => _ = Task.Run(async () =>
     {
         try
         {
-            await ReplyAsync(connection, streamId, Answer(stream)).ConfigureAwait(false);
+            await ReplyAsync(connection, streamId, answer()).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
