@@ -129,6 +129,8 @@ function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
 
 if ($Task -contains 'Build' -or $Task -contains 'Suites' -or $Task -contains 'Test') {
     Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', $Configuration, '-nologo', '-v', 'quiet', '-clp:ErrorsOnly')
+    # The pinned pwsh compiled ahead of time, once per version (tools/pwsh runs it from then on).
+    $null = Initialize-ReadyToRunPwsh
 }
 
 if ($Task -contains 'Suites' -or $Task -contains 'Test') {

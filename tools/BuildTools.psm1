@@ -32,11 +32,90 @@ function Get-PesterManifest([Parameter(Mandatory)] [string] $Version) {
     $manifest
 }
 
+# The folder of the pinned pwsh compiled ahead of time (tools/pwsh runs it where it is complete).
+function Get-ReadyToRunPwshFolder {
+    $cache = if ($env:E2E_PWSH_CACHE) { $env:E2E_PWSH_CACHE } elseif ($env:XDG_CACHE_HOME) { Join-Path $env:XDG_CACHE_HOME 'e2e' 'pwsh' } else { Join-Path $HOME '.cache' 'e2e' 'pwsh' }
+    Join-Path $cache (Get-PinnedPwshVersion)
+}
+
+function Get-PinnedPwshVersion {
+    $manifest = Get-Content -Raw (Join-Path $PSScriptRoot '..' '.config' 'dotnet-tools.json') | ConvertFrom-Json
+    $manifest.tools.powershell.version
+}
+
+# Whether a file is a managed assembly with IL only (no ReadyToRun code yet).
+function Test-ILOnlyAssembly([string] $Path) {
+    $stream = [IO.File]::OpenRead($Path)
+    try {
+        $headers = [Reflection.PortableExecutable.PEReader]::new($stream).PEHeaders
+        $null -ne $headers.CorHeader -and $headers.CorHeader.ManagedNativeHeaderDirectory.Size -eq 0
+    }
+    catch [BadImageFormatException] { $false }
+    finally { $stream.Dispose() }
+}
+
+function Initialize-ReadyToRunPwsh {
+    # The dotnet tool ships PowerShell as IL only, so every pwsh start JIT-compiled the engine again: about 0.7 s of CPU
+    # a start, and the tests start hundreds. This compiles the pinned pwsh's assemblies once with crossgen2 (restored
+    # by tools/PwshReadyToRun) into a cache folder, keyed by the pwsh and crossgen2 versions; tools/pwsh runs that copy
+    # where it is complete. The IL is the same, and the runtime falls back to the JIT for any code it will not use.
+    # Returns the folder, or nothing where crossgen2 is not restored.
+    $target = Get-ReadyToRunPwshFolder
+    $assets = Join-Path $PSScriptRoot 'PwshReadyToRun' 'obj' 'project.assets.json'
+    if (-not (Test-Path -LiteralPath $assets)) { Write-Warning "crossgen2 is not restored ($assets): pwsh runs JIT-compiled."; return }
+    $download = (Get-Content -Raw $assets | ConvertFrom-Json).project.frameworks.'net10.0'.downloadDependencies | Where-Object name -like 'Microsoft.NETCore.App.Crossgen2.*' | Select-Object -First 1
+    $crossgenVersion = $download.version.Trim('[', ']').Split(',')[0].Trim()
+    $packages = Get-NuGetPackagesFolder
+    $crossgen = Join-Path $packages $download.name.ToLowerInvariant() $crossgenVersion 'tools' 'crossgen2'
+    $key = "pwsh $(Get-PinnedPwshVersion), $($download.name) $crossgenVersion"
+    $stamp = Join-Path $target 'readytorun.txt'
+    if ((Test-Path -LiteralPath $stamp) -and (Get-Content -Raw -LiteralPath $stamp).Trim() -eq $key) { return $target }
+
+    $engine = Join-Path $packages 'powershell' (Get-PinnedPwshVersion) 'tools' 'net10.0' 'any' 'unix'
+    if (-not (Test-Path -LiteralPath (Join-Path $engine 'pwsh.dll'))) { throw "The pinned pwsh is not restored at $engine (dotnet tool restore)." }
+    $clock = [Diagnostics.Stopwatch]::StartNew()
+    $partial = "$target.partial-$PID"
+    Remove-Item -Recurse -Force -LiteralPath $partial -ErrorAction SilentlyContinue
+    $null = New-Item -ItemType Directory -Force -Path (Split-Path $target)
+    Copy-Item -Recurse -LiteralPath $engine -Destination $partial
+    try {
+        $framework = [Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
+        $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+        # The assemblies every start loads (listed from a start that imports the module and runs the suites' kind of
+        # commands). The other 55 (Roslyn for Add-Type, WCF, ...) took 90 s more of CPU to compile and stay IL.
+        $inputs = @(Get-ChildItem -LiteralPath $partial -Recurse -Filter '*.dll' -File | Where-Object {
+                $_.Name -in 'pwsh.dll', 'System.Management.Automation.dll', 'Microsoft.PowerShell.ConsoleHost.dll', 'Microsoft.PowerShell.Commands.Utility.dll',
+                'Microsoft.PowerShell.Commands.Management.dll', 'Microsoft.PowerShell.Security.dll', 'Microsoft.PowerShell.MarkdownRender.dll', 'Newtonsoft.Json.dll',
+                'Microsoft.ApplicationInsights.dll', 'Microsoft.Management.Infrastructure.dll' -and $_.FullName -notmatch '[\\/](ref|runtimes[\\/]win[^\\/]*)[\\/]' })
+        $compiled = 0
+        # The references in a response file: pwsh would expand the wildcards itself, as a shell does.
+        $references = Join-Path $partial 'crossgen2-references.rsp'
+        Set-Content -LiteralPath $references -Value @("-r:$(Join-Path $framework '*.dll')", "-r:$(Join-Path $engine '*.dll')")
+        foreach ($assembly in $inputs | Where-Object { Test-ILOnlyAssembly $_.FullName }) {
+            # Compiled from the package's copy: crossgen2 refuses an input whose name is also among the references.
+            $source = Join-Path $engine ([IO.Path]::GetRelativePath($partial, $assembly.FullName))
+            $output = "$($assembly.FullName).r2r"
+            $log = & $crossgen $source -o $output "@$references" --targetos linux --targetarch $arch -O 2>&1
+            # An assembly crossgen2 cannot compile stays IL: it is still correct, only JIT-compiled.
+            if ($LASTEXITCODE -eq 0 -and (Test-Path -LiteralPath $output)) { Move-Item -Force -LiteralPath $output -Destination $assembly.FullName; $compiled++ }
+            else { Remove-Item -LiteralPath $output -ErrorAction SilentlyContinue; Write-Verbose "crossgen2 left $($assembly.Name) as IL: $($log | Select-Object -Last 1)" }
+        }
+        Remove-Item -LiteralPath $references
+        Set-Content -LiteralPath (Join-Path $partial 'readytorun.txt') -Value $key
+        # Whole or not at all: tools/pwsh never sees a half-compiled folder.
+        Remove-Item -Recurse -Force -LiteralPath $target -ErrorAction SilentlyContinue
+        Move-Item -LiteralPath $partial -Destination $target
+        Write-Host ("pwsh {0} compiled ahead of time ({1} assemblies) in {2:0.0} s: {3}" -f (Get-PinnedPwshVersion), $compiled, $clock.Elapsed.TotalSeconds, $target)
+        $target
+    }
+    finally {
+        Remove-Item -Recurse -Force -LiteralPath $partial -ErrorAction SilentlyContinue
+    }
+}
+
 function Invoke-FreshPwsh([string[]] $ArgumentList) {
-    # A new pwsh process with the same engine as this one (under the dotnet tool, 'dotnet pwsh.dll'); returns its exit code.
-    $process = [Environment]::ProcessPath
-    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
-    & $process @prefix -NoProfile -NonInteractive @ArgumentList | Out-Host
+    # A new pwsh process: the pinned engine, through tools/pwsh (its ahead-of-time copy where there is one); returns its exit code.
+    & (Join-Path $PSScriptRoot 'pwsh') -NoProfile -NonInteractive @ArgumentList | Out-Host
     $LASTEXITCODE
 }
 
@@ -54,12 +133,10 @@ function Invoke-FreshPwshConcurrently([object[]] $Runs) {
     # and in the order given, once all have ended; returns what Invoke-FreshPwshWithSummary returns, for each.
     # On two cores the suites of two Pester majors wait on processes, servers and disks much of the time, so side
     # by side they take little more than one alone.
-    $process = [Environment]::ProcessPath
-    $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
     $started = foreach ($run in $Runs) {
         $summary = Join-Path ([IO.Path]::GetTempPath()) "e2e-summary-$PID-$([guid]::NewGuid().ToString('N')).log"
-        $start = [System.Diagnostics.ProcessStartInfo]::new($process)
-        foreach ($argument in @($prefix) + @('-NoProfile', '-NonInteractive') + $run.ArgumentList + @('-SummaryPath', $summary)) { $start.ArgumentList.Add($argument) }
+        $start = [System.Diagnostics.ProcessStartInfo]::new((Join-Path $PSScriptRoot 'pwsh'))
+        foreach ($argument in @('-NoProfile', '-NonInteractive') + $run.ArgumentList + @('-SummaryPath', $summary)) { $start.ArgumentList.Add($argument) }
         $start.RedirectStandardOutput = $true
         $start.RedirectStandardError = $true
         $child = [System.Diagnostics.Process]::Start($start)
@@ -93,6 +170,8 @@ function Invoke-WithTemporaryUserHome([Parameter(Mandatory)] [scriptblock] $Acti
     $variables = @{
         HOME = $root; XDG_DATA_HOME = Join-Path $root '.local' 'share'; XDG_CONFIG_HOME = Join-Path $root '.config'; XDG_CACHE_HOME = Join-Path $root '.cache'
         PSModulePath = $null; NUGET_PACKAGES = $packages
+        # The ahead-of-time pwsh stays where it is (tools/pwsh would look for it under the temporary cache folder).
+        E2E_PWSH_CACHE = Split-Path (Get-ReadyToRunPwshFolder)
     }
     $saved = @{}
     try {
@@ -125,4 +204,4 @@ function Stop-BusyLoad($Processes) {
     }
 }
 
-Export-ModuleMember -Function Get-PinnedPesterVersion, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Invoke-FreshPwshConcurrently, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
+Export-ModuleMember -Function Get-PinnedPesterVersion, Initialize-ReadyToRunPwsh, Get-ReadyToRunPwshFolder, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Invoke-FreshPwshConcurrently, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
