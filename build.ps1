@@ -89,7 +89,7 @@ function Initialize-DockerEngine {
         $started = $true
     }
     Write-Host "Docker engine: $env:DOCKER_HOST"
-    & (Join-Path $PSScriptRoot 'tools' 'images' 'Build-TestImages.ps1')
+    & (Join-Path $PSScriptRoot 'tools' 'images' 'Build-TestImages.ps1') -BuiltConfiguration $Configuration
     $started
 }
 
