@@ -118,11 +118,14 @@ function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
     Install-Ganache
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'
     $pathArguments = if ($Path) { @('-Path', ($Path -join ',')) } else { @() }
-    $runs = @(foreach ($version in $Versions) {
-        @{ ArgumentList = @('-File', $runner, '-PesterVersion', $version, '-ExcludeTag', ($ExcludeTag -join ','), '-Engine', ($Engines -join ',')) + $pathArguments; Label = "Pester $version" }
-    })
     # Every pinned major at once: each is a process of its own with its own results folder (out/pester/<major>);
-    # what the suites share on the machine (the Docker block's fixed names and ports) they take turns at.
+    # what the suites share on the machine (PlumisePetals' Docker block: fixed names and ports) they take turns at.
+    # So that they do not meet there, the majors after the first start with PlumisePetals: in the same order both
+    # reached the block together and one waited for the other, 30 s unloaded and 50-60 s under load, every run.
+    $runs = @(for ($index = 0; $index -lt $Versions.Count; $index++) {
+        $order = if ($index -gt 0) { @('-First', 'PlumisePetals') } else { @() }
+        @{ ArgumentList = @('-File', $runner, '-PesterVersion', $Versions[$index], '-ExcludeTag', ($ExcludeTag -join ','), '-Engine', ($Engines -join ',')) + $order + $pathArguments; Label = "Pester $($Versions[$index])" }
+    })
     if ($runs.Count -gt 1) { Invoke-FreshPwshConcurrently $runs }
     else { foreach ($run in $runs) { Invoke-FreshPwshWithSummary $run.ArgumentList $run.Label } }
 }

@@ -10,7 +10,8 @@
     By default runs every suite on the embedded default and leaves out tests tagged 'gpu' or 'slow' (and 'docker'
     unless $env:DOCKER_HOST names a Docker engine; tools/docker/dockerd.sh starts one). -Engine
     Local,Geneva runs each suite that takes an -Engine parameter (OxfordPets) once per engine; its summary line
-    names an engine other than Local ('OxfordPets[Geneva]'). Results go
+    names an engine other than Local ('OxfordPets[Geneva]'). Suites run in name order; -First names suites to run
+    before the others. Results go
     to out/pester/<major>/results.xml as NUnit XML. Prints one line per suite ('Pester 5.7.1 SkyTorch: 16
     passed, 0 failed, 2 skipped') and exits non-zero when a test or a container failed, or a suite ran no test.
 .EXAMPLE
@@ -33,7 +34,9 @@ param(
     # The engines of suites that take -Engine; the others run once.
     [string[]] $Engine = @('Local'),
     # Also write the summary lines to this file (build.ps1 collects them).
-    [string] $SummaryPath = ''
+    [string] $SummaryPath = '',
+    # Suites to run before the others, by name ('PlumisePetals'); the rest run in name order.
+    [string[]] $First = @()
 )
 
 $ErrorActionPreference = 'Stop'
@@ -44,6 +47,7 @@ $Tag = @($Tag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $ExcludeTag = @($ExcludeTag | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $Path = @($Path | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
 $Engine = @($Engine | ForEach-Object { $_ -split ',' } | Where-Object { $_ })
+$First = @($First | ForEach-Object { $_ -split ',' } | Where-Object { $_ } | ForEach-Object ToLowerInvariant)
 $repo = Split-Path -Parent $PSScriptRoot
 
 # A path, or the name of an installed module (tools/Test-InstalledPackage.ps1 runs the suites against 'E2E').
@@ -60,7 +64,9 @@ if (-not $ResultDirectory) {
 }
 $null = New-Item -ItemType Directory -Path $ResultDirectory -Force
 
-$suites = @(Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse -File)
+$suites = @(Get-ChildItem -Path $Path -Filter '*.Tests.ps1' -Recurse -File | Sort-Object -Property @(
+    @{ Expression = { $position = [array]::IndexOf($First, ($_.Name -replace '\.Tests\.ps1$', '').ToLowerInvariant()); if ($position -ge 0) { $position } else { $First.Count } } }
+    'Name'))
 $configuration = New-PesterConfiguration
 $containers = @(foreach ($file in $suites) {
     $parameters = (Get-Command -Name $file.FullName).Parameters
