@@ -255,12 +255,20 @@ public sealed class ServiceStackTests : IDisposable
     public async Task A_service_that_exits_with_an_error_on_its_own_is_reported_when_the_stack_stops()
     {
         var file = Path.Combine(_dir, "failing.yml");
+        // flaky exits when the test says so, after the start: a fixed "sleep 1" raced the start, which fails a stack
+        // whose service has already exited with an error (seen when starting two containers took longer than that).
+        var signal = Directory.CreateDirectory(Path.Combine(_dir, "signal")).FullName;
         File.WriteAllText(file, $$"""
             services:
               steady: { image: {{RealDocker.Busybox}}, command: ["sleep", "600"] }
-              flaky: { image: {{RealDocker.Busybox}}, command: ["sh", "-c", "sleep 1; exit 3"] }
+              flaky:
+                image: {{RealDocker.Busybox}}
+                command: ["sh", "-c", "while [ ! -e /signal/exit ]; do sleep 0.05; done; exit 3"]
+                volumes: ["./signal:/signal:ro"]
             """);
         using var stack = await ServiceStack.StartAsync(ComposeProject.Load(new[] { file }, RealDocker.UniqueName("failing"), _ => null), Options(StackRuntime.Docker, RealDocker.Endpoint), _ => { }, null, Soon);
+        Assert.Equal("Running", stack.Service("flaky").State);
+        File.WriteAllText(Path.Combine(signal, "exit"), "");
         await E2E.Core.Waiting.ConditionWaiter.UntilAsync(token => ValueTask.FromResult(stack.Service("flaky").State == "Exited" ? E2E.Core.Waiting.Observation.Met(true) : E2E.Core.Waiting.Observation.NotYet("running")),
             new E2E.Core.Waiting.WaitOptions { Timeout = TimeSpan.FromSeconds(30), Interval = TimeSpan.FromMilliseconds(100) }, "flaky's exit", Soon);
         stack.Stop(TimeSpan.FromSeconds(1));
