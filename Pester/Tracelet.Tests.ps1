@@ -127,7 +127,9 @@ Describe 'Tracelet' {
 
         It 'is torn down: Stop-TrackingBackend removes a store it made and nothing else' {
             $extra = Start-TrackingBackend -Kind $kind
-            Invoke-SuiteWorkflow $extra $Workflows[0] @('--epochs', '1') | Out-Null
+            # What is under test is the store's removal, not training: the standard-library workflow writes the same
+            # store without importing torch (1.4 s of CPU a run).
+            (Invoke-TrainingWorkflow -Backend $extra -Workflow simple_pytorch -WorkflowSource StandardLibrary -ArgumentList '--epochs', '1').ExitCode | Should -Be 0
             $extra.StorePath | Should -Exist
             $extra | Stop-TrackingBackend
             $extra.StorePath | Should -Not -Exist
