@@ -15,14 +15,33 @@ public static partial class BackfillEngine
     /// <summary>A running job whose heartbeat is older than this reads Interrupted (a driver on another machine, or one that hangs).</summary>
     public static TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(10);
 
-    // Columns added after the first release; a store made before them gets them on first use.
-    /// <summary>Columns added after the first release, added to older stores when they are opened.</summary>
+    /// <summary>Columns added after the first release (a new store has them from the start), added to older stores when they are opened.</summary>
     private static readonly (string Name, string Type)[] AddedColumns = { ("driver_host", "TEXT"), ("driver_process", "TEXT"), ("heartbeat_at", "TEXT"), ("error_id", "TEXT") };
 
     public static void EnsureSchema(SqliteConnection connection)
     {
         CreateTables(connection);
+        if (MissingColumns(connection).Count == 0)
+        {
+            return;
+        }
+        // An older store, which two connections may open at once (a background backfill and a probe of it): each
+        // looks again for the missing columns under the write lock, so the second adds none the first has added.
+        using var transaction = connection.BeginTransaction(deferred: false);
+        foreach (var (name, type) in MissingColumns(connection, transaction))
+        {
+            using var alter = connection.CreateCommand();
+            alter.Transaction = transaction;
+            alter.CommandText = $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}";
+            alter.ExecuteNonQuery();
+        }
+        transaction.Commit();
+    }
+
+    private static List<(string Name, string Type)> MissingColumns(SqliteConnection connection, SqliteTransaction? transaction = null)
+    {
         using var columns = connection.CreateCommand();
+        columns.Transaction = transaction;
         columns.CommandText = "SELECT name FROM pragma_table_info('_e2e_jobs')";
         var present = new HashSet<string>(StringComparer.Ordinal);
         using (var reader = columns.ExecuteReader())
@@ -32,16 +51,13 @@ public static partial class BackfillEngine
                 present.Add(reader.GetString(0));
             }
         }
-        foreach (var (name, type) in AddedColumns.Where(c => !present.Contains(c.Name)))
-        {
-            TableStore.Execute(connection, $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}");
-        }
+        return AddedColumns.Where(c => !present.Contains(c.Name)).ToList();
     }
 
     private static void CreateTables(SqliteConnection connection) => TableStore.Execute(connection, """
         CREATE TABLE IF NOT EXISTS _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
             rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT,
-            stop_requested INTEGER NOT NULL DEFAULT 0);
+            stop_requested INTEGER NOT NULL DEFAULT 0, driver_host TEXT, driver_process TEXT, heartbeat_at TEXT, error_id TEXT);
         CREATE TABLE IF NOT EXISTS _e2e_events (job_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS _e2e_staged (table_name TEXT NOT NULL, column_name TEXT NOT NULL, rowid INTEGER NOT NULL, value, job_id TEXT NOT NULL, PRIMARY KEY (table_name, column_name, rowid));
         CREATE TABLE IF NOT EXISTS _e2e_staged_batches (table_name TEXT NOT NULL, column_name TEXT NOT NULL, job_id TEXT NOT NULL, first_rowid INTEGER NOT NULL, rows INTEGER NOT NULL, payload TEXT NOT NULL);

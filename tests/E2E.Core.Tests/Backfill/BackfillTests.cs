@@ -822,4 +822,52 @@ public sealed class BackfillTests : IDisposable
         columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('_e2e_jobs') WHERE name IN ('driver_host', 'driver_process', 'heartbeat_at')";
         Assert.Equal(3L, columns.ExecuteScalar());
     }
+
+    [Fact]
+    public async Task Connections_that_open_an_older_store_at_once_all_get_its_new_columns_without_a_duplicate_column_error()
+    {
+        // Seen in CI: a background backfill and a probe of it both added error_id; the second failed the job.
+        for (var store = 0; store < 10; store++)
+        {
+            var path = Path.Combine(_root, $"old-{store}.db");
+            using (var old = new SqliteConnection($"Data Source={path}"))
+            {
+                old.Open();
+                // The release before leases: every table, the jobs without the four later columns.
+                TableStore.Execute(old, """
+                    CREATE TABLE _e2e_jobs (id TEXT PRIMARY KEY, table_name TEXT NOT NULL, column_name TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
+                        rows_planned INTEGER NOT NULL DEFAULT 0, rows_done INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error TEXT,
+                        stop_requested INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE _e2e_events (job_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+                    CREATE TABLE _e2e_staged (table_name TEXT NOT NULL, column_name TEXT NOT NULL, rowid INTEGER NOT NULL, value, job_id TEXT NOT NULL, PRIMARY KEY (table_name, column_name, rowid));
+                    CREATE TABLE _e2e_staged_batches (table_name TEXT NOT NULL, column_name TEXT NOT NULL, job_id TEXT NOT NULL, first_rowid INTEGER NOT NULL, rows INTEGER NOT NULL, payload TEXT NOT NULL);
+                    CREATE INDEX _e2e_staged_batches_column ON _e2e_staged_batches (table_name, column_name);
+                    CREATE TABLE _e2e_batches (job_id TEXT NOT NULL, fragment INTEGER NOT NULL, first_rowid INTEGER NOT NULL, rows INTEGER NOT NULL, staged_at TEXT NOT NULL);
+                    """);
+            }
+            // A writer holds the store while the openers read its columns, so that they all find them missing and
+            // then queue for the write lock: the interleaving that added a column twice. With the columns looked up
+            // again under the write lock, the holding time decides nothing.
+            using var writer = new SqliteConnection($"Data Source={path};Pooling=False");
+            writer.Open();
+            using var hold = writer.BeginTransaction(deferred: false);
+            using var reading = new CountdownEvent(6);
+            var openers = Enumerable.Range(0, 6).Select(_ => Task.Factory.StartNew(() =>
+            {
+                using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+                connection.Open();
+                reading.Signal();
+                BackfillEngine.EnsureSchema(connection);
+            }, TaskCreationOptions.LongRunning)).ToArray();
+            reading.Wait(TimeSpan.FromSeconds(30));
+            await Task.Delay(100);
+            hold.Commit();
+            await Task.WhenAll(openers); // throws the first opener's SqliteException, if any
+            using var check = new SqliteConnection($"Data Source={path};Pooling=False");
+            check.Open();
+            using var columns = check.CreateCommand();
+            columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('_e2e_jobs') WHERE name IN ('driver_host', 'driver_process', 'heartbeat_at', 'error_id')";
+            Assert.Equal(4L, columns.ExecuteScalar());
+        }
+    }
 }
