@@ -10,6 +10,10 @@ namespace E2E.Module.Tests;
 public sealed class SignalCleanupTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-signal-").FullName;
+    // What the sessions wrote, stamped with the time, for the message of a failed test.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _sessionOutput = new();
+
+    private string SessionOutput => string.Join('\n', _sessionOutput);
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
@@ -18,6 +22,8 @@ public sealed class SignalCleanupTests : IDisposable
         var script = Path.Combine(_root, "session.ps1");
         File.WriteAllText(script, $"Import-Module '{Repo.Manifest}'\n{body}\nSet-Content -LiteralPath '{ready}' -Value ok\nStart-Sleep 120\n");
         var process = RealPwsh.Start(script, tempDirectory is null ? null : new Dictionary<string, string> { ["TMPDIR"] = tempDirectory });
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _sessionOutput.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} out: {e.Data}"); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _sessionOutput.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} err: {e.Data}"); } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var clock = Stopwatch.StartNew();
@@ -47,7 +53,7 @@ public sealed class SignalCleanupTests : IDisposable
         var lines = File.ReadAllLines(state);
         var clock = Stopwatch.StartNew();
         RealPwsh.Signal(session, signal);
-        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)), "pwsh did not end after the signal");
+        Assert.True(session.WaitForExit(TimeSpan.FromSeconds(30)), $"pwsh did not end after the signal, sent at {DateTime.UtcNow - clock.Elapsed:HH:mm:ss.fff}; it wrote:\n{SessionOutput}");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"cleanup took {clock.Elapsed}");
         Assert.Equal(exitCode, session.ExitCode);
         Assert.Equal("cleanup ran", File.ReadAllText(log).Trim());
