@@ -59,18 +59,20 @@ public static class RealPwsh
     public static void Signal(Process process, string signal) => Process.Start("kill", $"-{signal} {process.Id}")!.WaitForExit();
 
     /// <summary>
-    /// Starts tools/pwsh on a script file with stdout and stderr redirected (the caller reads them). tools/pwsh
-    /// execs the engine, so the process returned is PowerShell itself: a signal sent to it reaches PowerShell.
+    /// Starts tools/pwsh on a script file with stdout and stderr redirected (the caller reads them). env and
+    /// tools/pwsh exec the engine, so the process returned is PowerShell itself: a signal sent to it reaches PowerShell.
+    /// SIGHUP is at its default action, as in a session started from a terminal: a test runner started under nohup
+    /// ignores it, and a child inherits that, so a hangup would never reach the session.
     /// </summary>
     public static Process Start(string scriptFile, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var start = new ProcessStartInfo(Path.Combine(Repo.Root, "tools", "pwsh"))
+        var start = new ProcessStartInfo("env")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "-NoProfile", "-NonInteractive", "-File", scriptFile })
+        foreach (var argument in new[] { "--default-signal=HUP", Path.Combine(Repo.Root, "tools", "pwsh"), "-NoProfile", "-NonInteractive", "-File", scriptFile })
         {
             start.ArgumentList.Add(argument);
         }
