@@ -11,6 +11,10 @@ using Microsoft.Data.Sqlite;
 namespace E2E.Core.Tests.Backfill;
 
 /// <summary>Backfills with real Python worker processes over a SQLite table of generated pet images.</summary>
+// A worker is reused only in the same process environment (a changed variable must reach the next backfill), so the
+// tests that check reuse cannot run beside tests that set variables: in a loaded run one set a variable between two
+// backfills, and the second started a new worker.
+[Collection("process environment")]
 public sealed class BackfillTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-backfill-").FullName;

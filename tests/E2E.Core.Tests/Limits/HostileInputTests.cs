@@ -195,6 +195,8 @@ public sealed class HostileValueTests : IDisposable
 }
 
 /// <summary>More hostile values: each an id and a one-line reason.</summary>
+// Sets AWS_* for the process.
+[Collection("process environment")]
 public sealed class HostileTargetTests
 {
     [Theory]

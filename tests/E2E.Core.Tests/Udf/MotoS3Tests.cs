@@ -55,6 +55,8 @@ public sealed class MotoFixture : IAsyncLifetime
     }
 }
 
+// Sets AWS_* and E2E_S3_ENDPOINT for the process.
+[Collection("process environment")]
 public sealed class MotoS3Tests(MotoFixture moto) : IClassFixture<MotoFixture>, IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("e2e-s3-").FullName;
