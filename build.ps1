@@ -113,10 +113,9 @@ function New-ModulePackage {
     Get-ChildItem -LiteralPath $packages -Filter 'E2E.*.nupkg' | Select-Object -First 1
 }
 
-# Runs the suites under each version in its own pwsh; returns the summary lines Run.ps1 printed.
 # dotnet build with the C# compiler server, which is shut down after it. Some environments turn the server off
 # (UseSharedCompilation=false); then every project starts a compiler of its own: a clean build took 95-106 s of CPU
-# so, 73 s with the server. The shutdown leaves no compiler process behind (another build starts one when it needs it).
+# that way, 73 s with the server. The shutdown leaves no compiler process behind (another build starts one when needed).
 function Invoke-SolutionBuild([string] $BuildConfiguration) {
     try {
         Invoke-Native -FilePath 'dotnet' -ArgumentList @('build', $solution, '-c', $BuildConfiguration, '-nologo', '-v', 'quiet', '-clp:ErrorsOnly', '-p:UseSharedCompilation=true')
@@ -126,6 +125,7 @@ function Invoke-SolutionBuild([string] $BuildConfiguration) {
     }
 }
 
+# Runs the suites under each version in its own pwsh; returns the summary lines Run.ps1 printed.
 function Invoke-Suites([string[]] $Versions, [string[]] $Engines) {
     Install-Ganache
     $runner = Join-Path $PSScriptRoot 'Pester' 'Run.ps1'

@@ -28,20 +28,17 @@ public static partial class BackfillEngine
         // An older store, which two connections may open at once (a background backfill and a probe of it): each
         // looks again for the missing columns under the write lock, so the second adds none the first has added.
         using var transaction = connection.BeginTransaction(deferred: false);
-        foreach (var (name, type) in MissingColumns(connection, transaction))
+        foreach (var (name, type) in MissingColumns(connection))
         {
-            using var alter = connection.CreateCommand();
-            alter.Transaction = transaction;
-            alter.CommandText = $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}";
-            alter.ExecuteNonQuery();
+            TableStore.Execute(connection, $"ALTER TABLE _e2e_jobs ADD COLUMN {name} {type}");
         }
         transaction.Commit();
     }
 
-    private static List<(string Name, string Type)> MissingColumns(SqliteConnection connection, SqliteTransaction? transaction = null)
+    // Commands the connection creates join its open transaction, as TableStore's do.
+    private static List<(string Name, string Type)> MissingColumns(SqliteConnection connection)
     {
         using var columns = connection.CreateCommand();
-        columns.Transaction = transaction;
         columns.CommandText = "SELECT name FROM pragma_table_info('_e2e_jobs')";
         var present = new HashSet<string>(StringComparer.Ordinal);
         using (var reader = columns.ExecuteReader())
