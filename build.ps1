@@ -82,7 +82,7 @@ function Initialize-DockerEngine {
     $started = $false
     if (-not $env:DOCKER_HOST) {
         if (-not (Get-Command dockerd -ErrorAction SilentlyContinue)) {
-            throw 'The tests need a Docker engine: set DOCKER_HOST, or install Debian''s docker.io, debootstrap and busybox-static (as .ci/run does) so that tools/docker/dockerd.sh can start one.'
+            throw 'The tests need a Docker engine: set DOCKER_HOST, or install Debian''s docker.io and busybox-static (as .ci/run does) so that tools/docker/dockerd.sh can start one.'
         }
         $env:DOCKER_HOST = (& (Join-Path $PSScriptRoot 'tools' 'docker' 'dockerd.sh') start | Select-Object -Last 1)
         if ($LASTEXITCODE -ne 0) { throw 'tools/docker/dockerd.sh could not start a Docker engine.' }
