@@ -4,7 +4,7 @@
     Builds, offline, the Docker images the suites and tests use, each cached by the content it is made of.
 .DESCRIPTION
     No registry is reachable from these machines, so every image is made here, from files on this machine:
-      e2e-busybox:test        busybox-static and its applet links: a small image for stack and stop tests
+      e2e-busybox:test        busybox-static and its applets (hard links): a small image for stack and stop tests
       plumise-petals:test     the module's node program on the .NET runtime copied from the SDK, with only the
                               libraries that runtime links against (no distribution, no shell, as Microsoft's
                               chiseled .NET images); the tag upstream's run_e2e.sh builds; 'probe URL' is its healthcheck
@@ -33,7 +33,7 @@ Set-StrictMode -Version Latest
 $root = (Resolve-Path (Join-Path $PSScriptRoot '..' '..')).Path
 $ContentLabel = 'e2e.dev/content'
 # Raise when what goes into an image changes in a way the digests below do not see.
-$RecipeVersion = '2'
+$RecipeVersion = '3'
 
 function Invoke-Checked([string] $FilePath, [string[]] $ArgumentList) {
     & $FilePath @ArgumentList
@@ -77,8 +77,11 @@ function Build-Busybox {
     try {
         New-Item -ItemType Directory -Force -Path (Join-Path $tree 'bin'), (Join-Path $tree 'tmp') | Out-Null
         Copy-Item $busybox (Join-Path $tree 'bin' 'busybox')
+        # Hard links, not symbolic ones: the vfs storage driver copies a new container's image file by file but keeps
+        # hard links as links, and a link costs no inode. With 400 symbolic links, creating and removing a container
+        # took 0.67 s of the engine's CPU, nearly all of it ext4 allocating their inodes.
         foreach ($applet in (& $busybox --list)) {
-            if ($applet -ne 'busybox') { New-Item -ItemType SymbolicLink -Path (Join-Path $tree 'bin' $applet) -Target 'busybox' | Out-Null }
+            if ($applet -ne 'busybox') { New-Item -ItemType HardLink -Path (Join-Path $tree 'bin' $applet) -Target (Join-Path $tree 'bin' 'busybox') | Out-Null }
         }
         & tar -C $tree -c . | & docker import --change "LABEL $ContentLabel=$digest" --change 'ENV PATH=/bin' --change 'CMD ["sh"]' - $tag | Out-Null
         if ($LASTEXITCODE -ne 0) { throw "docker import of $tag failed." }
