@@ -32,9 +32,14 @@ function Get-PesterManifest([Parameter(Mandatory)] [string] $Version) {
     $manifest
 }
 
+# A folder of the user's cache for what the build makes once and keeps: $XDG_CACHE_HOME/e2e/<name>, else ~/.cache/e2e/<name>.
+function Get-BuildCacheFolder([Parameter(Mandatory)] [string] $Name) {
+    Join-Path $(if ($env:XDG_CACHE_HOME) { $env:XDG_CACHE_HOME } else { Join-Path $HOME '.cache' }) 'e2e' $Name
+}
+
 # The folder of the pinned pwsh compiled ahead of time (tools/pwsh runs it where it is complete).
 function Get-ReadyToRunPwshFolder {
-    $cache = if ($env:E2E_PWSH_CACHE) { $env:E2E_PWSH_CACHE } elseif ($env:XDG_CACHE_HOME) { Join-Path $env:XDG_CACHE_HOME 'e2e' 'pwsh' } else { Join-Path $HOME '.cache' 'e2e' 'pwsh' }
+    $cache = if ($env:E2E_PWSH_CACHE) { $env:E2E_PWSH_CACHE } else { Get-BuildCacheFolder 'pwsh' }
     Join-Path $cache (Get-PinnedPwshVersion)
 }
 
@@ -205,4 +210,4 @@ function Stop-BusyLoad($Processes) {
     }
 }
 
-Export-ModuleMember -Function Get-PinnedPesterVersion, Initialize-ReadyToRunPwsh, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Invoke-FreshPwshConcurrently, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
+Export-ModuleMember -Function Get-BuildCacheFolder, Get-PinnedPesterVersion, Initialize-ReadyToRunPwsh, Get-PesterManifest, Invoke-FreshPwsh, Invoke-FreshPwshWithSummary, Invoke-FreshPwshConcurrently, Get-PassFailCount, Start-BusyLoad, Stop-BusyLoad, Invoke-WithTemporaryUserHome
